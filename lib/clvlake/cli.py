@@ -1,0 +1,197 @@
+"""`clv <job>`: the command line for every job, and the entry point the thin `jobs/*.py` files call.
+
+Each job builds config and session, runs one library function and prints one JSON summary line (rows, table
+versions, duration). A configuration or input problem prints `error: …` without a traceback and exits 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import sys
+import time
+from collections.abc import Callable, Sequence
+from datetime import date
+
+from clvlake.config import Config, load_config
+from clvlake.errors import ClvError, InputError
+
+log = logging.getLogger("clvlake")
+DEFAULT_CONF = "conf/local.yml"
+PIPELINE_STEPS = ("ingest", "features", "train", "score")
+
+
+def _job(name: str) -> Callable:
+    """The `run(spark, cfg, as_of)` of a job, imported lazily so `clv --help` stays fast."""
+    from importlib import import_module
+
+    module = {
+        "ingest": "clvlake.ingest.run",
+        "features": "clvlake.features.run",
+        "train": "clvlake.modeling.train",
+        "score": "clvlake.scoring.run",
+    }[name]
+    return import_module(module).run
+
+
+def parse_date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="clv", description="clvlake: customer lifetime value on a Delta Lake."
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    jobs = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def add(name: str, help_text: str, as_of: bool = True) -> argparse.ArgumentParser:
+        sub = jobs.add_parser(name, help=help_text, description=help_text)
+        sub.add_argument("--conf", default=DEFAULT_CONF, help=f"YAML config (default {DEFAULT_CONF})")
+        if as_of:
+            sub.add_argument(
+                "--as-of",
+                required=True,
+                type=parse_date,
+                metavar="YYYY-MM-DD",
+                help="run date: features and scores use events strictly before it",
+            )
+        return sub
+
+    gen = add("generate", "write synthetic landing files for all six sources (and the oracle)", as_of=False)
+    gen.add_argument("--customers", type=int, default=10_000, help="number of customers (default 10000)")
+    gen.add_argument("--seed", type=int, default=42, help="random seed (default 42)")
+    gen.add_argument(
+        "--error-rate",
+        type=float,
+        default=0.0,
+        help="share of injected bad rows, for quarantine demos (default 0)",
+    )
+    add("ingest", "landing files → silver Delta tables (+ quarantine)")
+    add("features", "silver → customer_features at the as-of date")
+    add("train", "train, evaluate and register the CLV model (labels end at the as-of date)")
+    add("score", "score every customer at the as-of date → clv_scores")
+    add("pipeline", "ingest → features → train → score, then print the value tiers")
+    return parser
+
+
+def _json_default(value: object) -> object:
+    if dataclasses.is_dataclass(value):
+        return dataclasses.asdict(value)
+    return str(value)
+
+
+def summary_line(job: str, as_of: date | None, started: float, result: dict[str, object]) -> str:
+    record = {
+        "job": job,
+        "as_of": as_of.isoformat() if as_of else None,
+        "status": "ok",
+        "seconds": round(time.monotonic() - started, 1),
+        **result,
+    }
+    return json.dumps(record, default=_json_default)
+
+
+def run_step(name: str, spark, cfg: Config, as_of: date) -> dict[str, object]:
+    started = time.monotonic()
+    log.info("%s: started for %s", name, as_of)
+    result = _job(name)(spark, cfg, as_of)
+    print(summary_line(name, as_of, started, result), flush=True)
+    return result
+
+
+def print_tier_table(spark, cfg: Config, as_of: date) -> None:
+    from clvlake.lake import Lake
+    from clvlake.scoring.tiers import tier_summary
+
+    scores = Lake(spark, cfg.lake.root).read_partition("clv_scores", as_of)
+    rows = tier_summary(scores, cfg.scoring.tiers).collect()  # one row per tier
+    print(f"\nPredicted {cfg.model.horizon_days}-day customer value by tier, score date {as_of}")
+    print(f"{'tier':<12}{'customers':>10}{'avg CLV':>12}{'total CLV':>15}{'share':>8}")
+    for row in rows:
+        print(
+            f"{row['value_tier']:<12}{row['customers']:>10,}{row['avg_clv']:>12,.2f}"
+            f"{row['total_clv']:>15,.0f}{row['value_share']:>8.1%}"
+        )
+    print(f"\nScores: {Lake(spark, cfg.lake.root).path('clv_scores')}  (partition score_date={as_of})")
+
+
+def generate(cfg: Config, args: argparse.Namespace) -> None:
+    from clvlake.datagen import generate as generate_landing
+
+    if args.customers <= 0:
+        raise InputError("--customers must be positive")
+    summary = generate_landing(
+        out_dir=cfg.lake.landing,
+        oracle_dir=cfg.generator.oracle_dir,
+        customers=args.customers,
+        seed=args.seed,
+        start=cfg.generator.start,
+        end=cfg.generator.end,
+        error_rate=args.error_rate,
+    )
+    print(
+        json.dumps(
+            {
+                "job": "generate",
+                "status": "ok",
+                "landing": cfg.lake.landing,
+                "oracle": cfg.generator.oracle_dir,
+                **dataclasses.asdict(summary),
+            },
+            default=str,
+        )
+    )
+
+
+def execute(args: argparse.Namespace) -> None:
+    cfg = load_config(args.conf)
+    if args.command == "generate":
+        generate(cfg, args)
+        return
+    from clvlake.session import get_spark
+
+    spark = get_spark(cfg.spark)
+    steps = PIPELINE_STEPS if args.command == "pipeline" else (args.command,)
+    for i, step in enumerate(steps, start=1):
+        if len(steps) > 1:
+            log.info("pipeline step %d/%d: %s", i, len(steps), step)
+        run_step(step, spark, cfg, args.as_of)
+    if args.command == "pipeline":
+        print_tier_table(spark, cfg, args.as_of)
+
+
+def configure_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+    )
+    for noisy in ("py4j", "mlflow", "alembic", "urllib3"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(args.verbose)
+    try:
+        execute(args)
+    except ClvError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def job_main(job: str) -> None:
+    """For `spark-submit jobs/<job>.py --conf … --as-of …`."""
+    sys.exit(main([job, *sys.argv[1:]]))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

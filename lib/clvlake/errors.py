@@ -1,0 +1,17 @@
+"""Errors a user can act on. The CLI prints them without a traceback and exits 2."""
+
+
+class ClvError(Exception):
+    """Base class for problems with configuration or input that the user can fix."""
+
+
+class ConfigError(ClvError):
+    """A configuration file is missing, malformed, or has unknown or missing keys."""
+
+
+class InputError(ClvError):
+    """Input data or arguments are unusable (missing files, bad dates, empty tables...)."""
+
+
+class QualityError(ClvError):
+    """A data-quality threshold was breached; the job stops before writing further."""

@@ -1,0 +1,1 @@
+"""Landing files → typed, validated, de-duplicated, pseudonymised silver tables (+ quarantine)."""

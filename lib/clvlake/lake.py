@@ -1,0 +1,153 @@
+"""Table locations and the only Delta reads and writes in the library.
+
+Every write is idempotent: a job replaces exactly its own partition (`replaceWhere` on a literal partition
+value, so writes to other dates never conflict) or MERGEs on the table's natural key.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+from delta.tables import DeltaTable
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from clvlake import schemas
+from clvlake.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    name: str
+    layer: str
+    schema: T.StructType
+    partition_by: str | None
+    keys: tuple[str, ...]
+
+
+def _spec(name: str, layer: str, schema: T.StructType, partition_by: str | None, *keys: str) -> TableSpec:
+    return TableSpec(name, layer, schema, partition_by, keys)
+
+
+TABLES: dict[str, TableSpec] = {
+    s.name: s
+    for s in (
+        _spec("orders", "silver", schemas.ORDERS, "event_date", "order_id"),
+        _spec("refunds", "silver", schemas.REFUNDS, "event_date", "refund_id"),
+        _spec("sessions", "silver", schemas.SESSIONS, "event_date", "session_id"),
+        _spec("email_events", "silver", schemas.EMAIL_EVENTS, "event_date", "event_id"),
+        _spec("support_tickets", "silver", schemas.SUPPORT_TICKETS, "event_date", "ticket_id"),
+        _spec("customers", "silver", schemas.CUSTOMERS, "event_date", "customer_key"),
+        _spec("quarantine", "silver", schemas.QUARANTINE, "ingest_date"),
+        _spec("customer_identity", "restricted", schemas.CUSTOMER_IDENTITY, None, "customer_key"),
+        _spec(
+            "customer_features",
+            "gold",
+            schemas.CUSTOMER_FEATURES,
+            "snapshot_date",
+            "customer_key",
+            "snapshot_date",
+        ),
+        _spec(
+            "training_sets", "gold", schemas.TRAINING_SETS, "snapshot_date", "customer_key", "snapshot_date"
+        ),
+        _spec("clv_scores", "gold", schemas.CLV_SCORES, "score_date", "customer_key", "score_date"),
+    )
+}
+
+
+def conform(df: DataFrame, schema: T.StructType) -> DataFrame:
+    """Select and cast `df` to `schema`, failing loudly (naming the columns) if any are missing."""
+    missing = [f.name for f in schema.fields if f.name not in df.columns]
+    if missing:
+        raise InputError(f"cannot write: columns {missing} are missing (have {df.columns})")
+    return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
+
+
+class Lake:
+    """The lake under one root URI (`file:`, `s3a:`, `abfss:`, `dbfs:` or a local path)."""
+
+    def __init__(self, spark: SparkSession, root: str):
+        self.spark = spark
+        self.root = root.rstrip("/")
+
+    def path(self, table: str) -> str:
+        spec = TABLES[table]
+        return f"{self.root}/{spec.layer}/{spec.name}"
+
+    def exists(self, table: str) -> bool:
+        return DeltaTable.isDeltaTable(self.spark, self.path(table))
+
+    def read(self, table: str) -> DataFrame:
+        if not self.exists(table):
+            raise InputError(
+                f"table '{table}' does not exist yet at {self.path(table)}: run the job that writes it"
+            )
+        return self.spark.read.format("delta").load(self.path(table))
+
+    def read_partition(self, table: str, value: date) -> DataFrame:
+        """One partition of a partitioned table; an empty partition is an error naming the table and date."""
+        column = TABLES[table].partition_by
+        df = self.read(table).where(F.col(column) == F.lit(value))
+        if df.isEmpty():
+            raise InputError(
+                f"table '{table}' has no rows for {column} = {value}: run the job that writes it"
+            )
+        return df
+
+    def version(self, table: str) -> int:
+        return int(DeltaTable.forPath(self.spark, self.path(table)).history(1).select("version").first()[0])
+
+    def ensure(self, table: str) -> None:
+        """Create the table with its contract schema and partitioning if it is not there yet."""
+        spec = TABLES[table]
+        builder = DeltaTable.createIfNotExists(self.spark).location(self.path(table)).addColumns(spec.schema)
+        if spec.partition_by:
+            builder = builder.partitionedBy(spec.partition_by)
+        builder.execute()
+
+    def replace_partition(self, df: DataFrame, table: str, value: date) -> int:
+        """Replace one partition with `df` (rows outside it make Delta fail the write); returns the new version."""
+        spec = TABLES[table]
+        self.ensure(table)
+        predicate = f"{spec.partition_by} = '{value.isoformat()}'"
+        (
+            conform(df, spec.schema)
+            .write.format("delta")
+            .mode("overwrite")
+            .option("replaceWhere", predicate)
+            .save(self.path(table))
+        )
+        version = self.version(table)
+        log.info("%s: replaced partition %s (version %d)", table, predicate, version)
+        return version
+
+    def merge_new(self, df: DataFrame, table: str, update_existing: bool = False) -> int:
+        """MERGE on the table's natural key: insert unseen keys, optionally update matched rows that changed.
+
+        `df` must already be unique on the key (several source rows for one target row is an error). A rerun
+        with the same input commits nothing.
+        """
+        spec = TABLES[table]
+        self.ensure(table)
+        source = conform(df, spec.schema)
+        condition = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
+        target = DeltaTable.forPath(self.spark, self.path(table))
+        if update_existing:
+            same_row = " AND ".join(f"s.{f.name} <=> t.{f.name}" for f in spec.schema.fields)
+            source = source.alias("s").join(target.toDF().alias("t"), F.expr(same_row), how="left_anti")
+            if source.isEmpty():
+                log.info("%s: no new or changed rows", table)
+                return self.version(table)
+        merge = target.alias("t").merge(source.alias("s"), condition)
+        if update_existing:
+            merge = merge.whenMatchedUpdateAll()
+        merge.whenNotMatchedInsertAll().execute()
+        version = self.version(table)
+        log.info("%s: merged on %s (version %d)", table, ", ".join(spec.keys), version)
+        return version

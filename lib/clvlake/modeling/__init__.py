@@ -1,0 +1,1 @@
+"""Labels, training sets, the regressor pipeline, evaluation metrics and the MLflow registry."""

@@ -1,0 +1,49 @@
+"""MLflow tracking and model registry: where runs are logged and which model version scoring uses."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import mlflow
+from mlflow.tracking import MlflowClient
+
+from clvlake.config import MlflowSettings
+from clvlake.errors import InputError
+
+log = logging.getLogger(__name__)
+CHAMPION = "champion"
+
+
+def configure(settings: MlflowSettings) -> str:
+    """Point MLflow at the configured stores and make the experiment (created if new) the active one."""
+    if settings.tracking_uri.startswith("sqlite:///"):
+        Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    mlflow.set_tracking_uri(settings.tracking_uri)
+    mlflow.set_registry_uri(settings.registry_uri)
+    experiment = mlflow.get_experiment_by_name(settings.experiment)
+    if experiment is None:
+        artifact_location = settings.artifact_root
+        if "://" not in artifact_location:
+            Path(artifact_location).mkdir(parents=True, exist_ok=True)
+            artifact_location = Path(artifact_location).as_uri()
+        experiment_id = mlflow.create_experiment(settings.experiment, artifact_location=artifact_location)
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return experiment_id
+
+
+def scoring_version(settings: MlflowSettings) -> str:
+    """The version scoring uses: the `champion` alias if set, else the latest registered version."""
+    client = MlflowClient()
+    try:
+        return client.get_model_version_by_alias(settings.model_name, CHAMPION).version
+    except mlflow.exceptions.MlflowException:
+        pass
+    versions = client.search_model_versions(f"name = '{settings.model_name}'")
+    if not versions:
+        raise InputError(
+            f"no registered model '{settings.model_name}' in {settings.registry_uri}: run `clv train`"
+        )
+    return str(max(int(v.version) for v in versions))

@@ -1,0 +1,54 @@
+"""The score job: the scoring model (champion, else latest) over `customer_features` at the as-of date."""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+import mlflow
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from clvlake.config import Config
+from clvlake.lake import Lake
+from clvlake.modeling import registry
+from clvlake.modeling.regressor import predict_clv
+from clvlake.scoring.tiers import tier_thresholds, value_tier
+
+log = logging.getLogger(__name__)
+
+
+def scores(
+    features: DataFrame, model, cfg: Config, model_version: str, input_versions: dict[str, int]
+) -> DataFrame:
+    """`clv_scores` rows: prediction, tier and provenance per customer."""
+    predicted = predict_clv(model, features).withColumnRenamed("prediction", "predicted_clv")
+    thresholds = tier_thresholds(predicted, cfg.scoring.tiers)
+    versions = F.create_map(
+        *[x for name, v in sorted(input_versions.items()) for x in (F.lit(name), F.lit(v))]
+    )
+    return predicted.select(
+        "customer_key",
+        F.col("snapshot_date").alias("score_date"),
+        "predicted_clv",
+        value_tier(F.col("predicted_clv"), cfg.scoring.tiers, thresholds).alias("value_tier"),
+        F.lit(cfg.mlflow.model_name).alias("model_name"),
+        F.lit(model_version).alias("model_version"),
+        F.col("snapshot_date").alias("feature_snapshot_date"),
+        F.lit(cfg.model.horizon_days).alias("horizon_days"),
+        versions.alias("input_table_versions"),
+    )
+
+
+def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
+    lake = Lake(spark, cfg.lake.root)
+    features = lake.read_partition("customer_features", as_of)
+    input_versions = {"customer_features": lake.version("customer_features")}
+    registry.configure(cfg.mlflow)
+    version = registry.scoring_version(cfg.mlflow)
+    model = mlflow.spark.load_model(f"models:/{cfg.mlflow.model_name}/{version}")
+    log.info("scoring with %s version %s", cfg.mlflow.model_name, version)
+    table_version = lake.replace_partition(
+        scores(features, model, cfg, version, input_versions), "clv_scores", as_of
+    )
+    return {"model_version": version, "table_versions": {"clv_scores": table_version, **input_versions}}

@@ -1,0 +1,86 @@
+"""The SparkSession: local mode with Delta configured, or the session a cluster hands us.
+
+Under `spark-submit` (the JVM started Python, so `PYSPARK_GATEWAY_PORT` is set), on Databricks
+(`DATABRICKS_RUNTIME_VERSION`), or when a session is already active (notebooks, tests), the existing session
+is returned untouched: the cluster's settings are never overridden. Only a plain `python`/`clv` process on a
+laptop builds its own local session from `spark:` in the config.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+from pyspark.sql import SparkSession
+
+from clvlake.config import SparkSettings
+from clvlake.jars import delta_jar_conf
+
+log = logging.getLogger(__name__)
+
+_CLUSTER_MARKERS = ("PYSPARK_GATEWAY_PORT", "DATABRICKS_RUNTIME_VERSION")
+
+DELTA_SESSION_CONF = {
+    "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+    "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+}
+
+
+def provided_session() -> SparkSession | None:
+    """The session given by spark-submit, Databricks or the caller, if there is one."""
+    active = SparkSession.getActiveSession()
+    if active is not None:
+        return active
+    if any(marker in os.environ for marker in _CLUSTER_MARKERS):
+        return SparkSession.builder.getOrCreate()
+    return None
+
+
+def local_session_conf(settings: SparkSettings, scratch_dir: str) -> dict[str, str]:
+    """Everything a laptop session needs: Delta, UTC, small shuffles, no UI, scratch files in one place."""
+    conf = {
+        **DELTA_SESSION_CONF,
+        **delta_jar_conf(),
+        "spark.master": settings.master,
+        "spark.app.name": settings.app_name,
+        "spark.driver.memory": settings.driver_memory,
+        "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
+        "spark.default.parallelism": str(settings.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.warehouse.dir": str(Path(scratch_dir) / "spark-warehouse"),
+        "spark.driver.extraJavaOptions": f"-Dderby.system.home={Path(scratch_dir) / 'derby'}",
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.sql.adaptive.enabled": "true",
+    }
+    conf.update(settings.extra)
+    return conf
+
+
+def get_spark(settings: SparkSettings, scratch_dir: str | None = None) -> SparkSession:
+    """Return the provided session, or build a local one with Delta (jars cached after the first run)."""
+    session = provided_session()
+    if session is not None:
+        log.info(
+            "using the provided Spark session (master=%s); its settings are kept", session.sparkContext.master
+        )
+        _warn_if_not_utc(session)
+        return session
+    scratch = scratch_dir or str(Path(os.environ.get("CLVLAKE_SCRATCH", Path.cwd() / ".spark")).resolve())
+    builder = SparkSession.builder
+    for key, value in local_session_conf(settings, scratch).items():
+        builder = builder.config(key, value)
+    session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("WARN")
+    log.info("started local Spark %s (%s)", session.version, settings.master)
+    return session
+
+
+def _warn_if_not_utc(session: SparkSession) -> None:
+    zone = session.conf.get("spark.sql.session.timeZone")
+    if zone not in ("UTC", "Etc/UTC", "GMT"):
+        log.warning(
+            "spark.sql.session.timeZone is %s; clvlake's dates assume UTC: set it to UTC on the cluster", zone
+        )

@@ -1,0 +1,31 @@
+"""The command line: clear errors without tracebacks, exit code 2."""
+
+import pytest
+
+from clvlake.cli import main
+from tests.conftest import write_config
+
+
+def test_bad_config_exits_2_with_the_key(tmp_path, capsys):
+    conf = write_config(tmp_path, model={"horizon_days": -5})
+    assert main(["features", "--conf", str(conf), "--as-of", "2025-01-01"]) == 2
+    err = capsys.readouterr().err
+    assert "model.horizon_days" in err and "Traceback" not in err
+
+
+def test_missing_config_file_exits_2(tmp_path, capsys):
+    assert main(["ingest", "--conf", str(tmp_path / "nope.yml"), "--as-of", "2025-01-01"]) == 2
+    assert "config file not found" in capsys.readouterr().err
+
+
+def test_bad_date_is_rejected_by_the_parser(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["score", "--as-of", "01/02/2025"])
+    assert exit_info.value.code == 2
+    assert "expected a date YYYY-MM-DD" in capsys.readouterr().err
+
+
+def test_scoring_before_features_exist_names_the_table(spark, tmp_path, capsys):
+    conf = write_config(tmp_path)
+    assert main(["score", "--conf", str(conf), "--as-of", "2025-01-01"]) == 2
+    assert "table 'customer_features' does not exist yet" in capsys.readouterr().err

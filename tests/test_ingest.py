@@ -1,0 +1,231 @@
+"""The ingest job on hand-written landing files: typing, quarantine with reasons, de-duplication, idempotency."""
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pytest
+
+from clvlake.errors import InputError
+from clvlake.ingest import run as ingest
+from clvlake.lake import Lake
+
+AS_OF = date(2025, 1, 1)
+ORDERS_HEADER = (
+    "order_id,customer_id,order_ts,channel,currency,gross_amount,discount_amount,shipping_cost,"
+    "cost_of_goods,items,product_category"
+)
+GOOD_ORDERS = [
+    "O1,C1,2024-03-01T10:00:00Z,web,EUR,100.00,10.00,4.90,50.00,2,home",
+    "O2,C2,2024-03-02T11:30:00Z,app,EUR,40.50,0.00,0.00,20.00,1,toys",
+    "O3,C1,2024-12-31T23:59:59Z,web,EUR,60.00,0.00,4.90,30.00,1,home",
+]
+BAD_ORDERS = {
+    "malformed_line": "O9,C1,2024-03-01T10:00:00Z,web",
+    "missing_required": "O10,,2024-03-01T10:00:00Z,web,EUR,10.00,0,0,5,1,home",
+    "unparseable_timestamp": "O11,C1,01/03/2024,web,EUR,10.00,0,0,5,1,home",
+    "future_timestamp": "O12,C1,2025-01-02T00:00:00Z,web,EUR,10.00,0,0,5,1,home",
+    "unparseable_amount": "O13,C1,2024-03-01T10:00:00Z,web,EUR,ten,0,0,5,1,home",
+    "negative_amount": "O14,C1,2024-03-01T10:00:00Z,web,EUR,-10.00,0,0,5,1,home",
+    "unknown_currency": "O15,C1,2024-03-01T10:00:00Z,web,USD,10.00,0,0,5,1,home",
+    "discount_exceeds_gross": "O16,C1,2024-03-01T10:00:00Z,web,EUR,10.00,20.00,0,5,1,home",
+    "before_business_start": "O17,C1,2001-03-01T10:00:00Z,web,EUR,10.00,0,0,5,1,home",
+}
+DUPLICATE_ORDER = GOOD_ORDERS[0]
+
+
+def write_lines(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+
+
+def jsonl(rows: list[dict]) -> list[str]:
+    return [json.dumps(r) for r in rows]
+
+
+@pytest.fixture
+def landing(cfg) -> Path:
+    root = Path(cfg.lake.landing)
+    write_lines(
+        root / "orders" / "orders_2024-03.csv", [ORDERS_HEADER, *GOOD_ORDERS[:2], *BAD_ORDERS.values()]
+    )
+    write_lines(root / "orders" / "orders_2024-12.csv", [ORDERS_HEADER, GOOD_ORDERS[2], DUPLICATE_ORDER])
+    write_lines(
+        root / "refunds" / "refunds_2024-03.csv",
+        ["refund_id,order_id,customer_id,refund_ts,amount", "R1,O1,C1,2024-03-10T09:00:00Z,20.00"],
+    )
+    write_lines(
+        root / "sessions" / "sessions_2024-03.jsonl",
+        jsonl(
+            [
+                {
+                    "session_id": "S1",
+                    "customer_id": "C1",
+                    "session_start": "2024-03-01T09:50:00Z",
+                    "device": "mobile",
+                    "pages_viewed": 7,
+                    "traffic_source": "search",
+                },
+                {
+                    "session_id": "S2",
+                    "customer_id": "C2",
+                    "session_start": "2024-03-01T09:50:00Z",
+                    "device": "mobile",
+                    "pages_viewed": -1,
+                    "traffic_source": "search",
+                },
+            ]
+        )
+        + ["{not json"],
+    )
+    write_lines(
+        root / "email_events" / "email_events_2024-03.jsonl",
+        jsonl(
+            [
+                {
+                    "event_id": "E1",
+                    "customer_id": "C1",
+                    "campaign_id": "K1",
+                    "event_type": "open",
+                    "event_ts": "2024-03-03T08:00:00Z",
+                },
+                {
+                    "event_id": "E2",
+                    "customer_id": "C1",
+                    "campaign_id": "K1",
+                    "event_type": "bounce",
+                    "event_ts": "2024-03-03T08:00:00Z",
+                },
+            ]
+        ),
+    )
+    write_lines(
+        root / "support_tickets" / "support_tickets_2024-03.jsonl",
+        jsonl(
+            [
+                {
+                    "ticket_id": "T1",
+                    "customer_id": "C2",
+                    "opened_ts": "2024-03-05T08:00:00Z",
+                    "closed_ts": "2024-03-06T08:00:00Z",
+                    "category": "delivery",
+                    "satisfaction": 4,
+                },
+                {
+                    "ticket_id": "T2",
+                    "customer_id": "C2",
+                    "opened_ts": "2024-03-05T08:00:00Z",
+                    "closed_ts": None,
+                    "category": "billing",
+                    "satisfaction": 9,
+                },
+            ]
+        ),
+    )
+    write_lines(
+        root / "customers" / "customers_2024-02.csv",
+        [
+            "customer_id,signup_ts,acquisition_channel,country,email,name,marketing_consent",
+            "C1,2024-02-01T10:00:00Z,organic,DE,ann@example.com,Ann Berg,true",
+            "C2,2024-02-03T10:00:00Z,social,FR,bob@example.com,Bob Roy,false",
+        ],
+    )
+    return root
+
+
+def test_orders_are_typed_deduplicated_and_quarantined_with_their_rule(spark, cfg, landing):
+    result = ingest.run(spark, cfg, AS_OF)
+    lake = Lake(spark, cfg.lake.root)
+    counts = {c.source: c for c in result["sources"]}
+
+    orders = counts["orders"]
+    assert (orders.read, orders.accepted, orders.quarantined, orders.duplicate) == (13, 3, 9, 1)
+    assert orders.read == orders.accepted + orders.quarantined + orders.duplicate
+    silver = lake.read("orders")
+    assert sorted(r["order_id"] for r in silver.select("order_id").collect()) == ["O1", "O2", "O3"]
+    o1 = silver.where("order_id = 'O1'").first()
+    assert str(o1["gross_amount"]) == "100.00" and o1["event_date"] == date(2024, 3, 1)
+    assert o1["customer_key"] != "C1" and len(o1["customer_key"]) == 64
+    # a valid row whose key is also on an invalid row is still accepted: only valid rows compete for a key
+    quarantine = lake.read("quarantine").where("source = 'orders'")
+    rules = {r["rule"]: r for r in quarantine.collect()}
+    assert set(rules) == set(BAD_ORDERS)
+    assert rules["malformed_line"]["raw_record"] == BAD_ORDERS["malformed_line"]
+    assert "customer_id" in rules["missing_required"]["reason"]
+    assert "USD" in json.loads(rules["unknown_currency"]["raw_record"])["currency"]
+    assert all(r["source_file"].endswith("orders_2024-03.csv") for r in rules.values())
+
+
+def test_every_source_lands_and_bad_rows_are_named(spark, cfg, landing):
+    ingest.run(spark, cfg, AS_OF)
+    lake = Lake(spark, cfg.lake.root)
+    assert {
+        s: lake.read(s).count()
+        for s in ("refunds", "sessions", "email_events", "support_tickets", "customers")
+    } == {"refunds": 1, "sessions": 1, "email_events": 1, "support_tickets": 1, "customers": 2}
+    rules = {(r["source"], r["rule"]) for r in lake.read("quarantine").where("source != 'orders'").collect()}
+    assert rules == {
+        ("sessions", "out_of_range"),
+        ("sessions", "malformed_line"),
+        ("email_events", "unknown_event_type"),
+        ("support_tickets", "out_of_range"),
+    }
+
+
+def test_pii_stays_in_the_restricted_table(spark, cfg, landing):
+    ingest.run(spark, cfg, AS_OF)
+    lake = Lake(spark, cfg.lake.root)
+    assert "email" not in lake.read("customers").columns and "name" not in lake.read("customers").columns
+    identity = {r["customer_id"]: r for r in lake.read("customer_identity").collect()}
+    assert identity["C1"]["email"] == "ann@example.com"
+    keys = {r["customer_key"] for r in lake.read("orders").select("customer_key").collect()}
+    assert keys == {identity["C1"]["customer_key"], identity["C2"]["customer_key"]}
+
+
+def table_snapshot(lake: Lake, table: str) -> list:
+    return sorted(lake.read(table).drop("_run_id").collect())
+
+
+def test_rerun_leaves_every_table_identical(spark, cfg, landing):
+    lake = Lake(spark, cfg.lake.root)
+    tables = (
+        "orders",
+        "refunds",
+        "sessions",
+        "email_events",
+        "support_tickets",
+        "customers",
+        "quarantine",
+        "customer_identity",
+    )
+    ingest.run(spark, cfg, AS_OF)
+    first = {t: table_snapshot(lake, t) for t in tables}
+    silver_versions = {t: lake.version(t) for t in tables if t != "quarantine"}
+    ingest.run(spark, cfg, AS_OF)
+    assert {t: table_snapshot(lake, t) for t in tables} == first
+    # nothing new to insert: the MERGE makes no commit at all; quarantine replaces its partition
+    assert {t: lake.version(t) for t in silver_versions} == silver_versions
+    operations = [
+        r["operation"] for r in spark.sql(f"DESCRIBE HISTORY delta.`{lake.path('quarantine')}`").collect()
+    ]
+    assert "WRITE" in operations and all(
+        r["operationParameters"].get("mode") == "Overwrite"
+        for r in spark.sql(f"DESCRIBE HISTORY delta.`{lake.path('quarantine')}`").collect()
+        if r["operation"] == "WRITE"
+    )
+
+
+def test_missing_source_folder_is_a_clear_error(spark, cfg, landing):
+    for f in (landing / "refunds").iterdir():
+        f.unlink()
+    with pytest.raises(InputError, match="no landing files for source 'refunds'"):
+        ingest.run(spark, cfg, AS_OF)
+
+
+def test_header_that_does_not_match_the_contract_fails(spark, cfg, landing):
+    write_lines(
+        landing / "orders" / "orders_2024-04.csv",
+        [ORDERS_HEADER.replace("gross_amount", "gross"), GOOD_ORDERS[0].replace("O1", "O99")],
+    )
+    with pytest.raises(Exception, match="(?i)header|gross"):
+        ingest.run(spark, cfg, AS_OF)

@@ -1,0 +1,115 @@
+"""End to end: generate a small data set, run `clv pipeline` twice for one date, check every contract."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import mlflow
+import pytest
+from mlflow.tracking import MlflowClient
+from pyspark.sql import functions as F
+
+from clvlake import schemas
+from clvlake.cli import main
+from clvlake.config import load_config
+from clvlake.lake import Lake
+from tests.conftest import write_config
+
+pytestmark = pytest.mark.slow
+
+AS_OF = date(2025, 7, 1)
+TRAIN_SNAPSHOT = date(2025, 1, 1)  # AS_OF − the 181-day horizon below
+SMALL = {
+    "generator": {"start": "2024-06-01", "end": "2025-06-30"},
+    "model": {
+        "horizon_days": 181,
+        "gbt": {"max_iter": 10, "max_depth": 3, "step_size": 0.3, "subsampling_rate": 1.0},
+    },
+}
+
+
+def field_types(schema):
+    return [(f.name, f.dataType) for f in schema.fields]
+
+
+@pytest.fixture(scope="module")
+def pipeline_twice(spark, tmp_path_factory):
+    """Run generate + pipeline twice on one temporary lake; yield (config, lake, history of clv_scores)."""
+    root = tmp_path_factory.mktemp("e2e")
+    conf = write_config(root, **SMALL)
+    assert main(["generate", "--conf", str(conf), "--customers", "400", "--seed", "7"]) == 0
+    args = ["pipeline", "--conf", str(conf), "--as-of", AS_OF.isoformat()]
+    assert main(args) == 0
+    cfg = load_config(conf)
+    lake = Lake(spark, cfg.lake.root)
+    first_counts = {
+        t: lake.read(t).count() for t in ("orders", "customer_features", "training_sets", "clv_scores")
+    }
+    assert main(args) == 0
+    return cfg, lake, first_counts
+
+
+def test_tables_read_back_with_the_contract_schemas(pipeline_twice):
+    _, lake, _ = pipeline_twice
+    for table, schema in (
+        ("orders", schemas.ORDERS),
+        ("customer_features", schemas.CUSTOMER_FEATURES),
+        ("clv_scores", schemas.CLV_SCORES),
+        ("training_sets", schemas.TRAINING_SETS),
+    ):
+        assert field_types(lake.read(table).schema) == field_types(schema), table
+
+
+def test_one_row_per_customer_and_date_with_valid_predictions(pipeline_twice):
+    _, lake, _ = pipeline_twice
+    scores = lake.read("clv_scores")
+    features = lake.read_partition("customer_features", AS_OF)
+    assert (
+        scores.count()
+        == scores.select("customer_key", "score_date").distinct().count()
+        == features.count()
+        > 300
+    )
+    assert scores.where(F.col("predicted_clv").isNull() | (F.col("predicted_clv") < 0)).count() == 0
+    assert {r["score_date"] for r in scores.select("score_date").distinct().collect()} == {AS_OF}
+    assert {r["value_tier"] for r in scores.select("value_tier").distinct().collect()} == {
+        "platinum",
+        "gold",
+        "silver",
+        "bronze",
+    }
+    assert features.groupBy("customer_key").count().where("count > 1").count() == 0
+
+
+def test_rerun_replaces_partitions_instead_of_appending(spark, pipeline_twice):
+    _, lake, first_counts = pipeline_twice
+    assert {t: lake.read(t).count() for t in first_counts} == first_counts
+    for table in ("customer_features", "clv_scores", "training_sets"):
+        writes = [
+            r
+            for r in spark.sql(f"DESCRIBE HISTORY delta.`{lake.path(table)}`").collect()
+            if r["operation"] == "WRITE"
+        ]
+        assert len(writes) == 2, table
+        for write in writes:
+            assert write["operationParameters"]["mode"] == "Overwrite"
+            assert "predicate" in write["operationParameters"], table  # replaceWhere of one partition
+
+
+def test_training_run_and_registered_model_are_found_in_mlflow(pipeline_twice):
+    cfg, lake, _ = pipeline_twice
+    mlflow.set_tracking_uri(cfg.mlflow.tracking_uri)
+    runs = mlflow.search_runs(experiment_names=[cfg.mlflow.experiment])
+    assert len(runs) == 2
+    for metric in ("rmse", "mae", "spearman", "normalised_gini", "total_ratio"):
+        assert runs[f"metrics.holdout_{metric}"].notna().all(), metric
+    assert set(runs["params.training_snapshot"]) == {TRAIN_SNAPSHOT.isoformat()}
+    versions = MlflowClient(registry_uri=cfg.mlflow.registry_uri).search_model_versions(
+        f"name = '{cfg.mlflow.model_name}'"
+    )
+    assert sorted(int(v.version) for v in versions) == [1, 2]
+    scored_with = {
+        r["model_version"] for r in lake.read("clv_scores").select("model_version").distinct().collect()
+    }
+    assert scored_with == {"2"}
+    assert {v.run_id for v in versions} == set(runs["run_id"])
