@@ -49,6 +49,8 @@ def local_session_conf(settings: SparkSettings, scratch_dir: str) -> dict[str, s
         "spark.default.parallelism": str(settings.shuffle_partitions),
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
+        "spark.driver.host": "127.0.0.1",  # a laptop's hostname may not resolve; local mode needs no network
+        "spark.driver.bindAddress": "127.0.0.1",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.warehouse.dir": str(Path(scratch_dir) / "spark-warehouse"),
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={Path(scratch_dir) / 'derby'}",
