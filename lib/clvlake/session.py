@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -25,6 +26,26 @@ DELTA_SESSION_CONF = {
     "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
     "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
 }
+
+
+def ship_wheels_to_executors(session: SparkSession, scratch_dir: str) -> list[str]:
+    """Make `--py-files <wheel>` importable on executors; returns the .zip copies it registered.
+
+    Spark puts only .zip, .egg and .py files from `--py-files` on the executors' PYTHONPATH. A pure-Python
+    wheel is a zip archive, so a copy under a .zip name, added with `addPyFile`, is importable there.
+    """
+    shipped = []
+    for entry in filter(None, session.conf.get("spark.submit.pyFiles", "").split(",")):
+        wheel = Path(entry.removeprefix("file:"))
+        if wheel.suffix != ".whl" or not wheel.is_file():
+            continue
+        target = Path(scratch_dir) / f"{wheel.stem}.zip"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(wheel, target)
+        session.sparkContext.addPyFile(str(target))
+        shipped.append(str(target))
+        log.info("shipped %s to the executors as %s", wheel.name, target.name)
+    return shipped
 
 
 def provided_session() -> SparkSession | None:
@@ -63,14 +84,15 @@ def local_session_conf(settings: SparkSettings, scratch_dir: str) -> dict[str, s
 
 def get_spark(settings: SparkSettings, scratch_dir: str | None = None) -> SparkSession:
     """Return the provided session, or build a local one with Delta (jars cached after the first run)."""
+    scratch = scratch_dir or str(Path(os.environ.get("CLVLAKE_SCRATCH", Path.cwd() / ".spark")).resolve())
     session = provided_session()
     if session is not None:
         log.info(
             "using the provided Spark session (master=%s); its settings are kept", session.sparkContext.master
         )
         _warn_if_not_utc(session)
+        ship_wheels_to_executors(session, scratch)
         return session
-    scratch = scratch_dir or str(Path(os.environ.get("CLVLAKE_SCRATCH", Path.cwd() / ".spark")).resolve())
     builder = SparkSession.builder
     for key, value in local_session_conf(settings, scratch).items():
         builder = builder.config(key, value)

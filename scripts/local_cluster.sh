@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# A real Spark standalone cluster on 127.0.0.1: one master and N workers, from the Spark that pyspark ships.
+#
+#   scripts/local_cluster.sh start [WORKERS]   # prints the master URL (spark://127.0.0.1:7077)
+#   scripts/local_cluster.sh stop
+#   scripts/local_cluster.sh status
+#
+# Environment: PYTHON (default .venv/bin/python), CLUSTER_DIR (pid files and logs, default .cluster),
+# SPARK_MASTER_PORT (7077), SPARK_MASTER_WEBUI_PORT (8080), WORKER_CORES (1), WORKER_MEMORY (2g).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON=${PYTHON:-.venv/bin/python}
+CLUSTER_DIR=${CLUSTER_DIR:-.cluster}
+MASTER_PORT=${SPARK_MASTER_PORT:-7077}
+WEBUI_PORT=${SPARK_MASTER_WEBUI_PORT:-8080}
+WORKER_CORES=${WORKER_CORES:-1}
+WORKER_MEMORY=${WORKER_MEMORY:-2g}
+HOST=127.0.0.1
+MASTER_URL="spark://${HOST}:${MASTER_PORT}"
+
+spark_home() { "$PYTHON" -c 'import os, pyspark; print(os.path.dirname(pyspark.__file__))'; }
+
+launch() {  # name, class, args...: run spark-class in the background, remember its pid
+  local name=$1; shift
+  SPARK_LOCAL_IP=$HOST PYSPARK_PYTHON="$(realpath "$PYTHON")" SPARK_LOG_DIR="$CLUSTER_DIR" \
+    nohup "$(spark_home)/bin/spark-class" "$@" > "$CLUSTER_DIR/$name.log" 2>&1 &
+  echo $! > "$CLUSTER_DIR/$name.pid"
+}
+
+wait_for_log() {  # file, pattern, what: up to 60 s
+  for _ in $(seq 60); do
+    grep -q "$2" "$1" 2>/dev/null && return 0
+    sleep 1
+  done
+  echo "local_cluster: $3 did not start; last lines of $1:" >&2
+  tail -n 20 "$1" >&2
+  return 1
+}
+
+start() {
+  local workers=${1:-1}
+  mkdir -p "$CLUSTER_DIR"
+  if [ -f "$CLUSTER_DIR/master.pid" ] && kill -0 "$(cat "$CLUSTER_DIR/master.pid")" 2>/dev/null; then
+    echo "local_cluster: already running at $MASTER_URL" >&2
+    echo "$MASTER_URL"
+    return 0
+  fi
+  launch master org.apache.spark.deploy.master.Master --host "$HOST" --port "$MASTER_PORT" --webui-port "$WEBUI_PORT"
+  wait_for_log "$CLUSTER_DIR/master.log" "Starting Spark master" "master" || { stop; return 1; }
+  wait_for_log "$CLUSTER_DIR/master.log" "I have been elected leader" "master" || { stop; return 1; }
+  for i in $(seq "$workers"); do
+    launch "worker-$i" org.apache.spark.deploy.worker.Worker "$MASTER_URL" --host "$HOST" \
+      --cores "$WORKER_CORES" --memory "$WORKER_MEMORY" --work-dir "$CLUSTER_DIR/work-$i"
+    wait_for_log "$CLUSTER_DIR/worker-$i.log" "Successfully registered with master" "worker $i" || { stop; return 1; }
+  done
+  echo "local_cluster: master and $workers worker(s) up; logs in $CLUSTER_DIR" >&2
+  echo "$MASTER_URL"
+}
+
+stop() {
+  local pidfile
+  for pidfile in "$CLUSTER_DIR"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    kill "$(cat "$pidfile")" 2>/dev/null || true
+    rm -f "$pidfile"
+  done
+  echo "local_cluster: stopped" >&2
+}
+
+status() {
+  local pidfile any=1
+  for pidfile in "$CLUSTER_DIR"/*.pid; do
+    [ -e "$pidfile" ] || continue
+    if kill -0 "$(cat "$pidfile")" 2>/dev/null; then
+      echo "$(basename "$pidfile" .pid): running (pid $(cat "$pidfile"))"; any=0
+    fi
+  done
+  return $any
+}
+
+case "${1:-}" in
+  start) start "${2:-1}" ;;
+  stop) stop ;;
+  status) status ;;
+  *) echo "usage: $0 start [WORKERS] | stop | status" >&2; exit 2 ;;
+esac

@@ -1,0 +1,84 @@
+"""databricks.yml: valid against the bundle schema's job model, and every task is a real `clv` command.
+
+The Databricks CLI (a Go binary) is not on a package registry this project can install from, so the job
+definitions are validated with `databricks-bundles`, whose models are generated from the bundle JSON schema and
+reject unknown or misspelt fields at any depth.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+
+import pytest
+import yaml
+from databricks.bundles.jobs import Job
+
+from clvlake.cli import PIPELINE_STEPS, build_parser
+from tests.conftest import REPO
+
+BUNDLE = yaml.safe_load((REPO / "databricks.yml").read_text())
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+TOP_LEVEL = {
+    "bundle",
+    "variables",
+    "artifacts",
+    "resources",
+    "targets",
+    "include",
+    "workspace",
+    "sync",
+    "permissions",
+    "run_as",
+    "presets",
+    "experimental",
+}
+JOBS = BUNDLE["resources"]["jobs"]
+
+
+def test_top_level_keys_and_targets():
+    assert set(BUNDLE) <= TOP_LEVEL
+    assert {"dev", "prod"} <= set(BUNDLE["targets"])
+    assert BUNDLE["targets"]["dev"]["mode"] == "development" and BUNDLE["targets"]["dev"].get("default")
+    assert BUNDLE["targets"]["prod"]["mode"] == "production"
+
+
+@pytest.mark.parametrize("name", sorted(JOBS))
+def test_jobs_match_the_bundle_schema(name):
+    Job.from_dict(JOBS[name])  # raises on any unknown or misspelt field
+
+
+def test_unknown_fields_would_be_caught():
+    broken = {**JOBS["clvlake_daily"], "shedule": {}}
+    with pytest.raises(ValueError, match="shedule"):
+        Job.from_dict(broken)
+
+
+def test_every_variable_used_is_defined():
+    used = set(re.findall(r"\$\{var\.([a-z_]+)\}", (REPO / "databricks.yml").read_text()))
+    assert used <= set(BUNDLE["variables"])
+
+
+def test_tasks_run_the_pipeline_in_order_daily():
+    job = JOBS["clvlake_daily"]
+    order = [t["task_key"] for t in job["tasks"]]
+    assert order == list(PIPELINE_STEPS)
+    for previous, task in zip(job["tasks"], job["tasks"][1:], strict=False):
+        assert task["depends_on"] == [{"task_key": previous["task_key"]}]
+    assert job["schedule"]["quartz_cron_expression"].split()[3:] == ["*", "*", "?"]  # every day
+    assert {p["name"] for p in job["parameters"]} == {"as_of", "conf"}
+
+
+def test_every_task_is_a_valid_clv_command_of_the_wheel():
+    assert PROJECT["scripts"]["clv"] == "clvlake.cli:main"
+    parser = build_parser()
+    for task in JOBS["clvlake_daily"]["tasks"]:
+        wheel_task = task["python_wheel_task"]
+        assert (wheel_task["package_name"], wheel_task["entry_point"]) == (PROJECT["name"], "clv")
+        assert task["libraries"] == [{"whl": "./dist/*.whl"}]
+        params = [
+            p.replace("{{job.parameters.as_of}}", "2026-01-01").replace("{{job.parameters.conf}}", "c.yml")
+            for p in wheel_task["parameters"]
+        ]
+        args = parser.parse_args(params)
+        assert args.command == task["task_key"] and str(args.as_of) == "2026-01-01"
