@@ -35,7 +35,7 @@ def config_data(root: Path, **overrides: dict) -> dict:
         artifact_root=str(root / "mlflow" / "artifacts"),
     )
     data["generator"]["oracle_dir"] = str(root / "oracle")
-    data["privacy"] = {"salt": "test-salt"}
+    data["privacy"] = {**data["privacy"], "salt": "test-salt"}
     for section, values in overrides.items():
         data[section] = {**data[section], **values}
     return data
@@ -47,6 +47,7 @@ def make_config(root: Path, **overrides: dict) -> Config:
 
 def write_config(root: Path, **overrides: dict) -> Path:
     """A config file for CLI tests, with the same temporary locations as `make_config`."""
+    root.mkdir(parents=True, exist_ok=True)
     path = root / "clvlake.yml"
     path.write_text(yaml.safe_dump(config_data(root, **overrides)))
     return path
