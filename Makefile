@@ -8,7 +8,7 @@ CUSTOMERS ?= 10000
 CONF   ?= conf/local.yml
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint clean clean-lake
+.PHONY: install demo test test-fast lint bench wheel cluster-up cluster-down clean clean-lake
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,26 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
 
+## bench: Spark feature build vs DuckDB vs lifetimes at 1M and 10M order events → bench/results/ (BENCH_SIZES=1M,10M,100M)
+BENCH_SIZES ?= 1M,10M
+bench: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python scripts/bench_features.py --sizes $(BENCH_SIZES)
+
 lint: $(STAMP)
-	$(BIN)/ruff check lib jobs scripts tests
-	$(BIN)/ruff format --check lib jobs scripts tests
+	$(BIN)/ruff check lib jobs scripts tests notebooks
+	$(BIN)/ruff format --check lib jobs scripts tests notebooks
+
+## wheel: the library as dist/clvlake-<version>-py3-none-any.whl (for --py-files and Databricks)
+wheel: $(STAMP)
+	$(BIN)/pip wheel --quiet --no-deps -w dist .
+
+## cluster-up / cluster-down: a Spark standalone master and worker on 127.0.0.1 (spark://127.0.0.1:7077)
+cluster-up: $(STAMP)
+	PYTHON=$(BIN)/python scripts/local_cluster.sh start
+
+cluster-down:
+	scripts/local_cluster.sh stop
 
 clean-lake:
 	rm -rf lakehouse data

@@ -8,7 +8,7 @@ reject unknown or misspelt fields at any depth.
 from __future__ import annotations
 
 import re
-import tomllib
+from importlib.metadata import entry_points, metadata
 
 import pytest
 import yaml
@@ -18,7 +18,6 @@ from clvlake.cli import PIPELINE_STEPS, build_parser
 from tests.conftest import REPO
 
 BUNDLE = yaml.safe_load((REPO / "databricks.yml").read_text())
-PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
 TOP_LEVEL = {
     "bundle",
     "variables",
@@ -70,11 +69,12 @@ def test_tasks_run_the_pipeline_in_order_daily():
 
 
 def test_every_task_is_a_valid_clv_command_of_the_wheel():
-    assert PROJECT["scripts"]["clv"] == "clvlake.cli:main"
+    (clv,) = entry_points(group="console_scripts", name="clv")
+    assert clv.value == "clvlake.cli:main"
     parser = build_parser()
     for task in JOBS["clvlake_daily"]["tasks"]:
         wheel_task = task["python_wheel_task"]
-        assert (wheel_task["package_name"], wheel_task["entry_point"]) == (PROJECT["name"], "clv")
+        assert (wheel_task["package_name"], wheel_task["entry_point"]) == (metadata("clvlake")["Name"], "clv")
         assert task["libraries"] == [{"whl": "./dist/*.whl"}]
         params = [
             p.replace("{{job.parameters.as_of}}", "2026-01-01").replace("{{job.parameters.conf}}", "c.yml")

@@ -82,3 +82,10 @@ def test_uris_are_kept_and_paths_made_absolute():
     assert absolute_location("s3a://bucket/lake") == "s3a://bucket/lake"
     assert absolute_location("dbfs:/lake") == "dbfs:/lake"
     assert Path(absolute_location("./lakehouse")).is_absolute()
+
+
+def test_drift_report_only_must_name_model_inputs(tmp_path):
+    data = local()
+    data["monitoring"]["drift_report_only"] = ["customer_age_dayz"]
+    with pytest.raises(ConfigError, match="monitoring.drift_report_only.*customer_age_dayz"):
+        load_config(write(tmp_path, data))

@@ -8,7 +8,8 @@ import pytest
 
 from clvlake.errors import InputError
 from clvlake.ingest import run as ingest
-from clvlake.lake import Lake
+from clvlake.lake import TABLES, Lake
+from tests.conftest import make_config
 
 AS_OF = date(2025, 1, 1)
 ORDERS_HEADER = (
@@ -41,6 +42,12 @@ def write_lines(path: Path, lines: list[str]) -> None:
 
 def jsonl(rows: list[dict]) -> list[str]:
     return [json.dumps(r) for r in rows]
+
+
+@pytest.fixture
+def cfg(tmp_path):
+    """These files are mostly bad rows on purpose: no quarantine threshold."""
+    return make_config(tmp_path, ingest={"max_quarantine_rate": 1.0})
 
 
 @pytest.fixture
@@ -182,37 +189,56 @@ def test_pii_stays_in_the_restricted_table(spark, cfg, landing):
     assert keys == {identity["C1"]["customer_key"], identity["C2"]["customer_key"]}
 
 
+def lake_tables(lake: Lake) -> list[str]:
+    return [t for t in TABLES if lake.exists(t)]
+
+
 def table_snapshot(lake: Lake, table: str) -> list:
-    return sorted(lake.read(table).drop("_run_id").collect())
+    """Sorted content; `_ingested_at` (bronze) is wall-clock time, the only column allowed to differ."""
+    df = lake.read(table)
+    return sorted(df.drop(*[c for c in df.columns if c == "_ingested_at"]).collect(), key=repr)
 
 
-def test_rerun_leaves_every_table_identical(spark, cfg, landing):
+def test_rerun_reads_nothing_and_commits_nothing(spark, cfg, landing):
     lake = Lake(spark, cfg.lake.root)
-    tables = (
-        "orders",
-        "refunds",
-        "sessions",
-        "email_events",
-        "support_tickets",
-        "customers",
-        "quarantine",
-        "customer_identity",
-    )
     ingest.run(spark, cfg, AS_OF)
+    tables = lake_tables(lake)
+    assert {"orders_raw", "quarantine", "quality_checks", "ingested_files", "customer_identity"} <= set(
+        tables
+    )
     first = {t: table_snapshot(lake, t) for t in tables}
-    silver_versions = {t: lake.version(t) for t in tables if t != "quarantine"}
-    ingest.run(spark, cfg, AS_OF)
+    versions = {t: lake.version(t) for t in tables}
+    result = ingest.run(spark, cfg, AS_OF)
+    assert all(c.files == c.read == 0 for c in result["sources"])
     assert {t: table_snapshot(lake, t) for t in tables} == first
-    # nothing new to insert: the MERGE makes no commit at all; quarantine replaces its partition
-    assert {t: lake.version(t) for t in silver_versions} == silver_versions
-    operations = [
-        r["operation"] for r in spark.sql(f"DESCRIBE HISTORY delta.`{lake.path('quarantine')}`").collect()
-    ]
-    assert "WRITE" in operations and all(
-        r["operationParameters"].get("mode") == "Overwrite"
-        for r in spark.sql(f"DESCRIBE HISTORY delta.`{lake.path('quarantine')}`").collect()
-        if r["operation"] == "WRITE"
+    assert {t: lake.version(t) for t in tables} == versions
+
+
+def test_new_files_are_read_once_and_late_keys_are_duplicates(spark, cfg, landing):
+    lake = Lake(spark, cfg.lake.root)
+    ingest.run(spark, cfg, AS_OF)
+    write_lines(
+        landing / "orders" / "orders_2024-05.csv",
+        [
+            ORDERS_HEADER,
+            "O20,C2,2024-05-01T10:00:00Z,web,EUR,15.00,0,0,5,1,home",
+            GOOD_ORDERS[1].replace("40.50", "41.00"),  # O2 again, in a later file: the first version stays
+            "O21,C1,2024-02-29T10:00:00Z,web,EUR,15.00,0,0,5,1,home",  # late event: lands in its own date
+        ],
     )
+    counts = {c.source: c for c in ingest.run(spark, cfg, AS_OF)["sources"]}
+    assert (counts["orders"].files, counts["orders"].read, counts["orders"].accepted) == (1, 3, 2)
+    assert counts["orders"].duplicate == 1 and counts["refunds"].files == 0
+    silver = {r["order_id"]: r for r in lake.read("orders").collect()}
+    assert sorted(silver) == ["O1", "O2", "O20", "O21", "O3"]
+    assert str(silver["O2"]["gross_amount"]) == "40.50"
+    assert silver["O21"]["event_date"] == date(2024, 2, 29)
+    assert lake.read("ingested_files").where("source = 'orders'").count() == 3
+    quality = lake.read("quality_checks").where("source = 'orders'").orderBy("rows_read").collect()
+    assert [(q["files_read"], q["rows_read"], q["rows_duplicate"]) for q in quality] == [
+        (1, 3, 1),
+        (2, 13, 1),
+    ]
 
 
 def test_missing_source_folder_is_a_clear_error(spark, cfg, landing):

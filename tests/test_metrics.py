@@ -56,4 +56,5 @@ def test_evaluate_returns_every_metric(spark):
         "total_ratio",
         "spearman",
         "normalised_gini",
+        "top_decile_capture",
     }

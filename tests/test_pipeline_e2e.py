@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import runpy
 from datetime import date
 
 import mlflow
@@ -13,7 +15,7 @@ from clvlake import schemas
 from clvlake.cli import main
 from clvlake.config import load_config
 from clvlake.lake import Lake
-from tests.conftest import write_config
+from tests.conftest import REPO, write_config
 
 pytestmark = pytest.mark.slow
 
@@ -111,5 +113,64 @@ def test_training_run_and_registered_model_are_found_in_mlflow(pipeline_twice):
     scored_with = {
         r["model_version"] for r in lake.read("clv_scores").select("model_version").distinct().collect()
     }
-    assert scored_with == {"2"}
+    # the first model became champion; the identical second one does not beat it, so scoring keeps version 1
+    champion = MlflowClient(registry_uri=cfg.mlflow.registry_uri).get_model_version_by_alias(
+        cfg.mlflow.model_name, "champion"
+    )
+    assert scored_with == {str(champion.version)} == {"1"}
     assert {v.run_id for v in versions} == set(runs["run_id"])
+
+
+@pytest.mark.parametrize("notebook", sorted(p.name for p in (REPO / "notebooks").glob("*.py")))
+def test_notebooks_run_against_the_lake(pipeline_twice, notebook, monkeypatch, capsys):
+    cfg, _, _ = pipeline_twice
+    source = (REPO / "notebooks" / notebook).read_text()
+    assert source.startswith("# Databricks notebook source\n")
+    for name, value in {
+        "conf": cfg.source_file,
+        "as_of": AS_OF.isoformat(),
+        "snapshot": AS_OF.isoformat(),
+    }.items():
+        monkeypatch.setenv(f"CLVLAKE_{name.upper()}", value)
+    runpy.run_path(str(REPO / "notebooks" / notebook), run_name="__main__")
+    assert capsys.readouterr().out.strip()
+
+
+def test_monitor_measures_realised_value_and_alerts_on_a_quality_failure(spark, pipeline_twice, capsys):
+    """Runs last: it adds a score date. A matured score date gets realised-vs-predicted metrics; a negative
+    prediction injected into the scores makes `clv monitor` exit 2 with an alert record."""
+    cfg, lake, _ = pipeline_twice
+    conf, as_of = cfg.source_file, ["--as-of", AS_OF.isoformat()]
+    for job in ("features", "score"):  # a score date whose 181-day horizon ends on AS_OF
+        assert main([job, "--conf", conf, "--as-of", TRAIN_SNAPSHOT.isoformat()]) == 0
+    code = main(["monitor", "--conf", conf, *as_of])
+    realised = lake.read_partition("realised_vs_predicted", AS_OF)
+    assert {r["score_date"] for r in realised.select("score_date").distinct().collect()} == {TRAIN_SNAPSHOT}
+    assert {(r["method"], r["metric"]) for r in realised.collect()} >= {
+        ("model", "normalised_gini"),
+        ("historical_average", "normalised_gini"),
+        ("model", "rmse"),
+    }
+    assert {r["kind"] for r in lake.read_partition("drift", AS_OF).select("kind").distinct().collect()} == {
+        "feature",
+        "prediction",
+    }
+    breaches = lake.read_partition("monitor_checks", AS_OF).where("breached").count()
+    assert code == (2 if breaches else 0)
+    capsys.readouterr()
+
+    first_key = lake.read_partition("clv_scores", AS_OF).agg(F.min("customer_key")).first()[0]
+    broken = lake.read_partition("clv_scores", AS_OF).withColumn(
+        "predicted_clv",
+        F.when(F.col("customer_key") == first_key, F.lit(-1.0)).otherwise(F.col("predicted_clv")),
+    )
+    lake.replace_partition(broken, "clv_scores", AS_OF)
+    try:
+        assert main(["monitor", "--conf", conf, *as_of]) == 2
+        captured = capsys.readouterr()
+        alerts = [json.loads(line) for line in captured.out.splitlines() if line.startswith('{"alert"')]
+        invalid = [a for a in alerts if a["name"] == "invalid_predictions"]
+        assert invalid and invalid[0]["value"] == 1 and invalid[0]["stage"] == "score"
+        assert "monitoring check(s) breached" in captured.err and "score/invalid_predictions" in captured.err
+    finally:
+        assert main(["score", "--conf", conf, *as_of]) == 0

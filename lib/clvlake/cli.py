@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import date
 
 from clvlake.config import Config, load_config
-from clvlake.errors import ClvError, InputError
+from clvlake.errors import ClvError, InputError, QualityError
 
 log = logging.getLogger("clvlake")
 DEFAULT_CONF = "conf/local.yml"
@@ -32,6 +32,7 @@ def _job(name: str) -> Callable:
         "features": "clvlake.features.run",
         "train": "clvlake.modeling.train",
         "score": "clvlake.scoring.run",
+        "monitor": "clvlake.monitoring.run",
     }[name]
     return import_module(module).run
 
@@ -73,10 +74,47 @@ def build_parser() -> argparse.ArgumentParser:
         help="share of injected bad rows, for quarantine demos (default 0)",
     )
     add("ingest", "landing files → silver Delta tables (+ quarantine)")
-    add("features", "silver → customer_features at the as-of date")
+    features = add(
+        "features",
+        "silver → customer_features at the as-of date, or at every date of a backfill",
+        as_of=False,
+    )
+    when = features.add_mutually_exclusive_group(required=True)
+    when.add_argument(
+        "--as-of",
+        type=parse_date,
+        metavar="YYYY-MM-DD",
+        help="one snapshot: features use events strictly before it",
+    )
+    when.add_argument(
+        "--from", dest="start", type=parse_date, metavar="YYYY-MM-DD", help="backfill: first snapshot"
+    )
+    features.add_argument(
+        "--to", dest="end", type=parse_date, metavar="YYYY-MM-DD", help="backfill: last snapshot (inclusive)"
+    )
+    features.add_argument(
+        "--every", choices=("day", "week", "month"), default="month", help="backfill step (default month)"
+    )
     add("train", "train, evaluate and register the CLV model (labels end at the as-of date)")
     add("score", "score every customer at the as-of date → clv_scores")
+    backtest = add(
+        "backtest",
+        "fit every model form and baseline on a customer split, write predictions and metrics of each",
+        as_of=False,
+    )
+    for flag, what in (
+        ("--calibration-end", "features use events before it; the label window starts on it"),
+        ("--holdout-end", "the label window ends the day before it"),
+    ):
+        backtest.add_argument(flag, required=True, type=parse_date, metavar="YYYY-MM-DD", help=what)
     add("pipeline", "ingest → features → train → score, then print the value tiers")
+    add("monitor", "data-quality checks, drift and realised vs predicted value; exit 2 and alert on a breach")
+    erasure = add(
+        "erase", "remove customers from every table, vacuum, and write an erasure_audit row", as_of=False
+    )
+    who = erasure.add_mutually_exclusive_group(required=True)
+    who.add_argument("--customer-id", action="append", metavar="ID", help="a customer id (repeatable)")
+    who.add_argument("--ids-file", metavar="PATH", help="a file of customer ids, one per line")
     return parser
 
 
@@ -101,8 +139,39 @@ def run_step(name: str, spark, cfg: Config, as_of: date) -> dict[str, object]:
     started = time.monotonic()
     log.info("%s: started for %s", name, as_of)
     result = _job(name)(spark, cfg, as_of)
+    table = result.pop("comparison_table", None)
+    alerts = result.pop("alerts", [])
     print(summary_line(name, as_of, started, result), flush=True)
+    if table:
+        print_comparison(table, result)
+    for alert in alerts:
+        print(json.dumps(alert), flush=True)
+    if alerts:
+        checks = ", ".join(f"{a['stage']}/{a['name']}" for a in alerts[:5])
+        raise QualityError(
+            f"{len(alerts)} monitoring check(s) breached: {checks}{' …' if len(alerts) > 5 else ''}"
+        )
     return result
+
+
+def print_comparison(table: str, result: dict[str, object]) -> None:
+    """`clv train`: the method × metric table on held-out customers, then whether the champion moved."""
+    print(f"\nHeld-out customers at {result['training_snapshot']} (trained form: {result['form']})\n{table}")
+    moved = "moved to" if result["champion_moved"] else "kept; new"
+    print(f"\nchampion {moved} version {result['model_version']}: {result['champion_reason']}\n", flush=True)
+
+
+def backtest(cfg: Config, args: argparse.Namespace) -> None:
+    """`clv backtest --calibration-end … --holdout-end …`: one summary line, then the comparison table."""
+    from clvlake.modeling.backtest import TABLE_COLUMNS, comparison_table
+    from clvlake.modeling.backtest import run as run_backtest
+    from clvlake.session import get_spark
+
+    started = time.monotonic()
+    result = run_backtest(get_spark(cfg.spark), cfg, args.calibration_end, args.holdout_end)
+    print(summary_line("backtest", None, started, result), flush=True)
+    print(f"\nHeld-out customers, {args.calibration_end} to {args.holdout_end}")
+    print(comparison_table(result["metrics"], TABLE_COLUMNS), flush=True)
 
 
 def print_tier_table(spark, cfg: Config, as_of: date) -> None:
@@ -149,10 +218,47 @@ def generate(cfg: Config, args: argparse.Namespace) -> None:
     )
 
 
+def backfill_features(cfg: Config, args: argparse.Namespace) -> None:
+    """`clv features --from … --to … --every …`: every snapshot in one job, one summary line."""
+    from clvlake.features.run import run_snapshots, snapshot_dates
+    from clvlake.session import get_spark
+
+    if args.end is None:
+        raise InputError("--from needs --to (the last snapshot of the backfill)")
+    snapshots = snapshot_dates(args.start, args.end, args.every)
+    started = time.monotonic()
+    result = run_snapshots(get_spark(cfg.spark), cfg, snapshots)
+    extra = {"from": args.start.isoformat(), "to": args.end.isoformat(), "every": args.every}
+    print(summary_line("features", None, started, {**extra, **result}), flush=True)
+
+
+def erase(cfg: Config, args: argparse.Namespace) -> None:
+    """`clv erase --customer-id ID | --ids-file PATH`: one summary line (never the ids themselves)."""
+    from datetime import datetime, timezone
+
+    from clvlake.privacy.erase import erase as erase_subjects
+    from clvlake.privacy.erase import read_ids_file
+    from clvlake.session import get_spark
+
+    started = time.monotonic()
+    ids = args.customer_id or read_ids_file(args.ids_file)
+    result = erase_subjects(get_spark(cfg.spark), cfg, ids, datetime.now(timezone.utc))
+    print(summary_line("erase", None, started, result), flush=True)
+
+
 def execute(args: argparse.Namespace) -> None:
     cfg = load_config(args.conf)
     if args.command == "generate":
         generate(cfg, args)
+        return
+    if args.command == "erase":
+        erase(cfg, args)
+        return
+    if args.command == "backtest":
+        backtest(cfg, args)
+        return
+    if args.command == "features" and args.as_of is None:
+        backfill_features(cfg, args)
         return
     from clvlake.session import get_spark
 

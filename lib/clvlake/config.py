@@ -54,9 +54,13 @@ class MlflowSettings:
 
 @dataclass(frozen=True)
 class PrivacySettings:
-    """`salt` keys the customer_key hash; keep it secret (set it from the environment on real lakes)."""
+    """`salt` keys the customer_key hash; keep it secret (set it from the environment on real lakes).
+
+    `vacuum_retention_hours`: the VACUUM retention `clv erase` applies after deleting a subject.
+    """
 
     salt: str
+    vacuum_retention_hours: float
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,13 @@ class GeneratorSettings:
 
 @dataclass(frozen=True)
 class IngestSettings:
+    """`max_quarantine_rate`: share of a source's rows in quarantine above which ingest stops (exit 2).
+    `transaction_sources`: mapping files (conf/sources/*.yml) of plain transactions files loaded into orders."""
+
     reporting_currency: str
     business_start: date
+    max_quarantine_rate: float
+    transaction_sources: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -83,14 +92,40 @@ class GbtSettings:
 
 
 @dataclass(frozen=True)
+class BtydSettings:
+    """BG/NBD + Gamma-Gamma fit: t_x and T rounded to whole `unit_days`, mean value to `monetary_digits`."""
+
+    unit_days: int
+    monetary_digits: int
+
+
+MODEL_FORMS = ("raw", "log1p", "hurdle")
+MODEL_METRICS = ("rmse", "mae", "spearman", "normalised_gini", "top_decile_capture", "total_ratio")
+
+
+@dataclass(frozen=True)
 class ModelSettings:
-    """Label = net value in [c, c + horizon_days); margin_mode subtracts cost of goods and shipping."""
+    """Label = net value in [c, c + horizon_days); margin_mode subtracts cost of goods and shipping.
+
+    `forms` are the candidate regressors, the best by `selection_metric` over the backtest is trained;
+    `champion_metrics` must all improve on the champion and every baseline for the alias to move.
+    """
 
     horizon_days: int
     holdout_fraction: float
     seed: int
     margin_mode: bool
     gbt: GbtSettings
+    forms: list[str]
+    selection_metric: str
+    champion_metrics: list[str]
+    backtest_snapshots: int
+    backtest_step_days: int
+    conformal_level: float
+    conformal_fraction: float
+    discrepancy_factor: float
+    formula_margin: float
+    btyd: BtydSettings
 
 
 @dataclass(frozen=True)
@@ -107,6 +142,20 @@ class ScoringSettings:
 
 
 @dataclass(frozen=True)
+class MonitoringSettings:
+    """`clv monitor`: PSI bins and thresholds, the largest tolerated change in customers between snapshots,
+    inputs whose drift is reported but never alerts (age-like ones grow as the customer base ages), and an
+    optional webhook that receives the alerts as JSON."""
+
+    psi_bins: int
+    feature_psi_threshold: float
+    prediction_psi_threshold: float
+    max_customer_change: float
+    drift_report_only: list[str] = field(default_factory=list)
+    webhook_url: str = ""
+
+
+@dataclass(frozen=True)
 class Config:
     spark: SparkSettings
     lake: LakeSettings
@@ -116,6 +165,7 @@ class Config:
     ingest: IngestSettings
     model: ModelSettings
     scoring: ScoringSettings
+    monitoring: MonitoringSettings
     source_file: str = "<memory>"
 
 
@@ -218,12 +268,54 @@ def _resolve_locations(cfg: Config) -> Config:
     )
 
 
+def _validate_model(model: ModelSettings, source: str) -> None:
+    unknown_forms = sorted(set(model.forms) - set(MODEL_FORMS))
+    if not model.forms or unknown_forms:
+        raise ConfigError(f"{source}: key 'model.forms' must list some of {', '.join(MODEL_FORMS)}")
+    for key, metrics in (
+        ("selection_metric", [model.selection_metric]),
+        ("champion_metrics", model.champion_metrics),
+    ):
+        if not metrics or set(metrics) - set(MODEL_METRICS):
+            raise ConfigError(f"{source}: key 'model.{key}' must name metrics of {', '.join(MODEL_METRICS)}")
+    for key, value in (
+        ("conformal_level", model.conformal_level),
+        ("conformal_fraction", model.conformal_fraction),
+    ):
+        if not 0 < value < 1:
+            raise ConfigError(f"{source}: key 'model.{key}' must be between 0 and 1")
+    if model.backtest_snapshots < 1 or model.backtest_step_days < 1:
+        raise ConfigError(
+            f"{source}: keys 'model.backtest_snapshots' and 'model.backtest_step_days' must be ≥ 1"
+        )
+    if model.discrepancy_factor <= 1 or model.formula_margin <= 0:
+        raise ConfigError(
+            f"{source}: key 'model.discrepancy_factor' must be > 1 and 'model.formula_margin' positive"
+        )
+    if model.btyd.unit_days < 1 or not 1 <= model.btyd.monetary_digits <= 15:
+        raise ConfigError(
+            f"{source}: key 'model.btyd' needs unit_days ≥ 1 and monetary_digits between 1 and 15"
+        )
+
+
 def _validate(cfg: Config) -> None:
     source = cfg.source_file
+    from clvlake.schemas import FEATURE_COLUMNS  # pyspark types only; imported here to keep config light
+
+    unknown_inputs = sorted(set(cfg.monitoring.drift_report_only) - set(FEATURE_COLUMNS))
+    if unknown_inputs:
+        raise ConfigError(
+            f"{source}: key 'monitoring.drift_report_only' names unknown model inputs {unknown_inputs}"
+        )
+    if not 0 <= cfg.ingest.max_quarantine_rate <= 1:
+        raise ConfigError(f"{source}: key 'ingest.max_quarantine_rate' must be between 0 and 1")
+    if cfg.privacy.vacuum_retention_hours < 0:
+        raise ConfigError(f"{source}: key 'privacy.vacuum_retention_hours' must not be negative")
     if cfg.model.horizon_days <= 0:
         raise ConfigError(f"{source}: key 'model.horizon_days' must be positive")
     if not 0 < cfg.model.holdout_fraction < 1:
         raise ConfigError(f"{source}: key 'model.holdout_fraction' must be between 0 and 1")
+    _validate_model(cfg.model, source)
     if not cfg.scoring.tiers:
         raise ConfigError(f"{source}: key 'scoring.tiers' needs at least one tier")
     quantiles = [t.min_quantile for t in cfg.scoring.tiers]
@@ -245,13 +337,20 @@ def config_from_dict(data: dict[str, Any], source: str = "<memory>") -> Config:
     return _resolve_locations(cfg)
 
 
-def load_config(path: str | Path) -> Config:
-    """Read a YAML config file; every problem names the key and the file."""
-    file = Path(path)
+def _read_yaml(file: Path) -> dict[str, Any]:
     if not file.is_file():
         raise ConfigError(f"config file not found: {file}")
     try:
-        data = yaml.safe_load(file.read_text())
+        return yaml.safe_load(file.read_text()) or {}
     except yaml.YAMLError as err:
         raise ConfigError(f"{file}: not valid YAML: {err}") from None
-    return config_from_dict(data or {}, str(file))
+
+
+def load_config(path: str | Path) -> Config:
+    """Read a YAML config file; every problem names the key and the file."""
+    return config_from_dict(_read_yaml(Path(path)), str(path))
+
+
+def load_dataclass(cls: type, path: str | Path) -> Any:
+    """Read a YAML file into dataclass `cls` with the config's checks (e.g. conf/sources/*.yml mappings)."""
+    return _build(cls, _read_yaml(Path(path)), "", str(path))

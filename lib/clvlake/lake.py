@@ -28,10 +28,22 @@ class TableSpec:
     schema: T.StructType
     partition_by: str | None
     keys: tuple[str, ...]
+    # clear identifiers or raw text inside: no column statistics in the Delta log, so erasure leaves no trace
+    clear_ids: bool = False
 
 
 def _spec(name: str, layer: str, schema: T.StructType, partition_by: str | None, *keys: str) -> TableSpec:
-    return TableSpec(name, layer, schema, partition_by, keys)
+    return TableSpec(name, layer, schema, partition_by, keys, clear_ids=layer in ("bronze", "restricted"))
+
+
+BRONZE_SOURCES = {
+    "orders": schemas.ORDERS_RAW_COLUMNS,
+    "refunds": schemas.REFUNDS_RAW_COLUMNS,
+    "sessions": schemas.SESSIONS_RAW_COLUMNS,
+    "email_events": schemas.EMAIL_EVENTS_RAW_COLUMNS,
+    "support_tickets": schemas.SUPPORT_TICKETS_RAW_COLUMNS,
+    "customers": schemas.CUSTOMERS_RAW_COLUMNS,
+}
 
 
 TABLES: dict[str, TableSpec] = {
@@ -43,7 +55,36 @@ TABLES: dict[str, TableSpec] = {
         _spec("email_events", "silver", schemas.EMAIL_EVENTS, "event_date", "event_id"),
         _spec("support_tickets", "silver", schemas.SUPPORT_TICKETS, "event_date", "ticket_id"),
         _spec("customers", "silver", schemas.CUSTOMERS, "event_date", "customer_key"),
-        _spec("quarantine", "silver", schemas.QUARANTINE, "ingest_date"),
+        TableSpec("quarantine", "silver", schemas.QUARANTINE, "ingest_date", ("source", "record_id"), True),
+        *(
+            _spec(f"{source}_raw", "bronze", schemas.bronze_schema(columns), "ingest_date")
+            for source, columns in BRONZE_SOURCES.items()
+        ),
+        _spec("transactions_raw", "bronze", schemas.TRANSACTIONS_RAW, "ingest_date"),
+        _spec(
+            "ingested_files",
+            "ops",
+            schemas.INGESTED_FILES,
+            None,
+            "source",
+            "path",
+            "size",
+            "modification_time",
+        ),
+        _spec("quality_checks", "ops", schemas.QUALITY_CHECKS, "run_date", "run_date", "source", "batch_id"),
+        _spec("erasure_audit", "ops", schemas.ERASURE_AUDIT, "run_date"),
+        _spec("monitor_checks", "ops", schemas.MONITOR_CHECKS, "run_date", "run_date", "stage", "check"),
+        _spec("drift", "ops", schemas.DRIFT, "run_date", "run_date", "kind", "column"),
+        _spec(
+            "realised_vs_predicted",
+            "ops",
+            schemas.REALISED_VS_PREDICTED,
+            "run_date",
+            "run_date",
+            "score_date",
+            "method",
+            "metric",
+        ),
         _spec("customer_identity", "restricted", schemas.CUSTOMER_IDENTITY, None, "customer_key"),
         _spec(
             "customer_features",
@@ -57,6 +98,27 @@ TABLES: dict[str, TableSpec] = {
             "training_sets", "gold", schemas.TRAINING_SETS, "snapshot_date", "customer_key", "snapshot_date"
         ),
         _spec("clv_scores", "gold", schemas.CLV_SCORES, "score_date", "customer_key", "score_date"),
+        _spec(
+            "backtest_predictions",
+            "gold",
+            schemas.BACKTEST_PREDICTIONS,
+            "snapshot_date",
+            "snapshot_date",
+            "evaluation",
+            "method",
+            "customer_key",
+        ),
+        _spec(
+            "backtest_metrics",
+            "gold",
+            schemas.BACKTEST_METRICS,
+            "snapshot_date",
+            "snapshot_date",
+            "evaluation",
+            "method",
+            "metric",
+            "decile",
+        ),
     )
 }
 
@@ -109,13 +171,18 @@ class Lake:
         builder = DeltaTable.createIfNotExists(self.spark).location(self.path(table)).addColumns(spec.schema)
         if spec.partition_by:
             builder = builder.partitionedBy(spec.partition_by)
+        if spec.clear_ids:
+            builder = builder.property("delta.dataSkippingNumIndexedCols", "0")
         builder.execute()
 
     def replace_partition(self, df: DataFrame, table: str, value: date) -> int:
         """Replace one partition with `df` (rows outside it make Delta fail the write); returns the new version."""
+        return self.replace_where(df, table, f"{TABLES[table].partition_by} = '{value.isoformat()}'")
+
+    def replace_where(self, df: DataFrame, table: str, predicate: str) -> int:
+        """Replace the rows matching `predicate` with `df` (rows outside it make Delta fail the write)."""
         spec = TABLES[table]
         self.ensure(table)
-        predicate = f"{spec.partition_by} = '{value.isoformat()}'"
         (
             conform(df, spec.schema)
             .write.format("delta")
@@ -124,8 +191,40 @@ class Lake:
             .save(self.path(table))
         )
         version = self.version(table)
-        log.info("%s: replaced partition %s (version %d)", table, predicate, version)
+        log.info("%s: replaced %s (version %d)", table, predicate, version)
         return version
+
+    def append(self, df: DataFrame, table: str) -> int:
+        """Append rows (for audit tables only, whose rows are events that must never be merged away)."""
+        self.ensure(table)
+        conform(df, TABLES[table].schema).write.format("delta").mode("append").save(self.path(table))
+        return self.version(table)
+
+    def delete_matching(self, table: str, subjects: DataFrame, condition: str) -> int:
+        """Delete target rows `t` matching a row `s` of `subjects` under `condition`; returns rows removed.
+
+        A MERGE rather than `DELETE WHERE <literal>`: the Delta log records the condition text, so a literal
+        identifier would outlive the rows. Deletion vectors are purged so the bytes go with the next VACUUM.
+        """
+        target = DeltaTable.forPath(self.spark, self.path(table))
+        before = self.version(table)
+        target.alias("t").merge(subjects.alias("s"), condition).whenMatchedDelete().execute()
+        last = target.history(1).select("version", "operationMetrics").first()
+        removed = int(last["operationMetrics"].get("numTargetRowsDeleted", "0")) if last[0] > before else 0
+        if removed:
+            self.spark.sql(f"REORG TABLE delta.`{self.path(table)}` APPLY (PURGE)")
+        return removed
+
+    def vacuum(self, table: str, retention_hours: float) -> None:
+        """VACUUM with the given retention; below Delta's 168-hour safety check only for this call."""
+        check = "spark.databricks.delta.retentionDurationCheck.enabled"
+        previous = self.spark.conf.get(check, "true")
+        if retention_hours < 168:
+            self.spark.conf.set(check, "false")
+        try:
+            DeltaTable.forPath(self.spark, self.path(table)).vacuum(retention_hours)
+        finally:
+            self.spark.conf.set(check, previous)
 
     def merge_new(self, df: DataFrame, table: str, update_existing: bool = False) -> int:
         """MERGE on the table's natural key: insert unseen keys, optionally update matched rows that changed.

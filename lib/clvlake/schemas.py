@@ -149,15 +149,63 @@ CUSTOMERS = _fields(
 CUSTOMER_IDENTITY = _fields(
     ("customer_key", _STR, False), ("customer_id", _STR, False), ("email", _STR), ("name", _STR)
 )
-# grain: one rejected landing row; partition: ingest_date
+# grain: one rejected landing row; key: (source, record_id); partition: ingest_date (the run that first saw it)
 QUARANTINE = _fields(
     ("source", _STR, False),
+    ("record_id", _STR, False),  # sha2 of source file, raw record and its occurrence in the file
     ("source_file", _STR),
     ("raw_record", _STR),
     ("rule", _STR, False),
     ("reason", _STR, False),
     ("run_id", _STR, False),
     ("ingest_date", _DATE, False),
+)
+
+# ---- bronze: every landed row as text, before any rule; partition: ingest_date ----------------------------
+BRONZE_LINEAGE = (("_source_file", _STR, False), ("_ingested_at", _TS, False), ("ingest_date", _DATE, False))
+
+
+def bronze_schema(raw_columns: tuple[str, ...]) -> T.StructType:
+    """`<source>_raw`: grain one landed row (key: _source_file + content); the raw fields, bad lines kept."""
+    return T.StructType([*raw_schema(raw_columns).fields, *_fields(*BRONZE_LINEAGE).fields])
+
+
+# grain: one landed line of a mapped transactions file (conf/sources/*.yml); `source` is the mapping's name
+TRANSACTIONS_RAW = _fields(("source", _STR, False), ("line", _STR), *BRONZE_LINEAGE)
+
+# ---- ops: run bookkeeping, data quality, erasure audit -----------------------------------------------------
+# grain: one landing file read by a successful ingest run; key: (source, path, size, modification_time)
+INGESTED_FILES = _fields(
+    ("source", _STR, False),
+    ("path", _STR, False),
+    ("size", _LONG, False),
+    ("modification_time", _TS, False),
+    ("run_id", _STR, False),
+)
+# grain: one source in one ingest batch; key: (run_date, source, batch_id); partition: run_date
+QUALITY_CHECKS = _fields(
+    ("run_date", _DATE, False),
+    ("run_id", _STR, False),
+    ("source", _STR, False),
+    ("batch_id", _STR, False),  # sha2 of the batch's file paths
+    ("files_read", _INT, False),
+    ("rows_read", _LONG, False),
+    ("rows_accepted", _LONG, False),
+    ("rows_quarantined", _LONG, False),
+    ("rows_duplicate", _LONG, False),
+    ("quarantine_rate", _DBL, False),
+    ("quarantined_by_rule", T.MapType(_STR, _LONG, False)),
+    ("null_rates", T.MapType(_STR, _DBL, False)),  # share of accepted rows with a null in each typed column
+)
+# grain: one `clv erase` run; partition: run_date. Never holds a clear identifier.
+ERASURE_AUDIT = _fields(
+    ("run_date", _DATE, False),
+    ("erased_at", _TS, False),
+    ("subjects", _INT, False),
+    ("subject_hashes", T.ArrayType(_STR, False), False),  # sha2 of each customer_key
+    ("tables_touched", T.ArrayType(_STR, False), False),
+    ("rows_removed", T.MapType(_STR, _LONG, False), False),
+    ("vacuum_retention_hours", _DBL, False),
 )
 
 # ---- gold ------------------------------------------------------------------------------------------------
@@ -183,6 +231,25 @@ CUSTOMER_FEATURES = _fields(
     ("bt_monetary_value", _DBL, False),  # mean net value of the repeat purchase days
     ("days_since_last_purchase", _INT, False),  # customer_age_days for customers who never bought
     *_WINDOW_FIELDS,
+    ("main_category", _STR),  # product category with most orders; null for customers who never bought
+    ("orders_trend_90d", _INT, False),  # orders in the last 90 days − orders in the 90 days before
+    ("net_value_trend_90d", _DBL, False),  # the same for net value
+    ("interpurchase_days_mean", _DBL, False),  # mean days between purchase days (0 below two)
+    ("interpurchase_days_std", _DBL, False),  # their population standard deviation
+    ("refund_rate", _DBL, False),  # refunds per order
+    ("discount_share", _DBL, False),  # discount / gross of all orders
+    ("sessions_total", _INT, False),
+    ("sessions_90d", _INT, False),
+    ("pages_per_session", _DBL, False),
+    ("email_open_rate", _DBL, False),  # opens / sends (0 without sends)
+    ("email_click_rate", _DBL, False),  # clicks / sends
+    ("email_unsubscribed", _INT, False),  # 1 if the customer unsubscribed before the snapshot
+    ("support_tickets_total", _INT, False),  # tickets opened
+    (
+        "support_satisfaction_mean",
+        _DBL,
+        False,
+    ),  # mean rating of tickets closed before the snapshot (0 if none)
 )
 FEATURE_COLUMNS = tuple(
     f.name for f in CUSTOMER_FEATURES.fields if isinstance(f.dataType, (T.IntegerType, T.DoubleType))
@@ -201,10 +268,71 @@ CLV_SCORES = _fields(
     ("customer_key", _STR, False),
     ("score_date", _DATE, False),
     ("predicted_clv", _DBL, False),
+    ("clv_lower", _DBL),  # split-conformal interval at model.conformal_level (null for models without one)
+    ("clv_upper", _DBL),
+    ("p_alive", _DBL),  # BG/NBD probability of still being a customer (churn probability = 1 − p_alive)
+    ("expected_orders", _DBL),  # BG/NBD expected purchase days in the horizon
     ("value_tier", _STR, False),
     ("model_name", _STR, False),
     ("model_version", _STR, False),
     ("feature_snapshot_date", _DATE, False),
     ("horizon_days", _INT, False),
     ("input_table_versions", T.MapType(_STR, _LONG, False)),
+)
+
+# grain: one customer × method × evaluation of a backtest; key: (snapshot_date, evaluation, method, customer_key).
+# snapshot_date = the evaluation snapshot (features at it, actual = net value in [it, it + horizon)).
+BACKTEST_PREDICTIONS = _fields(
+    ("snapshot_date", _DATE, False),
+    ("evaluation", _STR, False),  # "customers" (held-out customers) or "time_<training snapshot>"
+    ("training_snapshot", _DATE, False),
+    ("method", _STR, False),  # gbt_<form> or a baseline
+    ("customer_key", _STR, False),
+    ("actual", _DBL, False),
+    ("predicted", _DBL, False),
+    ("lower", _DBL),  # conformal interval, regressors only
+    ("upper", _DBL),
+    ("p_alive", _DBL),  # BG/NBD, the same for every method of a customer
+    ("discrepant", _BOOL, False),  # prediction and BG/NBD + Gamma-Gamma differ by more than the factor
+)
+# grain: one metric of one method in one evaluation; key: (snapshot_date, evaluation, method, metric, decile).
+# decile is null for scalar metrics; calibration rows have metric mean_predicted / mean_actual / customers.
+BACKTEST_METRICS = _fields(
+    ("snapshot_date", _DATE, False),
+    ("evaluation", _STR, False),
+    ("training_snapshot", _DATE, False),
+    ("method", _STR, False),
+    ("metric", _STR, False),
+    ("decile", _INT),
+    ("value", _DBL),
+)
+
+# ---- ops: monitoring (partition run_date) ------------------------------------------------------------------
+# grain: one check of one monitor run; key: (run_date, stage, check)
+MONITOR_CHECKS = _fields(
+    ("run_date", _DATE, False),
+    ("stage", _STR, False),
+    ("check", _STR, False),
+    ("value", _DBL, False),
+    ("threshold", _DBL, False),
+    ("breached", _BOOL, False),
+    ("detail", _STR),
+)
+# grain: one column's PSI against its reference; key: (run_date, kind, column)
+DRIFT = _fields(
+    ("run_date", _DATE, False),
+    ("kind", _STR, False),  # feature (vs the champion's training snapshot) / prediction
+    ("reference_date", _DATE, False),
+    ("column", _STR, False),
+    ("psi", _DBL, False),
+    ("threshold", _DBL, False),
+    ("breached", _BOOL, False),
+)
+# grain: one metric of one method for one matured score date; key: (run_date, score_date, method, metric)
+REALISED_VS_PREDICTED = _fields(
+    ("run_date", _DATE, False),
+    ("score_date", _DATE, False),
+    ("method", _STR, False),
+    ("metric", _STR, False),
+    ("value", _DBL),
 )

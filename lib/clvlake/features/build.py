@@ -1,104 +1,265 @@
-"""The customer feature builder: RFM, BTYD statistics and trailing windows as of a snapshot date."""
+"""The customer feature builder: every feature at one or many snapshot dates, each from events strictly before it.
+
+The computation needs one shuffle for all sources and all snapshots:
+
+1. `activity_rows`: every source event (orders and refunds, sessions, e-mail events, ticket openings, ticket
+   ratings at their closing date) becomes one narrow row (customer_key, event_date, measures); the union is
+   hash-partitioned by customer_key once.
+2. `customer_days`: rolled up to customer-days, so purchase days (BTYD counts days, not orders) are a plain sum
+   instead of a distinct count; each purchase day gets the gap to the previous one.
+3. `customer_activity`: each customer-day joins the snapshots after it (a broadcast range join, so a backfill of
+   many snapshots scans the sources once) and one aggregation per (customer, snapshot) computes totals, BTYD
+   statistics, engagement and trailing windows relative to its snapshot.
+
+Steps 2 and 3 and `main_category` keep step 1's partitioning, so they add no shuffle.
+"""
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from functools import reduce
 
-from pyspark.sql import Column, DataFrame
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from clvlake.schemas import CUSTOMER_FEATURES, TRAILING_WINDOWS_DAYS
 
+TREND_DAYS = 90  # trend: the last 90 days against the 90 before
+RECENT_SESSION_DAYS = 90
 
-def daily_activity(events: DataFrame, snapshot: date) -> DataFrame:
-    """customer_key, event_date, day_value, day_order_value, day_orders for days strictly before `snapshot`.
+# what one activity row can add to its customer-day; a source leaves the others null
+_MEASURES = {
+    "value": "double",  # net value: orders add, refunds subtract
+    "orders": "int",
+    "order_value": "double",
+    "refunds": "int",
+    "gross": "double",
+    "discount": "double",
+    "sessions": "int",
+    "pages": "int",
+    "emails_sent": "int",
+    "email_opens": "int",
+    "email_clicks": "int",
+    "email_unsubscribes": "int",
+    "tickets": "int",
+    "rating_sum": "double",
+    "ratings": "int",
+}
 
-    Rolling up to customer-days first makes purchase-day counts (BTYD's repeat purchases) a plain sum instead
-    of a costly distinct count, and shrinks the input of the per-customer aggregation.
-    """
-    return (
-        events.where(F.col("event_date") < F.lit(snapshot))
-        .groupBy("customer_key", "event_date")
-        .agg(
-            F.sum("net_value").alias("day_value"),
-            F.sum(F.when(F.col("is_order"), F.col("net_value")).otherwise(0.0)).alias("day_order_value"),
-            F.sum(F.col("is_order").cast("int")).alias("day_orders"),
-        )
+
+@dataclass(frozen=True)
+class FeatureSources:
+    """The silver inputs of the builder; `events` is `value_events(orders, refunds, margin_mode)`."""
+
+    events: DataFrame
+    customers: DataFrame
+    sessions: DataFrame
+    email_events: DataFrame
+    support_tickets: DataFrame
+
+
+def snapshot_frame(df: DataFrame, snapshots: Sequence[date]) -> DataFrame:
+    """A one-column (snapshot_date) DataFrame of the snapshot dates, in the session of `df`."""
+    return df.sparkSession.createDataFrame([(d,) for d in sorted(set(snapshots))], "snapshot_date date")
+
+
+def _rows(df: DataFrame, event_date: Column, category: Column | None = None, **measures: Column) -> DataFrame:
+    return df.select(
+        "customer_key",
+        event_date.alias("event_date"),
+        (category if category is not None else F.lit(None)).cast("string").alias("category"),
+        *[measures.get(m, F.lit(None)).cast(t).alias(m) for m, t in _MEASURES.items()],
     )
 
 
-def _since(days: int, snapshot: date) -> Column:
-    return F.col("event_date") >= F.lit(snapshot - timedelta(days=days))
+def _is(event_type: str) -> Column:
+    return (F.col("event_type") == event_type).cast("int")
 
 
-def customer_activity(daily: DataFrame, snapshot: date) -> DataFrame:
-    """One row per customer with any event before the snapshot: totals, purchase days, windows (one pass)."""
-    purchase_day = F.col("day_orders") > 0
+def activity_rows(src: FeatureSources) -> DataFrame:
+    """customer_key, event_date, category and the measures of every source event, partitioned by customer_key.
+
+    Ratings are dated by the ticket's closing time: a satisfaction score is not known before the ticket closes.
+    """
+    is_order = F.col("is_order")
+    rated = src.support_tickets.where(F.col("satisfaction").isNotNull() & F.col("closed_ts").isNotNull())
+    parts = [
+        _rows(
+            src.events,
+            F.col("event_date"),
+            category=F.when(is_order, F.col("product_category")),
+            value=F.col("net_value"),
+            orders=is_order,
+            order_value=F.when(is_order, F.col("net_value")),
+            refunds=~is_order,
+            gross=F.col("gross"),
+            discount=F.col("discount"),
+        ),
+        _rows(src.sessions, F.col("event_date"), sessions=F.lit(1), pages=F.col("pages_viewed")),
+        _rows(
+            src.email_events,
+            F.col("event_date"),
+            emails_sent=_is("sent"),
+            email_opens=_is("open"),
+            email_clicks=_is("click"),
+            email_unsubscribes=_is("unsubscribe"),
+        ),
+        _rows(src.support_tickets, F.col("event_date"), tickets=F.lit(1)),
+        _rows(rated, F.to_date("closed_ts"), rating_sum=F.col("satisfaction"), ratings=F.lit(1)),
+    ]
+    return reduce(DataFrame.unionByName, parts).repartition("customer_key")
+
+
+def customer_days(rows: DataFrame) -> DataFrame:
+    """One row per customer-day: the day's measure sums, purchase_day, and purchase_gap (days since the previous
+    purchase day, on purchase days after the first). A gap only looks back, so it is the same at every snapshot."""
+    daily = rows.groupBy("customer_key", "event_date").agg(*[F.sum(m).alias(m) for m in _MEASURES])
+    purchase = F.coalesce(F.col("orders"), F.lit(0)) > 0
+    earlier = (
+        Window.partitionBy("customer_key").orderBy("event_date").rowsBetween(Window.unboundedPreceding, -1)
+    )
+    previous = F.max(F.when(purchase, F.col("event_date"))).over(earlier)
+    return daily.withColumns(
+        {"purchase_day": purchase, "purchase_gap": F.when(purchase, F.datediff("event_date", previous))}
+    )
+
+
+def before_snapshots(df: DataFrame, snapshots: DataFrame) -> DataFrame:
+    """Each row of `df` once for every snapshot strictly after its event_date (adds snapshot_date)."""
+    return df.join(F.broadcast(snapshots), F.col("event_date") < F.col("snapshot_date"), how="inner")
+
+
+def _within(days: int) -> Column:
+    return F.col("event_date") >= F.date_sub("snapshot_date", days)
+
+
+def customer_activity(days: DataFrame, snapshots: DataFrame) -> DataFrame:
+    """One row per (customer, snapshot) with any event before the snapshot: one aggregation for everything."""
+    purchase = F.col("purchase_day")
     windows = [
         agg
         for w in TRAILING_WINDOWS_DAYS
         for agg in (
-            F.sum(F.when(_since(w, snapshot), F.col("day_orders")).otherwise(0)).alias(f"orders_{w}d"),
-            F.sum(F.when(_since(w, snapshot), F.col("day_value")).otherwise(0.0)).alias(f"net_value_{w}d"),
+            F.sum(F.when(_within(w), F.col("orders"))).alias(f"orders_{w}d"),
+            F.sum(F.when(_within(w), F.col("value"))).alias(f"net_value_{w}d"),
         )
     ]
-    return daily.groupBy("customer_key").agg(
-        F.min("event_date").alias("first_event_date"),
-        F.min(F.when(purchase_day, F.col("event_date"))).alias("first_purchase_date"),
-        F.max(F.when(purchase_day, F.col("event_date"))).alias("last_purchase_date"),
-        F.sum(purchase_day.cast("int")).alias("purchase_days"),
-        F.sum("day_orders").alias("orders_total"),
-        F.sum("day_value").alias("net_value_total"),
-        F.sum("day_order_value").alias("order_value_total"),
-        F.sum(F.when(purchase_day, F.col("day_value")).otherwise(0.0)).alias("purchase_days_value"),
-        F.min_by(F.col("day_value"), F.when(purchase_day, F.col("event_date"))).alias(
-            "first_purchase_day_value"
-        ),
-        *windows,
+    totals = [
+        F.sum(m).alias(f"{m}_total")
+        for m in ("orders", "value", "order_value", "refunds", "gross", "discount", "sessions", "pages")
+    ] + [
+        F.sum(m).alias(m)
+        for m in ("emails_sent", "email_opens", "email_clicks", "email_unsubscribes", "tickets", "rating_sum")
+    ]
+    return (
+        before_snapshots(days, snapshots)
+        .groupBy("customer_key", "snapshot_date")
+        .agg(
+            F.min("event_date").alias("first_event_date"),
+            F.min(F.when(purchase, F.col("event_date"))).alias("first_purchase_date"),
+            F.max(F.when(purchase, F.col("event_date"))).alias("last_purchase_date"),
+            F.sum(purchase.cast("int")).alias("purchase_days"),
+            F.sum(F.when(purchase, F.col("value"))).alias("purchase_days_value"),
+            F.min_by(F.col("value"), F.when(purchase, F.col("event_date"))).alias("first_purchase_day_value"),
+            F.sum(F.col("purchase_gap") * F.col("purchase_gap")).alias("gap_sq_sum"),
+            F.sum(F.when(_within(RECENT_SESSION_DAYS), F.col("sessions"))).alias(
+                f"sessions_{RECENT_SESSION_DAYS}d"
+            ),
+            F.sum("ratings").alias("ratings"),
+            *totals,
+            *windows,
+        )
     )
 
 
-def known_customers(customers: DataFrame, snapshot: date) -> DataFrame:
-    """customer_key, signup_date, acquisition_channel of CRM customers who signed up before the snapshot."""
-    return customers.where(F.col("signup_ts") < F.lit(snapshot).cast("timestamp")).select(
-        "customer_key", F.to_date("signup_ts").alias("signup_date"), "acquisition_channel"
+def main_category(rows: DataFrame, snapshots: DataFrame) -> DataFrame:
+    """customer_key, snapshot_date, main_category: the category with most orders before the snapshot (ties: more
+    net value, then the first name)."""
+    per_category = (
+        before_snapshots(rows.where(F.col("category").isNotNull()), snapshots)
+        .groupBy("customer_key", "snapshot_date", "category")
+        .agg(F.sum("orders").alias("orders"), F.sum("value").alias("value"))
+    )
+    rank = F.struct(-F.col("orders"), -F.col("value"), F.col("category"))
+    return per_category.groupBy("customer_key", "snapshot_date").agg(
+        F.min(rank)["category"].alias("main_category")
     )
 
 
-def build_features(events: DataFrame, customers: DataFrame, snapshot: date) -> DataFrame:
-    """`customer_features` at `snapshot`: one row per customer who signed up or had an event before it."""
-    activity = customer_activity(daily_activity(events, snapshot), snapshot)
+def known_customers(customers: DataFrame, snapshots: DataFrame) -> DataFrame:
+    """customer_key, snapshot_date, signup_date, acquisition_channel: CRM customers signed up before each snapshot."""
+    return customers.join(
+        F.broadcast(snapshots), F.col("signup_ts") < F.col("snapshot_date").cast("timestamp"), how="inner"
+    ).select(
+        "customer_key", "snapshot_date", F.to_date("signup_ts").alias("signup_date"), "acquisition_channel"
+    )
+
+
+def _ratio(numerator: str, denominator: str) -> Column:
+    return F.when(F.col(denominator) > 0, F.col(numerator) / F.col(denominator)).otherwise(0.0)
+
+
+def _zero(column: str) -> Column:
+    return F.coalesce(F.col(column), F.lit(0))
+
+
+def feature_columns() -> dict[str, Column]:
+    """The feature expressions over known customers fully joined with their activity at each snapshot."""
+    snapshot = F.col("snapshot_date")
     first_seen = F.least("signup_date", "first_event_date")
     buyer = F.col("first_purchase_date").isNotNull()
     repeat_days = F.col("purchase_days") - 1
-    columns = {
-        "snapshot_date": F.lit(snapshot),
+    recency = F.datediff("last_purchase_date", "first_purchase_date")
+    gap_mean = recency / repeat_days
+    gap_variance = F.greatest(F.lit(0.0), F.col("gap_sq_sum") / repeat_days - gap_mean * gap_mean)
+    short, long_ = f"{TREND_DAYS}d", f"{2 * TREND_DAYS}d"
+    return {
         "first_seen_date": first_seen,
-        "customer_age_days": F.datediff(F.lit(snapshot), first_seen),
+        "customer_age_days": F.datediff(snapshot, first_seen),
         "cohort_month": F.date_format("first_purchase_date", "yyyy-MM"),
-        "orders_total": F.coalesce("orders_total", F.lit(0)),
-        "net_value_total": F.coalesce("net_value_total", F.lit(0.0)),
-        "avg_order_value": F.when(
-            F.col("orders_total") > 0, F.col("order_value_total") / F.col("orders_total")
-        ).otherwise(0.0),
+        "orders_total": _zero("orders_total"),
+        "net_value_total": _zero("value_total"),
+        "avg_order_value": _ratio("order_value_total", "orders_total"),
         "bt_frequency": F.when(buyer, repeat_days).otherwise(0),
-        "bt_recency_days": F.when(buyer, F.datediff("last_purchase_date", "first_purchase_date")).otherwise(
-            0
-        ),
-        "bt_tenure_days": F.when(buyer, F.datediff(F.lit(snapshot), "first_purchase_date")).otherwise(0),
+        "bt_recency_days": F.when(buyer, recency).otherwise(0),
+        "bt_tenure_days": F.when(buyer, F.datediff(snapshot, "first_purchase_date")).otherwise(0),
         "bt_monetary_value": F.when(
             repeat_days > 0, (F.col("purchase_days_value") - F.col("first_purchase_day_value")) / repeat_days
         ).otherwise(0.0),
         "days_since_last_purchase": F.coalesce(
-            F.datediff(F.lit(snapshot), "last_purchase_date"), F.datediff(F.lit(snapshot), first_seen)
+            F.datediff(snapshot, "last_purchase_date"), F.datediff(snapshot, first_seen)
         ),
-        **{
-            c: F.coalesce(c, F.lit(0))
-            for w in TRAILING_WINDOWS_DAYS
-            for c in (f"orders_{w}d", f"net_value_{w}d")
-        },
+        **{c: _zero(c) for w in TRAILING_WINDOWS_DAYS for c in (f"orders_{w}d", f"net_value_{w}d")},
+        f"orders_trend_{short}": 2 * _zero(f"orders_{short}") - _zero(f"orders_{long_}"),
+        f"net_value_trend_{short}": 2 * _zero(f"net_value_{short}") - _zero(f"net_value_{long_}"),
+        "interpurchase_days_mean": F.when(repeat_days > 0, gap_mean).otherwise(0.0),
+        "interpurchase_days_std": F.when(repeat_days > 0, F.sqrt(gap_variance)).otherwise(0.0),
+        "refund_rate": _ratio("refunds_total", "orders_total"),
+        "discount_share": _ratio("discount_total", "gross_total"),
+        "sessions_total": _zero("sessions_total"),
+        f"sessions_{RECENT_SESSION_DAYS}d": _zero(f"sessions_{RECENT_SESSION_DAYS}d"),
+        "pages_per_session": _ratio("pages_total", "sessions_total"),
+        "email_open_rate": _ratio("email_opens", "emails_sent"),
+        "email_click_rate": _ratio("email_clicks", "emails_sent"),
+        "email_unsubscribed": (_zero("email_unsubscribes") > 0).cast("int"),
+        "support_tickets_total": _zero("tickets"),
+        "support_satisfaction_mean": _ratio("rating_sum", "ratings"),
     }
-    joined = known_customers(customers, snapshot).join(activity, on="customer_key", how="full")
-    return joined.withColumns(columns).select(
+
+
+def build_features(src: FeatureSources, snapshots: Sequence[date]) -> DataFrame:
+    """`customer_features` at every snapshot: one row per customer and snapshot for each customer who signed up
+    or had any event before that snapshot, from events strictly before it."""
+    snaps = snapshot_frame(src.customers, snapshots)
+    rows = activity_rows(src)
+    activity = customer_activity(customer_days(rows), snaps).join(
+        main_category(rows, snaps), on=["customer_key", "snapshot_date"], how="left"
+    )
+    joined = known_customers(src.customers, snaps).join(
+        activity, on=["customer_key", "snapshot_date"], how="full"
+    )
+    return joined.withColumns(feature_columns()).select(
         [F.col(f.name).cast(f.dataType) for f in CUSTOMER_FEATURES.fields]
     )

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 
-def order_net_value(margin_mode: bool):
+def order_net_value(margin_mode: bool) -> Column:
     """gross − discount, minus cost of goods and shipping when margin mode is on."""
     value = F.col("gross_amount") - F.col("discount_amount")
     if margin_mode:
@@ -21,18 +21,25 @@ def order_net_value(margin_mode: bool):
 
 
 def value_events(orders: DataFrame, refunds: DataFrame, margin_mode: bool) -> DataFrame:
-    """customer_key, event_date, net_value, is_order: one row per order or refund."""
+    """customer_key, event_date, net_value, is_order, gross, discount, product_category: one row per order or
+    refund (gross and discount are 0 and the category null for refunds)."""
     order_events = orders.select(
         "customer_key",
         "event_date",
         order_net_value(margin_mode).alias("net_value"),
         F.lit(True).alias("is_order"),
+        F.col("gross_amount").cast("double").alias("gross"),
+        F.col("discount_amount").cast("double").alias("discount"),
+        "product_category",
     )
     refund_events = refunds.select(
         "customer_key",
         "event_date",
         (-F.col("amount")).cast("double").alias("net_value"),
         F.lit(False).alias("is_order"),
+        F.lit(0.0).alias("gross"),
+        F.lit(0.0).alias("discount"),
+        F.lit(None).cast("string").alias("product_category"),
     )
     return order_events.unionByName(refund_events)
 

@@ -1,9 +1,15 @@
-"""Reading landing files with the source's raw schema: nothing inferred, bad lines kept for quarantine."""
+"""Landing files: listing them (for incremental runs) and reading them with the source's raw schema.
+
+Nothing is inferred and bad lines are kept (the corrupt-record column) so that they reach quarantine.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
@@ -11,27 +17,55 @@ from clvlake.errors import InputError
 from clvlake.ingest.sources import Source
 from clvlake.schemas import CORRUPT_RECORD
 
-_EXTENSION = {"csv": "csv", "json": "jsonl"}
+
+@dataclass(frozen=True, order=True)
+class LandingFile:
+    path: str  # as Spark names it (`_metadata.file_path`)
+    size: int
+    modification_time: datetime
 
 
 def landing_folder(landing_root: str, source: Source) -> str:
-    return f"{landing_root.rstrip('/')}/{source.name}"
+    return f"{landing_root.rstrip('/')}/{source.landing_folder}"
 
 
-def read_landing(spark: SparkSession, landing_root: str, source: Source) -> DataFrame:
-    """All landing files of one source as raw text columns plus `_corrupt_record` and `_source_file`."""
-    folder, pattern = landing_folder(landing_root, source), f"*.{_EXTENSION[source.file_format]}"
-    if "://" not in landing_root and not any(Path(folder).glob(pattern)):
-        raise InputError(f"no landing files for source '{source.name}': nothing matches {folder}/{pattern}")
+def list_landing(spark: SparkSession, landing_root: str, source: Source) -> list[LandingFile]:
+    """Every landing file of a source, sorted by path; none at all is an error naming the folder.
+
+    Read through Spark's file index (without the contents), so object stores list like local folders.
+    The list grows with months of files, not with rows.
+    """
+    folder = landing_folder(landing_root, source)
+    missing = InputError(
+        f"no landing files for source '{source.name}': nothing matches {folder}/{source.pattern}"
+    )
+    if "://" not in landing_root and not any(Path(folder).glob(source.pattern)):
+        raise missing
+    try:
+        rows = (
+            spark.read.format("binaryFile")
+            .option("pathGlobFilter", source.pattern)
+            .load(folder)
+            .select("path", "length", "modificationTime")
+            .collect()
+        )
+    except AnalysisException:
+        raise missing from None
+    if not rows:
+        raise missing
+    return sorted(LandingFile(r["path"], r["length"], r["modificationTime"]) for r in rows)
+
+
+def read_landing(spark: SparkSession, paths: list[str], source: Source) -> DataFrame:
+    """The given files of one source as raw text columns plus `_corrupt_record` and `_source_file`."""
     reader = (
         spark.read.schema(source.raw_schema)
-        .option("pathGlobFilter", pattern)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
     )
     if source.file_format == "csv":
         # enforceSchema=false checks the header against the contract instead of trusting column positions.
-        df = reader.option("header", True).option("enforceSchema", False).csv(folder)
+        df = reader.option("header", True).option("enforceSchema", False).csv(paths)
     else:
-        df = reader.json(folder)
+        df = reader.json(paths)
     return df.withColumn("_source_file", F.col("_metadata.file_path"))

@@ -1,33 +1,79 @@
-"""The ingest job: every source's landing files → silver (MERGE on the natural key) + quarantine."""
+"""The ingest job: new landing files of every source → bronze, quarantine, silver, quality_checks.
+
+Incremental and exactly once: `ingested_files` lists the landing files (path, size, modification time) that
+runs have fully loaded, and a run reads only the others. It is written last, after every other table, and
+every earlier write is idempotent for the same files (bronze replaces those files' rows; quarantine, silver,
+identity and quality_checks MERGE on keys; which row of a key wins depends only on the rows). A run killed
+part-way therefore re-reads the same files and ends exactly where an uninterrupted run would have; a run with
+no new files commits nothing.
+
+Per source: read the new files → type, check, de-duplicate (within the batch and against silver) → bronze,
+quarantine and the quality row → stop with a `QualityError` if too many rows were quarantined → MERGE the
+accepted rows into silver (insert-only on the natural key; late events land in their event_date partition).
+"""
 
 from __future__ import annotations
 
+import hashlib
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
+from functools import reduce
 
 from pyspark import StorageLevel
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
+from clvlake import schemas
 from clvlake.config import Config
-from clvlake.ingest.landing import read_landing
+from clvlake.errors import QualityError
+from clvlake.ingest.landing import LandingFile, list_landing, read_landing
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.ingest.sources import SOURCES, RuleContext, Source
-from clvlake.ingest.validation import ACCEPTED, DUPLICATE, QUARANTINED, checked_rows, raw_record
-from clvlake.lake import Lake
+from clvlake.ingest.transactions import (
+    TransactionMapping,
+    load_mapping,
+    read_transactions,
+    transactions_source,
+)
+from clvlake.ingest.validation import (
+    ACCEPTED,
+    DUPLICATE,
+    QUARANTINED,
+    SEEN_FILE,
+    checked_rows,
+    raw_record,
+)
+from clvlake.lake import TABLES, Lake
 
 log = logging.getLogger(__name__)
 PII_COLUMNS = ("email", "name")
+TOP_RULES = 3
 
 
 @dataclass(frozen=True)
 class SourceCounts:
+    """One source in one run: rows read = accepted + quarantined + duplicate."""
+
     source: str
+    files: int
     read: int
     accepted: int
     quarantined: int
     duplicate: int
+    quarantined_by_rule: dict[str, int] = field(default_factory=dict)
+    null_rates: dict[str, float] = field(default_factory=dict)  # of the accepted rows, per typed column
+
+    @property
+    def quarantine_rate(self) -> float:
+        return self.quarantined / self.read if self.read else 0.0
+
+
+def silver_key(source: Source, salt: str) -> Column:
+    """The row's key in its silver table: the trimmed natural key, or customer_key for customers."""
+    if TABLES[source.table].keys == ("customer_key",):
+        return customer_key(F.col("customer_id"), salt)
+    return F.trim(F.col(source.key))
 
 
 def silver_rows(checked: DataFrame, source: Source, salt: str, run_id: str) -> DataFrame:
@@ -44,10 +90,14 @@ def silver_rows(checked: DataFrame, source: Source, salt: str, run_id: str) -> D
 
 
 def quarantine_rows(checked: DataFrame, source: Source, run_id: str, as_of: date) -> DataFrame:
+    """Rejected rows; `record_id` (file, raw record, occurrence of that record in the file) is stable on rerun."""
+    record = raw_record(source)
+    occurrence = F.row_number().over(Window.partitionBy("_source_file", record).orderBy(record))
     return checked.where(F.col("status") == QUARANTINED).select(
         F.lit(source.name).alias("source"),
+        F.sha2(F.concat_ws("|", "_source_file", record, occurrence.cast("string")), 256).alias("record_id"),
         F.col("_source_file").alias("source_file"),
-        raw_record(source).alias("raw_record"),
+        record.alias("raw_record"),
         "rule",
         "reason",
         F.lit(run_id).alias("run_id"),
@@ -55,57 +105,206 @@ def quarantine_rows(checked: DataFrame, source: Source, run_id: str, as_of: date
     )
 
 
-def identity_rows(checked_by_source: dict[str, DataFrame], salt: str) -> DataFrame:
-    """customer_key → customer_id (+ e-mail and name from the CRM) for every customer id seen in this run."""
+def bronze_rows(checked: DataFrame, source: Source, as_of: date) -> DataFrame:
+    """Every read row as it landed (the line for mapped transactions files, else the raw fields)."""
+    landed = (
+        [F.lit(source.name).alias("source"), F.col(source.raw_line).alias("line")]
+        if source.raw_line
+        else [*source.raw_columns, schemas.CORRUPT_RECORD]
+    )
+    return checked.select(
+        *landed,
+        "_source_file",
+        F.current_timestamp().alias("_ingested_at"),
+        F.lit(as_of).alias("ingest_date"),
+    )
+
+
+def bronze_predicate(source: Source, files: list[LandingFile]) -> str:
+    paths = ", ".join("'" + f.path.replace("'", "\\'") + "'" for f in files)
+    own = f"source = '{source.name}' AND " if source.raw_line else ""
+    return f"{own}_source_file IN ({paths})"
+
+
+def identity_rows(checked_by_source: dict[str, DataFrame], salt: str, known: DataFrame | None) -> DataFrame:
+    """customer_key → customer_id (+ e-mail and name from the CRM, or as already known) for this run's ids."""
     ids = None
     for checked in checked_by_source.values():
         seen = checked.where(F.col("status") == ACCEPTED).select(F.trim("customer_id").alias("customer_id"))
         ids = seen if ids is None else ids.unionByName(seen)
-    crm = (
-        checked_by_source["customers"]
-        .where(F.col("status") == ACCEPTED)
-        .select(F.trim("customer_id").alias("customer_id"), *PII_COLUMNS)
+    rows = ids.distinct().withColumn("customer_key", customer_key(F.col("customer_id"), salt))
+    crm = checked_by_source.get("customers")
+    if crm is not None:
+        pii = crm.where(F.col("status") == ACCEPTED).select(
+            F.trim("customer_id").alias("customer_id"), *PII_COLUMNS
+        )
+        rows = rows.join(pii, on="customer_id", how="left")
+    else:
+        rows = rows.withColumns({c: F.lit(None).cast("string") for c in PII_COLUMNS})
+    if known is None:
+        return rows
+    before = known.select("customer_key", *[F.col(c).alias(f"_known_{c}") for c in PII_COLUMNS])
+    return rows.join(before, on="customer_key", how="left").withColumns(
+        {c: F.coalesce(F.col(c), F.col(f"_known_{c}")) for c in PII_COLUMNS}
     )
+
+
+def count_statuses(checked: DataFrame, source: Source, files: int) -> SourceCounts:
+    """One pass over the (persisted) rows: rows per (status, rule) and nulls per typed column."""
+    typed = [name for name in source.typed() if name not in PII_COLUMNS]
+    nulls = [F.count_if(F.col(f"t_{n}").isNull()).alias(n) for n in typed]
+    # one row per status and rule
+    groups = checked.groupBy("status", "rule").agg(F.count(F.lit(1)).alias("rows"), *nulls).collect()
+    total = {
+        s: sum(g["rows"] for g in groups if g["status"] == s) for s in (ACCEPTED, QUARANTINED, DUPLICATE)
+    }
+    accepted = next((g for g in groups if g["status"] == ACCEPTED), None)
+    rules = sorted((g for g in groups if g["status"] == QUARANTINED), key=lambda g: (-g["rows"], g["rule"]))
+    return SourceCounts(
+        source.name,
+        files,
+        sum(total.values()),
+        total[ACCEPTED],
+        total[QUARANTINED],
+        total[DUPLICATE],
+        {g["rule"]: g["rows"] for g in rules},
+        {n: round(accepted[n] / accepted["rows"], 4) for n in typed} if accepted else {},
+    )
+
+
+def quality_row(counts: SourceCounts, files: list[LandingFile], run_id: str, as_of: date) -> tuple:
+    """The quality_checks row of one source's batch (its id: a hash of the batch's file paths)."""
+    batch_id = hashlib.sha256("\n".join(f.path for f in files).encode()).hexdigest()[:32]
     return (
-        ids.distinct()
-        .join(crm, on="customer_id", how="left")
-        .withColumn("customer_key", customer_key(F.col("customer_id"), salt))
+        as_of,
+        run_id,
+        counts.source,
+        batch_id,
+        counts.files,
+        counts.read,
+        counts.accepted,
+        counts.quarantined,
+        counts.duplicate,
+        counts.quarantine_rate,
+        counts.quarantined_by_rule,
+        counts.null_rates,
     )
 
 
-def count_statuses(checked: DataFrame, source: str) -> SourceCounts:
-    """One pass over the (persisted) rows: how many of each status."""
-    row = checked.agg(
-        *[F.sum((F.col("status") == s).cast("long")).alias(s) for s in (ACCEPTED, QUARANTINED, DUPLICATE)],
-        F.count(F.lit(1)).alias("read"),
-    ).first()
-    return SourceCounts(source, row["read"], row[ACCEPTED] or 0, row[QUARANTINED] or 0, row[DUPLICATE] or 0)
+def check_quarantine_rate(counts: SourceCounts, max_rate: float) -> None:
+    if counts.quarantine_rate > max_rate:
+        top = ", ".join(f"{rule} ({n})" for rule, n in list(counts.quarantined_by_rule.items())[:TOP_RULES])
+        raise QualityError(
+            f"source '{counts.source}': {counts.quarantined} of {counts.read} rows quarantined "
+            f"({counts.quarantine_rate:.1%}, above ingest.max_quarantine_rate {max_rate:.1%}); "
+            f"top rules: {top}. See the quarantine table; nothing of this source was loaded into silver."
+        )
+
+
+def feeds(cfg: Config) -> list[tuple[Source, TransactionMapping | None]]:
+    """Every source in load order (orders, then mapped transactions files, then the rest) with its mapping."""
+    mapped = [load_mapping(path) for path in cfg.ingest.transaction_sources]
+    order = [(SOURCES["orders"], None), *((transactions_source(m), m) for m in mapped)]
+    return order + [(s, None) for name, s in SOURCES.items() if name != "orders"]
+
+
+class _Ingest:
+    """The state of one run: its lake, context and what it has read."""
+
+    def __init__(self, spark: SparkSession, cfg: Config, as_of: date):
+        self.spark, self.cfg, self.as_of = spark, cfg, as_of
+        self.lake = Lake(spark, cfg.lake.root)
+        self.ctx = RuleContext(as_of, cfg.ingest.business_start, cfg.ingest.reporting_currency)
+        self.run_id = f"ingest-{as_of.isoformat()}"
+        self.checked: dict[str, DataFrame] = {}
+        self.rejected: list[DataFrame] = []  # quarantine rows of every source read
+        self.quality: list[tuple] = []
+        self.loaded: list[tuple[Source, list[LandingFile]]] = []  # sources whose silver rows are written
+        self.versions: dict[str, int] = {}
+        self.done: set[tuple] | None = None  # (source, path, size, modification time) of files already read
+
+    def new_files(self, source: Source) -> list[LandingFile]:
+        if self.done is None:
+            done = self.lake.read("ingested_files").collect() if self.lake.exists("ingested_files") else []
+            self.done = {
+                (r["source"], r["path"], r["size"], r["modification_time"]) for r in done
+            }  # one per file
+        files = list_landing(self.spark, self.cfg.lake.landing, source)
+        return [f for f in files if (source.name, f.path, f.size, f.modification_time) not in self.done]
+
+    def read(self, source: Source, mapping: TransactionMapping | None, files: list[LandingFile]) -> DataFrame:
+        paths = [f.path for f in files]
+        if mapping is not None:
+            return read_transactions(self.spark, mapping, paths, self.cfg.ingest.reporting_currency)
+        return read_landing(self.spark, paths, source)
+
+    def checked_rows(self, source: Source, raw: DataFrame) -> DataFrame:
+        table = source.table
+        seen = None
+        if self.lake.exists(table):
+            key = TABLES[table].keys[0]
+            seen = self.lake.read(table).select(key, F.col("_source_file").alias(SEEN_FILE))
+        known = None
+        if source.reference is not None:
+            self.lake.ensure(source.reference[1])
+            known = self.lake.read(source.reference[1]).select(TABLES[source.reference[1]].keys[0])
+        checked = checked_rows(raw, source, self.ctx, silver_key(source, self.cfg.privacy.salt), seen, known)
+        return checked.persist(StorageLevel.MEMORY_AND_DISK)
+
+    def load(self, source: Source, mapping: TransactionMapping | None) -> SourceCounts:
+        files = self.new_files(source)
+        if not files:
+            log.info("ingest %s: no new landing files", source.name)
+            return SourceCounts(source.name, 0, 0, 0, 0, 0)
+        checked = self.checked_rows(source, self.read(source, mapping, files))
+        self.checked[source.name] = checked
+        counts = count_statuses(checked, source, len(files))
+        log.info("ingest %s: %s", source.name, counts)
+        self.rejected.append(quarantine_rows(checked, source, self.run_id, self.as_of))
+        self.quality.append(quality_row(counts, files, self.run_id, self.as_of))
+        bronze = bronze_rows(checked, source, self.as_of)
+        self.lake.replace_where(bronze, source.bronze_table, bronze_predicate(source, files))
+        check_quarantine_rate(counts, self.cfg.ingest.max_quarantine_rate)
+        self.versions[source.table] = self.lake.merge_new(
+            silver_rows(checked, source, self.cfg.privacy.salt, self.run_id), source.table
+        )
+        self.loaded.append((source, files))
+        return counts
+
+    def finish(self) -> None:
+        """Quarantine and quality rows of every source read (also when one stopped the run), then identity
+        rows of the loaded sources and, last, the bookkeeping that marks their files as read."""
+        if self.rejected:
+            rejected = reduce(DataFrame.unionByName, self.rejected)
+            self.versions["quarantine"] = self.lake.merge_new(rejected, "quarantine")
+            quality = self.spark.createDataFrame(self.quality, schemas.QUALITY_CHECKS)
+            self.versions["quality_checks"] = self.lake.merge_new(quality, "quality_checks")
+        loaded = {s.name: self.checked[s.name] for s, _ in self.loaded}
+        if not loaded:
+            return
+        known = self.lake.read("customer_identity") if self.lake.exists("customer_identity") else None
+        self.versions["customer_identity"] = self.lake.merge_new(
+            identity_rows(loaded, self.cfg.privacy.salt, known), "customer_identity", update_existing=True
+        )
+        done = [
+            (s.name, f.path, f.size, f.modification_time, self.run_id)
+            for s, files in self.loaded
+            for f in files
+        ]
+        self.lake.merge_new(self.spark.createDataFrame(done, schemas.INGESTED_FILES), "ingested_files")
 
 
 def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
-    """Load every source; returns per-source counts and the written table versions."""
-    lake = Lake(spark, cfg.lake.root)
-    ctx = RuleContext(as_of, cfg.ingest.business_start, cfg.ingest.reporting_currency)
-    run_id = f"ingest-{as_of.isoformat()}"
-    salt = cfg.privacy.salt
-    checked_by_source: dict[str, DataFrame] = {}
-    counts, versions = [], {}
-    quarantined: DataFrame | None = None
+    """Load the new files of every source; returns per-source counts and the written table versions."""
+    job = _Ingest(spark, cfg, as_of)
+    counts = []
     try:
-        for name, source in SOURCES.items():
-            checked = checked_rows(read_landing(spark, cfg.lake.landing, source), source, ctx)
-            checked = checked.persist(StorageLevel.MEMORY_AND_DISK)
-            checked_by_source[name] = checked
-            counts.append(count_statuses(checked, name))
-            log.info("ingest %s: %s", name, counts[-1])
-            versions[name] = lake.merge_new(silver_rows(checked, source, salt, run_id), name)
-            rejected = quarantine_rows(checked, source, run_id, as_of)
-            quarantined = rejected if quarantined is None else quarantined.unionByName(rejected)
-        versions["customer_identity"] = lake.merge_new(
-            identity_rows(checked_by_source, salt), "customer_identity", update_existing=True
-        )
-        versions["quarantine"] = lake.replace_partition(quarantined, "quarantine", as_of)
+        try:
+            for source, mapping in feeds(cfg):
+                counts.append(job.load(source, mapping))
+        finally:
+            job.finish()
     finally:
-        for checked in checked_by_source.values():
+        for checked in job.checked.values():
             checked.unpersist()
-    return {"sources": counts, "table_versions": versions}
+    return {"sources": counts, "table_versions": job.versions}

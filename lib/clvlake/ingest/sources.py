@@ -16,6 +16,7 @@ from pyspark.sql import functions as F
 from clvlake import schemas
 
 TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ssX"
+REFERENCE_FOUND = "_reference_found"  # set by validation for sources with a `reference`
 EMAIL_EVENT_TYPES = ("sent", "open", "click", "unsubscribe")
 
 
@@ -37,18 +38,40 @@ class RuleContext:
 
 @dataclass(frozen=True)
 class Source:
-    name: str  # silver table and landing sub-folder
-    file_format: str  # "csv" or "json"
+    name: str  # source name in quarantine and quality_checks; silver table and landing sub-folder by default
+    file_format: str  # "csv", "json", or "text" (a mapped transactions file)
     raw_columns: tuple[str, ...]
     required: tuple[str, ...]
     typed: Callable[[], dict[str, Column]]  # typed column name → expression over raw columns
     event_ts: str  # typed timestamp that decides event_date
     rules: Callable[[RuleContext], list[Rule]]  # source-specific rules, after the common ones
+    # a raw column whose value must be a key of a silver table, e.g. a refund's order: (column, table)
+    reference: tuple[str, str] | None = None
+    target: str = ""  # silver table when it is not `name` (transactions → orders)
+    folder: str = ""  # landing sub-folder when it is not `name`
+    glob: str = ""  # landing file pattern when it is not `*.csv` / `*.jsonl`
+    raw_line: str = ""  # column holding the landed line as text, when the source keeps it
 
     @property
     def key(self) -> str:
         """The natural key: by convention the first required column."""
         return self.required[0]
+
+    @property
+    def table(self) -> str:
+        return self.target or self.name
+
+    @property
+    def bronze_table(self) -> str:
+        return "transactions_raw" if self.raw_line else f"{self.name}_raw"
+
+    @property
+    def landing_folder(self) -> str:
+        return self.folder or self.name
+
+    @property
+    def pattern(self) -> str:
+        return self.glob or {"csv": "*.csv", "json": "*.jsonl"}[self.file_format]
 
     @property
     def raw_schema(self):
@@ -131,6 +154,11 @@ def _refunds_rules(ctx: RuleContext) -> list[Rule]:
         *_timestamp_rules("refund_ts", ctx),
         _unparseable("amount", "amount", "amount"),
         _negative("amount"),
+        Rule(
+            "unknown_order",
+            ~F.col(REFERENCE_FOUND),
+            F.concat(F.lit("order_id is not a loaded order: "), F.col("order_id")),
+        ),
     ]
 
 
@@ -215,6 +243,7 @@ SOURCES: dict[str, Source] = {
             },
             "refund_ts",
             _refunds_rules,
+            reference=("order_id", "orders"),
         ),
         Source(
             "sessions",

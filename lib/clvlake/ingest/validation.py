@@ -1,7 +1,10 @@
 """Typing, rule checks and de-duplication of one source's raw rows. DataFrame in, DataFrame out.
 
 After `checked_rows` every raw row has a `status`: accepted, quarantined (with `rule` and `reason`) or
-duplicate (a second row with an accepted row's natural key), so rows read = accepted + quarantined + duplicate.
+duplicate, so rows read = accepted + quarantined + duplicate. A duplicate is a valid row whose natural key
+was already accepted: an exact copy of an earlier row of this batch, or a key that silver already holds from
+another landing file (an earlier run). A valid row that reuses a key of this batch with different content is
+quarantined as `duplicate_key`: which version is right is not ours to guess.
 """
 
 from __future__ import annotations
@@ -9,20 +12,34 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from clvlake.ingest.sources import Rule, RuleContext, Source
+from clvlake.ingest.sources import REFERENCE_FOUND, Rule, RuleContext, Source
 from clvlake.schemas import CORRUPT_RECORD
 
 ACCEPTED, QUARANTINED, DUPLICATE = "accepted", "quarantined", "duplicate"
+KEY, SEEN_FILE = "_key", "_seen_file"  # the silver key of a row; the file silver already holds it from
+REPLACEMENT_CHARACTER = "\ufffd"  # what the readers decode bytes that are not UTF-8 into
 
 
 def _blank(column: str) -> Column:
     return F.col(column).isNull() | (F.trim(F.col(column)) == "")
 
 
+def raw_record(source: Source) -> Column:
+    """The row as it landed: the line itself when known, else the raw fields as JSON."""
+    fields = F.to_json(F.struct(*[F.col(c) for c in source.raw_columns]))
+    line = F.col(source.raw_line) if source.raw_line else F.col(CORRUPT_RECORD)
+    return F.coalesce(line, fields)
+
+
 def common_rules(source: Source) -> list[Rule]:
-    """Malformed lines first, then missing required fields (the reason lists them)."""
+    """Bad encoding and malformed lines first, then missing required fields (the reason lists them)."""
     missing = F.concat_ws(", ", *[F.when(_blank(c), F.lit(c)) for c in source.required])
     return [
+        Rule(
+            "bad_encoding",
+            F.instr(raw_record(source), REPLACEMENT_CHARACTER) > 0,
+            F.lit("the line is not valid UTF-8"),
+        ),
         Rule(
             "malformed_line",
             F.col(CORRUPT_RECORD).isNotNull(),
@@ -39,6 +56,27 @@ def with_typed_columns(df: DataFrame, source: Source) -> DataFrame:
     return df.withColumns({f"t_{name}": expr for name, expr in source.typed().items()})
 
 
+def with_reference(df: DataFrame, source: Source, known_keys: DataFrame | None) -> DataFrame:
+    """For a source with a reference (refund → order): `_reference_found` says whether the key is known.
+
+    `known_keys` has one column, unique: the referenced table's key.
+    """
+    if source.reference is None:
+        return df
+    column = source.reference[0]
+    known = known_keys.select(F.col(known_keys.columns[0]).alias("_ref"), F.lit(True).alias(REFERENCE_FOUND))
+    joined = df.join(known, F.trim(F.col(column)) == F.col("_ref"), how="left").drop("_ref")
+    return joined.withColumn(REFERENCE_FOUND, F.coalesce(F.col(REFERENCE_FOUND), F.lit(False)))
+
+
+def with_seen(df: DataFrame, key: Column, seen: DataFrame | None) -> DataFrame:
+    """Add the row's silver key and, from `seen` (silver's key and _source_file), where silver holds it."""
+    keyed = df.withColumn(KEY, key)
+    if seen is None:
+        return keyed.withColumn(SEEN_FILE, F.lit(None).cast("string"))
+    return keyed.join(seen.select(F.col(seen.columns[0]).alias(KEY), SEEN_FILE), on=KEY, how="left")
+
+
 def with_verdict(df: DataFrame, source: Source, ctx: RuleContext) -> DataFrame:
     """Add `rule` and `reason` of the first failing rule (both null for a valid row)."""
     rules = common_rules(source) + source.rules(ctx)
@@ -48,30 +86,46 @@ def with_verdict(df: DataFrame, source: Source, ctx: RuleContext) -> DataFrame:
     return df.withColumns({"rule": rule, "reason": reason})
 
 
-def with_status(df: DataFrame, key: str) -> DataFrame:
-    """Mark valid rows whose natural key was already seen in this batch as duplicates.
+def with_status(df: DataFrame, source: Source) -> DataFrame:
+    """Accepted, duplicate or quarantined; valid rows compete for their key, the first by (file, content) wins.
 
-    The kept row is the first by (source file, raw content), so reruns keep the same one.
+    The order depends only on the rows, so a rerun or a rerun after a crash keeps the same row.
     """
-    raw_text = F.to_json(F.struct(*[F.col(c) for c in df.columns if not c.startswith("t_")]))
-    order = Window.partitionBy(F.col("rule").isNull(), F.trim(F.col(key))).orderBy("_source_file", raw_text)
-    rank = F.row_number().over(order)
+    content = raw_record(source)
+    order = Window.partitionBy(F.col("rule").isNull(), F.col(KEY)).orderBy("_source_file", content)
+    rank, first_content = F.row_number().over(order), F.first(content).over(order)
+    seen_elsewhere = F.col(SEEN_FILE).isNotNull() & (F.col(SEEN_FILE) != F.col("_source_file"))
+    conflict = F.col("rule").isNull() & (rank > 1) & (content != first_content)
     status = (
-        F.when(F.col("rule").isNotNull(), F.lit(QUARANTINED))
-        .when(rank > 1, F.lit(DUPLICATE))
+        F.when(F.col("rule").isNotNull() | conflict, F.lit(QUARANTINED))
+        .when((rank > 1) | seen_elsewhere, F.lit(DUPLICATE))
         .otherwise(F.lit(ACCEPTED))
     )
-    return df.withColumn("status", status)
-
-
-def checked_rows(raw: DataFrame, source: Source, ctx: RuleContext) -> DataFrame:
-    return (
-        raw.transform(with_typed_columns, source)
-        .transform(with_verdict, source, ctx)
-        .transform(with_status, source.key)
+    reason = F.concat(
+        F.lit(f"{source.key} "), F.trim(F.col(source.key)), F.lit(" already seen with different content")
+    )
+    return df.withColumns(
+        {
+            "status": status,
+            "rule": F.when(conflict, F.lit("duplicate_key")).otherwise(F.col("rule")),
+            "reason": F.when(conflict, reason).otherwise(F.col("reason")),
+        }
     )
 
 
-def raw_record(source: Source) -> Column:
-    """The row as it landed: the corrupt line itself, or the raw fields as JSON."""
-    return F.coalesce(F.col(CORRUPT_RECORD), F.to_json(F.struct(*[F.col(c) for c in source.raw_columns])))
+def checked_rows(
+    raw: DataFrame,
+    source: Source,
+    ctx: RuleContext,
+    key: Column,
+    seen: DataFrame | None = None,
+    known_keys: DataFrame | None = None,
+) -> DataFrame:
+    """Type, check and de-duplicate raw rows. `key` is the silver key of a row (e.g. the trimmed order_id)."""
+    return (
+        raw.transform(with_typed_columns, source)
+        .transform(with_reference, source, known_keys)
+        .transform(with_seen, key, seen)
+        .transform(with_verdict, source, ctx)
+        .transform(with_status, source)
+    )

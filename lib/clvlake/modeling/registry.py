@@ -15,19 +15,22 @@ log = logging.getLogger(__name__)
 CHAMPION = "champion"
 
 
-def configure(settings: MlflowSettings) -> str:
-    """Point MLflow at the configured stores and make the experiment (created if new) the active one."""
+def configure(settings: MlflowSettings, experiment_name: str | None = None) -> str:
+    """Point MLflow at the configured stores and make the experiment (created if new) the active one.
+
+    `experiment_name` defaults to the configured experiment (monitoring logs to a sibling one)."""
+    name = experiment_name or settings.experiment
     if settings.tracking_uri.startswith("sqlite:///"):
         Path(settings.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
     mlflow.set_tracking_uri(settings.tracking_uri)
     mlflow.set_registry_uri(settings.registry_uri)
-    experiment = mlflow.get_experiment_by_name(settings.experiment)
+    experiment = mlflow.get_experiment_by_name(name)
     if experiment is None:
         artifact_location = settings.artifact_root
         if "://" not in artifact_location:
             Path(artifact_location).mkdir(parents=True, exist_ok=True)
             artifact_location = Path(artifact_location).as_uri()
-        experiment_id = mlflow.create_experiment(settings.experiment, artifact_location=artifact_location)
+        experiment_id = mlflow.create_experiment(name, artifact_location=artifact_location)
     else:
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
@@ -38,7 +41,7 @@ def scoring_version(settings: MlflowSettings) -> str:
     """The version scoring uses: the `champion` alias if set, else the latest registered version."""
     client = MlflowClient()
     try:
-        return client.get_model_version_by_alias(settings.model_name, CHAMPION).version
+        return str(client.get_model_version_by_alias(settings.model_name, CHAMPION).version)
     except mlflow.exceptions.MlflowException:
         pass
     versions = client.search_model_versions(f"name = '{settings.model_name}'")
@@ -47,3 +50,14 @@ def scoring_version(settings: MlflowSettings) -> str:
             f"no registered model '{settings.model_name}' in {settings.registry_uri}: run `clv train`"
         )
     return str(max(int(v.version) for v in versions))
+
+
+def set_champion(settings: MlflowSettings, version: str) -> None:
+    MlflowClient().set_registered_model_alias(settings.model_name, CHAMPION, version)
+
+
+def run_params(settings: MlflowSettings, version: str) -> dict[str, str]:
+    """The parameters logged with the run that produced a registered version (BTYD fit, conformal interval)."""
+    client = MlflowClient()
+    run_id = client.get_model_version(settings.model_name, version).run_id
+    return dict(client.get_run(run_id).data.params)

@@ -1,27 +1,45 @@
-"""The train job: training set at c = as_of − H (labels end at as_of), fit, evaluate on held-out customers,
-log everything to MLflow and register the model."""
+"""The train job: training sets at c0 = as_of − H and earlier snapshots, a backtest of every candidate form and
+baseline, the best form registered in MLflow, and the `champion` alias moved only when it wins.
+
+Evaluations (all on customers held out by hash at c0): "customers" fits at c0; "time_<c_k>" fits at an earlier
+snapshot c_k = c0 − k · step and predicts c0. The form trained is the best on `model.selection_metric` averaged
+over them; its c0 model is registered and compared with the current champion and the baselines.
+"""
 
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import tempfile
 from datetime import date, timedelta
 
 import mlflow
-from pyspark.sql import SparkSession
+from pyspark.errors import AnalysisException, IllegalArgumentException
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from clvlake import __version__
 from clvlake.config import Config
 from clvlake.errors import InputError
-from clvlake.features.build import build_features
-from clvlake.features.run import lake_value_events
+from clvlake.features.run import features_at, lake_value_events
 from clvlake.lake import Lake
 from clvlake.modeling import registry
+from clvlake.modeling.backtest import (
+    TABLE_COLUMNS,
+    Evaluation,
+    Outcome,
+    comparison_table,
+    method_name,
+    metric_rows,
+    run_evaluation,
+    union_all,
+)
+from clvlake.modeling.baselines import BASELINES
+from clvlake.modeling.champion import decide
 from clvlake.modeling.dataset import training_set
-from clvlake.modeling.metrics import evaluate
-from clvlake.modeling.regressor import clv_pipeline, predict_clv
+from clvlake.modeling.metrics import evaluate, score_metric
+from clvlake.modeling.regressor import predict_clv
 from clvlake.schemas import FEATURE_COLUMNS
 
 log = logging.getLogger(__name__)
@@ -33,34 +51,103 @@ def training_snapshot(as_of: date, horizon_days: int) -> date:
     return as_of - timedelta(days=horizon_days)
 
 
+def training_snapshots(as_of: date, cfg: Config) -> list[date]:
+    """c0 = as_of − H, then `backtest_snapshots − 1` earlier ones, `backtest_step_days` apart."""
+    c0 = training_snapshot(as_of, cfg.model.horizon_days)
+    return [
+        c0 - timedelta(days=k * cfg.model.backtest_step_days) for k in range(cfg.model.backtest_snapshots)
+    ]
+
+
+def build_training_sets(lake: Lake, cfg: Config, snapshots: list[date]) -> tuple[DataFrame, int]:
+    """Write the training sets of every snapshot (one commit) and read them back."""
+    model = cfg.model
+    events = lake_value_events(lake, model.margin_mode)
+    features = features_at(lake, cfg, snapshots)
+    sets = [
+        training_set(features, events, s, model.horizon_days, model.holdout_fraction, model.seed)
+        for s in snapshots
+    ]
+    listed = ", ".join(f"'{s.isoformat()}'" for s in snapshots)
+    version = lake.replace_where(union_all(sets), "training_sets", f"snapshot_date IN ({listed})")
+    return lake.read("training_sets").where(F.col("snapshot_date").isin(snapshots)).cache(), version
+
+
+def evaluations(data: DataFrame, snapshots: list[date], as_of: date) -> list[Evaluation]:
+    c0 = snapshots[0]
+    at = {s: data.where(F.col("snapshot_date") == F.lit(s)) for s in snapshots}
+    holdout = at[c0].where("is_holdout")
+    for s in snapshots:
+        if at[s].where(~F.col("is_holdout")).isEmpty() or holdout.isEmpty():
+            raise InputError(
+                f"not enough customers before the training snapshot {s} (as-of {as_of} − horizon and backtest "
+                f"steps) to train and evaluate: the data must start well before it"
+            )
+    return [
+        Evaluation(
+            "customers" if s == c0 else f"time_{s.isoformat()}",
+            s,
+            c0,
+            at[s].where(~F.col("is_holdout")),
+            holdout,
+        )
+        for s in snapshots
+    ]
+
+
+def best_form(outcomes: list[Outcome], cfg: Config) -> str:
+    """The form with the best selection metric averaged over the evaluations."""
+    metric = cfg.model.selection_metric
+
+    def mean_score(form: str) -> float:
+        values = [score_metric(metric, o.metrics[method_name(form)][metric]) for o in outcomes]
+        return sum(values) / len(values)
+
+    return max(cfg.model.forms, key=mean_score)
+
+
+def champion_metrics(cfg: Config, rows: DataFrame) -> dict[str, float] | None:
+    """The current champion evaluated on `rows`, or None if there is none (or it cannot score these features)."""
+    uri = f"models:/{cfg.mlflow.model_name}@{registry.CHAMPION}"
+    try:
+        model = mlflow.spark.load_model(uri)
+    except mlflow.exceptions.MlflowException:
+        return None
+    try:
+        return evaluate(predict_clv(model, rows))
+    except (AnalysisException, IllegalArgumentException) as err:
+        log.warning("the champion cannot score the current features (%s): it will be replaced", err)
+        return None
+
+
 def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     lake = Lake(spark, cfg.lake.root)
-    horizon, model_cfg = cfg.model.horizon_days, cfg.model
-    snapshot = training_snapshot(as_of, horizon)
-    events = lake_value_events(lake, model_cfg.margin_mode)
-    features = build_features(events, lake.read("customers"), snapshot)
-    data = training_set(features, events, snapshot, horizon, model_cfg.holdout_fraction, model_cfg.seed)
-    data_version = lake.replace_partition(data, "training_sets", snapshot)
-    data = lake.read("training_sets").where(F.col("snapshot_date") == F.lit(snapshot))
-    counts = data.groupBy("is_holdout").count().collect()  # two rows
-    sizes = {row["is_holdout"]: row["count"] for row in counts}
-    if not sizes.get(False) or not sizes.get(True):
-        raise InputError(
-            f"not enough customers before the training snapshot {snapshot} (as-of {as_of} − "
-            f"{horizon} days) to train and evaluate: the data must start well before it"
-        )
-
-    log.info(
-        "training on %d customers at snapshot %s, evaluating on %d held out",
-        sizes[False],
-        snapshot,
-        sizes[True],
-    )
-    model = clv_pipeline(model_cfg.gbt, model_cfg.seed).fit(data.where(~F.col("is_holdout")))
-    metrics = evaluate(predict_clv(model, data.where(F.col("is_holdout"))))
-    log.info("holdout metrics: %s", ", ".join(f"{k}={v:.4f}" for k, v in metrics.items()))
+    model_cfg = cfg.model
+    snapshots = training_snapshots(as_of, cfg)
+    data, data_version = build_training_sets(lake, cfg, snapshots)
+    outcomes = [
+        run_evaluation(e, model_cfg, model_cfg.horizon_days) for e in evaluations(data, snapshots, as_of)
+    ]
+    current = outcomes[0]
+    form = best_form(outcomes, cfg)
+    chosen = current.forms[form]
+    candidate = current.metrics[method_name(form)]
 
     registry.configure(cfg.mlflow)
+    champion = champion_metrics(cfg, current.evaluation.rows)
+    rivals = {**({"champion": champion} if champion else {}), **{b: current.metrics[b] for b in BASELINES}}
+    decision = decide(candidate, rivals, model_cfg.champion_metrics, has_champion=champion is not None)
+    comparison = {**current.metrics, **({"champion (current)": champion} if champion else {})}
+
+    versions = {
+        "training_sets": data_version,
+        "backtest_predictions": lake.replace_partition(
+            union_all([o.predictions for o in outcomes]), "backtest_predictions", snapshots[0]
+        ),
+        "backtest_metrics": lake.replace_partition(
+            metric_rows(spark, outcomes), "backtest_metrics", snapshots[0]
+        ),
+    }
     with (
         mlflow.start_run(run_name=f"train-{as_of.isoformat()}") as active,
         tempfile.TemporaryDirectory() as tmp,
@@ -68,20 +155,34 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
         mlflow.log_params(
             {
                 "as_of": as_of.isoformat(),
-                "training_snapshot": snapshot.isoformat(),
-                "horizon_days": horizon,
+                "training_snapshot": snapshots[0].isoformat(),
+                "backtest_snapshots": ",".join(s.isoformat() for s in snapshots),
+                "horizon_days": model_cfg.horizon_days,
                 "holdout_fraction": model_cfg.holdout_fraction,
                 "margin_mode": model_cfg.margin_mode,
+                "form": form,
                 "features": ",".join(FEATURE_COLUMNS),
-                "train_customers": sizes[False],
-                "holdout_customers": sizes[True],
                 "training_sets_version": data_version,
+                "conformal_level": chosen.conformal.level,
+                "conformal_quantile": chosen.conformal.quantile,
+                "conformal_scale": chosen.conformal.scale,
+                **current.btyd.as_params(),
                 **{f"gbt_{k}": v for k, v in dataclasses.asdict(model_cfg.gbt).items()},
             }
         )
-        mlflow.log_metrics({f"holdout_{k}": v for k, v in metrics.items()})
+        mlflow.log_metrics({f"holdout_{k}": v for k, v in candidate.items()})
+        mlflow.log_metrics(
+            {
+                f"{o.evaluation.name}_{method}_{k}": v
+                for o in outcomes
+                for method, values in o.metrics.items()
+                for k, v in values.items()
+            }
+        )
+        mlflow.log_text(json.dumps(comparison, indent=1), "comparison.json")
+        mlflow.set_tags({"champion_moved": str(decision.moved), "champion_reason": decision.reason})
         info = mlflow.spark.log_model(
-            model,
+            chosen.model,
             "model",
             registered_model_name=cfg.mlflow.model_name,
             pip_requirements=MODEL_REQUIREMENTS,
@@ -89,11 +190,19 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
         )
         run_id = active.info.run_id
     version = str(info.registered_model_version)
-    log.info("registered %s version %s (run %s)", cfg.mlflow.model_name, version, run_id)
+    if decision.moved:
+        registry.set_champion(cfg.mlflow, version)
+    data.unpersist()
+    log.info("registered %s version %s (run %s); %s", cfg.mlflow.model_name, version, run_id, decision.reason)
     return {
-        "training_snapshot": snapshot.isoformat(),
+        "training_snapshot": snapshots[0].isoformat(),
         "run_id": run_id,
         "model_version": version,
-        "metrics": metrics,
-        "table_versions": {"training_sets": data_version},
+        "form": form,
+        "metrics": candidate,
+        "comparison": comparison,
+        "comparison_table": comparison_table(comparison, TABLE_COLUMNS),
+        "champion_moved": decision.moved,
+        "champion_reason": decision.reason,
+        "table_versions": versions,
     }

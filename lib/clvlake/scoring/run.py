@@ -12,17 +12,50 @@ from pyspark.sql import functions as F
 from clvlake.config import Config
 from clvlake.lake import Lake
 from clvlake.modeling import registry
+from clvlake.modeling.btyd import BtydModel, with_btyd
+from clvlake.modeling.conformal import Conformal
 from clvlake.modeling.regressor import predict_clv
 from clvlake.scoring.tiers import tier_thresholds, value_tier
 
 log = logging.getLogger(__name__)
 
 
+def with_uncertainty(predicted: DataFrame, params: dict[str, str], horizon_days: int) -> DataFrame:
+    """clv_lower/clv_upper from the model's conformal calibration, p_alive/expected_orders from its BTYD fit;
+    null for models registered without them."""
+    if "conformal_quantile" in params:
+        conformal = Conformal(
+            float(params["conformal_level"]),
+            float(params["conformal_quantile"]),
+            float(params["conformal_scale"]),
+        )
+        predicted = predicted.withColumns(
+            {
+                "clv_lower": conformal.lower(F.col("predicted_clv")),
+                "clv_upper": conformal.upper(F.col("predicted_clv")),
+            }
+        )
+    else:
+        predicted = predicted.withColumns({c: F.lit(None).cast("double") for c in ("clv_lower", "clv_upper")})
+    if "btyd_r" in params:
+        return with_btyd(predicted, BtydModel.from_params(params), horizon_days).drop("btyd_clv")
+    return predicted.withColumns({c: F.lit(None).cast("double") for c in ("p_alive", "expected_orders")})
+
+
 def scores(
-    features: DataFrame, model, cfg: Config, model_version: str, input_versions: dict[str, int]
+    features: DataFrame,
+    model,
+    cfg: Config,
+    model_version: str,
+    input_versions: dict[str, int],
+    params: dict[str, str],
 ) -> DataFrame:
-    """`clv_scores` rows: prediction, tier and provenance per customer."""
-    predicted = predict_clv(model, features).withColumnRenamed("prediction", "predicted_clv")
+    """`clv_scores` rows: prediction, interval, P(alive), expected orders, tier and provenance per customer."""
+    predicted = with_uncertainty(
+        predict_clv(model, features).withColumnRenamed("prediction", "predicted_clv"),
+        params,
+        cfg.model.horizon_days,
+    )
     thresholds = tier_thresholds(predicted, cfg.scoring.tiers)
     versions = F.create_map(
         *[x for name, v in sorted(input_versions.items()) for x in (F.lit(name), F.lit(v))]
@@ -31,6 +64,10 @@ def scores(
         "customer_key",
         F.col("snapshot_date").alias("score_date"),
         "predicted_clv",
+        "clv_lower",
+        "clv_upper",
+        "p_alive",
+        "expected_orders",
         value_tier(F.col("predicted_clv"), cfg.scoring.tiers, thresholds).alias("value_tier"),
         F.lit(cfg.mlflow.model_name).alias("model_name"),
         F.lit(model_version).alias("model_version"),
@@ -47,8 +84,9 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     registry.configure(cfg.mlflow)
     version = registry.scoring_version(cfg.mlflow)
     model = mlflow.spark.load_model(f"models:/{cfg.mlflow.model_name}/{version}")
+    params = registry.run_params(cfg.mlflow, version)
     log.info("scoring with %s version %s", cfg.mlflow.model_name, version)
     table_version = lake.replace_partition(
-        scores(features, model, cfg, version, input_versions), "clv_scores", as_of
+        scores(features, model, cfg, version, input_versions, params), "clv_scores", as_of
     )
     return {"model_version": version, "table_versions": {"clv_scores": table_version, **input_versions}}

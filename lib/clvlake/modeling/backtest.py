@@ -1,0 +1,284 @@
+"""Backtests: every candidate regressor form and every baseline, fitted on training customers and compared on
+the same evaluation rows, and the `clv backtest` job for a given calibration end and holdout end.
+
+An evaluation fits on the training rows of one snapshot and predicts the evaluation rows: held-out customers of
+the same snapshot ("customers") or of a later one ("time_<training snapshot>"). A share of the training customers
+is kept out of the fit to calibrate the split-conformal interval.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from clvlake.config import Config, ModelSettings
+from clvlake.errors import InputError
+from clvlake.features.run import features_at, lake_value_events
+from clvlake.lake import Lake
+from clvlake.modeling.baselines import BASELINES, BTYD, FormulaInputs, retention_rate, with_formula_baselines
+from clvlake.modeling.btyd import BtydModel, fit_btyd, with_btyd
+from clvlake.modeling.conformal import Conformal, calibrate, coverage
+from clvlake.modeling.dataset import is_holdout, training_set
+from clvlake.modeling.metrics import decile_calibration, evaluate
+from clvlake.modeling.regressor import clv_pipeline, predict_clv
+
+log = logging.getLogger(__name__)
+OPTIONAL_SOURCES = ("refunds", "customers", "sessions", "email_events", "support_tickets")
+
+
+def method_name(form: str) -> str:
+    return f"gbt_{form}"
+
+
+@dataclass(frozen=True)
+class FittedForm:
+    form: str
+    model: PipelineModel
+    conformal: Conformal
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    name: str
+    training_snapshot: date
+    snapshot: date
+    train: DataFrame
+    rows: DataFrame
+
+
+@dataclass(frozen=True)
+class Outcome:
+    evaluation: Evaluation
+    forms: dict[str, FittedForm]
+    btyd: BtydModel
+    metrics: dict[str, dict[str, float]]  # method → metric → value
+    predictions: DataFrame  # BACKTEST_PREDICTIONS rows
+    deciles: DataFrame  # method, decile, customers, mean_predicted, mean_actual
+
+
+def fit_forms(train: DataFrame, cfg: ModelSettings) -> dict[str, FittedForm]:
+    """Each candidate form fitted on the training customers minus the conformal calibration share."""
+    calibration = is_holdout(F.col("customer_key"), cfg.conformal_fraction, cfg.seed + 1)
+    fit_rows, calibration_rows = train.where(~calibration), train.where(calibration)
+    fitted = {}
+    for form in cfg.forms:
+        model = clv_pipeline(cfg.gbt, cfg.seed, form).fit(fit_rows)
+        conformal = calibrate(predict_clv(model, calibration_rows), cfg.conformal_level)
+        fitted[form] = FittedForm(form, model, conformal)
+    return fitted
+
+
+def wide_predictions(
+    rows: DataFrame, forms: dict[str, FittedForm], btyd: BtydModel, inputs: FormulaInputs
+) -> DataFrame:
+    """Evaluation rows with one prediction column per method (and interval columns per form)."""
+    wide = with_formula_baselines(with_btyd(rows, btyd, inputs.horizon_days), inputs).withColumnRenamed(
+        "btyd_clv", BTYD
+    )
+    for form, fitted in forms.items():
+        name = method_name(form)
+        wide = predict_clv(fitted.model, wide).withColumnRenamed("prediction", name)
+        wide = wide.withColumns(
+            {
+                f"{name}_lower": fitted.conformal.lower(F.col(name)),
+                f"{name}_upper": fitted.conformal.upper(F.col(name)),
+            }
+        )
+    return wide
+
+
+def long_predictions(wide: DataFrame, forms: list[str], discrepancy_factor: float) -> DataFrame:
+    """One row per customer and method; `discrepant` where it and BG/NBD + Gamma-Gamma differ by the factor."""
+    methods = [*(method_name(f) for f in forms), *BASELINES]
+    interval = {method_name(f) for f in forms}
+    entries = F.array(
+        *[
+            F.struct(
+                F.lit(m).alias("method"),
+                F.col(m).alias("predicted"),
+                (F.col(f"{m}_lower") if m in interval else F.lit(None).cast("double")).alias("lower"),
+                (F.col(f"{m}_upper") if m in interval else F.lit(None).cast("double")).alias("upper"),
+            )
+            for m in methods
+        ]
+    )
+    high = F.greatest("predicted", BTYD) + 1
+    low = F.greatest(F.least("predicted", BTYD), F.lit(0.0)) + 1
+    return (
+        wide.select(
+            "customer_key", F.col("label").alias("actual"), "p_alive", BTYD, F.explode(entries).alias("m")
+        )
+        .select("customer_key", "actual", "p_alive", BTYD, "m.*")
+        .withColumn("discrepant", high / low > F.lit(discrepancy_factor))
+        .drop(BTYD)
+    )
+
+
+def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int) -> Outcome:
+    """Fit every form and baseline on `evaluation.train`, predict and score `evaluation.rows`."""
+    log.info("backtest %s: fitting on snapshot %s", evaluation.name, evaluation.training_snapshot)
+    forms = fit_forms(evaluation.train, cfg)
+    btyd = fit_btyd(evaluation.train, cfg.btyd.unit_days, cfg.btyd.monetary_digits)
+    inputs = FormulaInputs(retention_rate(evaluation.train), cfg.formula_margin, horizon_days)
+    wide = wide_predictions(evaluation.rows, forms, btyd, inputs)
+    predictions = (
+        long_predictions(wide, cfg.forms, cfg.discrepancy_factor)
+        .withColumns(
+            {
+                "snapshot_date": F.lit(evaluation.snapshot),
+                "evaluation": F.lit(evaluation.name),
+                "training_snapshot": F.lit(evaluation.training_snapshot),
+            }
+        )
+        .cache()
+    )
+    metrics, deciles = {}, []
+    for method in [*(method_name(f) for f in cfg.forms), *BASELINES]:
+        rows = predictions.where(F.col("method") == F.lit(method))
+        metrics[method] = evaluate(rows, "actual", "predicted")
+        if method.startswith("gbt_"):
+            metrics[method]["coverage"] = coverage(rows, "actual", "lower", "upper")
+        deciles.append(decile_calibration(rows, "actual", "predicted").withColumn("method", F.lit(method)))
+    for method, values in metrics.items():
+        log.info(
+            "backtest %s %s: %s",
+            evaluation.name,
+            method,
+            ", ".join(f"{k}={v:.4f}" for k, v in values.items()),
+        )
+    return Outcome(evaluation, forms, btyd, metrics, predictions, union_all(deciles))
+
+
+def union_all(frames: list[DataFrame]) -> DataFrame:
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame)
+    return union
+
+
+def metric_rows(spark: SparkSession, outcomes: list[Outcome]) -> DataFrame:
+    """BACKTEST_METRICS rows: scalar metrics (decile null) and the decile calibration tables."""
+    scalar = [
+        (
+            o.evaluation.snapshot,
+            o.evaluation.name,
+            o.evaluation.training_snapshot,
+            method,
+            metric,
+            None,
+            value,
+        )
+        for o in outcomes
+        for method, values in o.metrics.items()
+        for metric, value in values.items()
+    ]
+    frame = spark.createDataFrame(
+        scalar,
+        "snapshot_date date, evaluation string, training_snapshot date, method string, metric string, "
+        "decile int, value double",
+    )
+    for o in outcomes:
+        e = o.evaluation
+        frame = frame.unionByName(
+            o.deciles.select(
+                F.lit(e.snapshot).alias("snapshot_date"),
+                F.lit(e.name).alias("evaluation"),
+                F.lit(e.training_snapshot).alias("training_snapshot"),
+                "method",
+                F.explode(
+                    F.array(
+                        *[
+                            F.struct(F.lit(m).alias("metric"), F.col(m).cast("double").alias("value"))
+                            for m in ("customers", "mean_predicted", "mean_actual")
+                        ]
+                    )
+                ).alias("kv"),
+                "decile",
+            ).select(
+                "snapshot_date",
+                "evaluation",
+                "training_snapshot",
+                "method",
+                "kv.metric",
+                "decile",
+                "kv.value",
+            )
+        )
+    return frame
+
+
+def comparison_table(metrics: dict[str, dict[str, float]], columns: list[str]) -> str:
+    """A compact method × metric table for the terminal."""
+    lines = [f"{'method':<24}" + "".join(f"{c:>20}" for c in columns)]
+    for method, values in metrics.items():
+        lines.append(f"{method:<24}" + "".join(f"{values.get(c, float('nan')):>20.4f}" for c in columns))
+    return "\n".join(lines)
+
+
+TABLE_COLUMNS = [
+    "normalised_gini",
+    "spearman",
+    "rmse",
+    "mae",
+    "top_decile_capture",
+    "total_ratio",
+    "coverage",
+]
+
+
+def ensure_sources(lake: Lake) -> None:
+    """A transactions-only lake has orders but none of the other sources: give them empty tables."""
+    for table in OPTIONAL_SOURCES:
+        lake.ensure(table)
+
+
+def run(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: date) -> dict[str, object]:
+    """`clv backtest`: features at the calibration end, label = net value until the holdout end; fit on the
+    training customers, write predictions and metrics of every method for the held-out customers."""
+    if holdout_end <= calibration_end:
+        raise InputError(f"--holdout-end {holdout_end} must be after --calibration-end {calibration_end}")
+    lake = Lake(spark, cfg.lake.root)
+    ensure_sources(lake)
+    horizon, model = (holdout_end - calibration_end).days, cfg.model
+    events = lake_value_events(lake, model.margin_mode)
+    data = training_set(
+        features_at(lake, cfg, calibration_end),
+        events,
+        calibration_end,
+        horizon,
+        model.holdout_fraction,
+        model.seed,
+    ).cache()
+    evaluation = Evaluation(
+        "customers",
+        calibration_end,
+        calibration_end,
+        data.where(~F.col("is_holdout")),
+        data.where("is_holdout"),
+    )
+    if evaluation.train.isEmpty() or evaluation.rows.isEmpty():
+        raise InputError(
+            f"no customers with events before --calibration-end {calibration_end} to backtest on"
+        )
+    outcome = run_evaluation(evaluation, model, horizon)
+    versions = {
+        "backtest_predictions": lake.replace_partition(
+            outcome.predictions, "backtest_predictions", calibration_end
+        ),
+        "backtest_metrics": lake.replace_partition(
+            metric_rows(spark, [outcome]), "backtest_metrics", calibration_end
+        ),
+    }
+    return {
+        "calibration_end": calibration_end.isoformat(),
+        "holdout_end": holdout_end.isoformat(),
+        "horizon_days": horizon,
+        "metrics": outcome.metrics,
+        "btyd": outcome.btyd.as_params(),
+        "table_versions": versions,
+    }

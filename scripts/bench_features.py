@@ -1,0 +1,324 @@
+"""Benchmark: clvlake's RFM + trailing-window feature build in local Spark against DuckDB and lifetimes.
+
+    python scripts/bench_features.py                      # 1M and 10M order events (make bench)
+    python scripts/bench_features.py --sizes 1M,10M,100M  # 100M: needs ~2 GB of disk and ~30 minutes
+
+For each size it writes N order events as Parquet (numpy + pyarrow, chunked, deterministic; reused when present)
+and then, on the same files and in the same run, times:
+
+* spark: clvlake's `customer_activity(customer_days(activity_rows(...)))` (RFM, BTYD statistics, trailing
+  windows, and the engagement/support sums and purchase gaps the feature table also needs), written to Spark's
+  `noop` sink, in local mode through `clvlake.session.get_spark`;
+* duckdb: the same RFM + BTYD + trailing-window aggregation in SQL (customer-day roll-up, then per customer);
+* lifetimes: `summary_data_from_transaction_data` (frequency, recency, T, monetary value), skipped where the
+  events would not fit in memory.
+
+Each engine runs in its own process; the parent polls the resident memory of that process tree (Python and
+Spark's JVM) and reports its peak. Times are the aggregation only (best of --repeats), not start-up or loading.
+Results go to bench/results/features.json and bench/results/features.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[1]
+SNAPSHOT = date(2025, 7, 1)
+START = date(2023, 1, 1)
+DAYS = 3 * 365  # events from START over three years; the snapshot cuts them
+CUSTOMERS_PER_EVENT = 0.156  # 1.56M customers at 10M events, as in the issue's reference figures
+CHUNK = 2_000_000
+WINDOWS = (30, 90, 180, 365)
+LIFETIMES_MAX_EVENTS = 30_000_000  # ~240 MB per million events: beyond this it would not fit next to Spark
+
+
+def parse_size(text: str) -> int:
+    text = text.strip().upper()
+    scale = {"K": 1_000, "M": 1_000_000}.get(text[-1], 1)
+    return int(float(text.rstrip("KM")) * scale)
+
+
+def label(n: int) -> str:
+    return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1_000}K"
+
+
+def generate(n: int, data_dir: Path, seed: int = 7) -> Path:
+    """N order events (customer_key int64, event_date date32, net_value double) in chunks of CHUNK rows."""
+    out = data_dir / f"orders_{label(n)}"
+    if (out / "_SUCCESS").exists():
+        return out
+    out.mkdir(parents=True, exist_ok=True)
+    customers = max(1, int(n * CUSTOMERS_PER_EVENT))
+    start = np.datetime64(START.isoformat(), "D")
+    for i, first in enumerate(range(0, n, CHUNK)):
+        rows = min(CHUNK, n - first)
+        rng = np.random.default_rng([seed, i])
+        # skewed activity: a few customers buy often, most rarely
+        keys = (customers * rng.beta(0.6, 1.4, rows)).astype(np.int64)
+        days = start + rng.integers(0, DAYS, rows).astype("timedelta64[D]")
+        value = np.round(rng.gamma(2.0, 30.0, rows), 2)
+        table = pa.table(
+            {"customer_key": keys, "event_date": pa.array(days, pa.date32()), "net_value": value}
+        )
+        pq.write_table(table, out / f"part-{i:05d}.parquet")
+    (out / "_SUCCESS").touch()
+    return out
+
+
+# ---- engines (each runs in a worker process) ---------------------------------------------------------------
+def run_spark(path: Path, args: argparse.Namespace) -> dict:
+    from pyspark.sql import functions as F
+
+    from clvlake import schemas
+    from clvlake.config import SparkSettings
+    from clvlake.features.build import (
+        FeatureSources,
+        activity_rows,
+        customer_activity,
+        customer_days,
+        snapshot_frame,
+    )
+    from clvlake.session import get_spark
+
+    settings = SparkSettings(
+        master="local[2]",
+        app_name="clvlake-bench",
+        shuffle_partitions=args.shuffle_partitions,
+        driver_memory=args.driver_memory,
+    )
+    spark = get_spark(settings, tempfile.mkdtemp(prefix="clvlake-bench-"))
+    orders = spark.read.parquet(str(path)).select(
+        "customer_key",
+        "event_date",
+        "net_value",
+        F.lit(True).alias("is_order"),
+        F.col("net_value").alias("gross"),
+        F.lit(0.0).alias("discount"),
+        F.lit(None).cast("string").alias("product_category"),
+    )
+
+    def empty(schema):
+        return spark.createDataFrame([], schema).withColumn("customer_key", F.lit(0).cast("long"))
+
+    src = FeatureSources(
+        events=orders,
+        customers=empty(schemas.CUSTOMERS),
+        sessions=empty(schemas.SESSIONS),
+        email_events=empty(schemas.EMAIL_EVENTS),
+        support_tickets=empty(schemas.SUPPORT_TICKETS),
+    )
+    activity = customer_activity(customer_days(activity_rows(src)), snapshot_frame(orders, [SNAPSHOT]))
+    seconds = []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        activity.write.format("noop").mode("overwrite").save()
+        seconds.append(time.perf_counter() - started)
+    check = activity.agg(
+        F.count("*").alias("customers"),
+        F.sum(F.col("purchase_days") - 1).alias("frequency"),
+        F.sum("value_total").alias("net_value"),
+        F.sum("orders_90d").alias("orders_90d"),
+    ).first()
+    return {"seconds": seconds, "check": check.asDict()}
+
+
+def duckdb_query(path: Path) -> str:
+    c = f"DATE '{SNAPSHOT.isoformat()}'"
+    windows = ",\n".join(
+        f"sum(orders) FILTER (WHERE event_date >= {c} - INTERVAL {w} DAY) AS orders_{w}d, "
+        f"coalesce(sum(value) FILTER (WHERE event_date >= {c} - INTERVAL {w} DAY), 0) AS net_value_{w}d"
+        for w in WINDOWS
+    )
+    return f"""
+    WITH days AS (
+        SELECT customer_key, event_date, count(*) AS orders, sum(net_value) AS value
+        FROM read_parquet('{path}/*.parquet')
+        WHERE event_date < {c}
+        GROUP BY customer_key, event_date
+    )
+    SELECT customer_key,
+        count(*) - 1 AS frequency,
+        date_diff('day', min(event_date), max(event_date)) AS recency,
+        date_diff('day', min(event_date), {c}) AS tenure,
+        CASE WHEN count(*) > 1 THEN (sum(value) - arg_min(value, event_date)) / (count(*) - 1) ELSE 0 END
+            AS monetary_value,
+        sum(orders) AS orders_total, sum(value) AS net_value_total, sum(value) / sum(orders) AS avg_order_value,
+        date_diff('day', max(event_date), {c}) AS days_since_last_purchase,
+        {windows}
+    FROM days GROUP BY customer_key
+    """
+
+
+def run_duckdb(path: Path, args: argparse.Namespace) -> dict:
+    import duckdb
+
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    seconds = []
+    for _ in range(args.repeats):
+        started = time.perf_counter()
+        con.execute(f"CREATE OR REPLACE TEMP TABLE features AS {duckdb_query(path)}")
+        seconds.append(time.perf_counter() - started)
+    customers, frequency, net_value, orders_90d = con.execute(
+        "SELECT count(*), sum(frequency), sum(net_value_total), sum(orders_90d) FROM features"
+    ).fetchone()
+    check = {"customers": customers, "frequency": int(frequency), "net_value": net_value}
+    return {"seconds": seconds, "check": {**check, "orders_90d": int(orders_90d)}}
+
+
+def run_lifetimes(path: Path, args: argparse.Namespace) -> dict:
+    import pandas as pd
+    from lifetimes.utils import summary_data_from_transaction_data
+
+    started = time.perf_counter()
+    events = pd.read_parquet(path, columns=["customer_key", "event_date", "net_value"])
+    events["event_date"] = pd.to_datetime(events["event_date"])
+    load = time.perf_counter() - started
+    started = time.perf_counter()
+    # lifetimes counts events up to and including observation_period_end: the day before the snapshot
+    summary = summary_data_from_transaction_data(
+        events,
+        "customer_key",
+        "event_date",
+        monetary_value_col="net_value",
+        observation_period_end=pd.Timestamp(SNAPSHOT - timedelta(days=1)),
+        freq="D",
+    )
+    seconds = [time.perf_counter() - started]
+    check = {"customers": len(summary), "frequency": int(summary["frequency"].sum())}
+    return {"seconds": seconds, "load_seconds": load, "check": check}
+
+
+ENGINES = {"spark": run_spark, "duckdb": run_duckdb, "lifetimes": run_lifetimes}
+
+
+# ---- the parent: one worker process per engine and size, memory polled from outside ------------------------
+def tree_rss(pid: int) -> int:
+    import psutil
+
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return 0
+    total = 0
+    for proc in procs:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            total += proc.memory_info().rss
+    return total
+
+
+def measure(engine: str, path: Path, args: argparse.Namespace) -> dict:
+    cmd = [sys.executable, __file__, "--worker", engine, "--path", str(path), "--repeats", str(args.repeats)]
+    cmd += ["--shuffle-partitions", str(args.shuffle_partitions), "--driver-memory", args.driver_memory]
+    env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
+    with tempfile.TemporaryFile("w+") as out:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env, text=True)
+        peak = 0
+        while proc.poll() is None:
+            peak = max(peak, tree_rss(proc.pid))
+            time.sleep(0.1)
+        out.seek(0)
+        lines = [line for line in out.read().splitlines() if line.startswith("{")]
+    if proc.returncode != 0 or not lines:
+        return {"status": "failed", "returncode": proc.returncode}
+    result = json.loads(lines[-1])
+    return {"status": "ok", "best_seconds": min(result["seconds"]), "peak_rss_mb": peak / 2**20, **result}
+
+
+def markdown(report: dict) -> str:
+    lines = [
+        "# Feature benchmark: clvlake (Spark) vs DuckDB vs lifetimes",
+        "",
+        f"Generated by `make bench` (`scripts/bench_features.py`) on {report['machine']}. Snapshot "
+        f"{report['snapshot']}; order events over {DAYS} days; {CUSTOMERS_PER_EVENT} customers per event. "
+        "Times are the aggregation only, best of the repeats; peak memory is the resident set of the engine's "
+        "whole process tree (Spark: Python driver + JVM).",
+        "",
+        f"Note: {report['note']}",
+        "",
+        "| events | customers | engine | seconds | × DuckDB | peak memory (MB) | status |",
+        "|---:|---:|---|---:|---:|---:|---|",
+    ]
+    for size in report["sizes"]:
+        base = size["engines"].get("duckdb", {}).get("best_seconds")
+        for name, res in size["engines"].items():
+            if res["status"] != "ok":
+                lines.append(f"| {size['label']} | | {name} | | | | {res['status']} |")
+                continue
+            ratio = f"{res['best_seconds'] / base:.1f}" if base else ""
+            customers = f"{res['check']['customers']:,}"
+            lines.append(
+                f"| {size['label']} | {customers} | {name} | {res['best_seconds']:.2f} | {ratio} | "
+                f"{res['peak_rss_mb']:,.0f} | ok |"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="1M,10M", help="order events per run, comma-separated (1M,10M)")
+    parser.add_argument("--engines", default="spark,duckdb,lifetimes")
+    parser.add_argument("--repeats", type=int, default=2, help="timed runs per engine (best is reported)")
+    parser.add_argument("--shuffle-partitions", type=int, default=8)
+    parser.add_argument("--driver-memory", default="4g")
+    parser.add_argument("--data", type=Path, default=REPO / "bench" / "data", help="where the Parquet goes")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument(
+        "--note", default="2 cores shared with other work; compare ratios measured side by side"
+    )
+    parser.add_argument("--worker", choices=sorted(ENGINES), help=argparse.SUPPRESS)
+    parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(ENGINES[args.worker](args.path, args), default=str), flush=True)
+        return
+
+    report = {
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "snapshot": SNAPSHOT.isoformat(),
+        "note": args.note,
+        "settings": {"repeats": args.repeats, "shuffle_partitions": args.shuffle_partitions},
+        "sizes": [],
+    }
+    for n in (parse_size(s) for s in args.sizes.split(",")):
+        started = time.perf_counter()
+        path = generate(n, args.data)
+        size = {
+            "events": n,
+            "label": label(n),
+            "generate_seconds": time.perf_counter() - started,
+            "load_average_1m": os.getloadavg()[0],  # other work on the machine skews absolute times
+            "engines": {},
+        }
+        for engine in args.engines.split(","):
+            if engine == "lifetimes" and n > LIFETIMES_MAX_EVENTS:
+                size["engines"][engine] = {"status": "skipped: would not fit in memory"}
+                continue
+            size["engines"][engine] = measure(engine, path, args)
+            print(f"{label(n)} {engine}: {json.dumps(size['engines'][engine], default=str)}", flush=True)
+        report["sizes"].append(size)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "features.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
+    (args.out / "features.md").write_text(markdown(report))
+    print(markdown(report))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,124 @@
+"""BG/NBD + Gamma-Gamma at scale: parameters on lifetimes' CDNOW sample, and Spark scoring against scipy.
+
+tests/data/cdnow_summary.csv is lifetimes' `cdnow_customers_summary_with_transactions.csv` (MIT licence, the
+CDNOW sample of Fader & Hardie): x, t_x and T in weeks, monetary = mean repeat transaction value.
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from pyspark.sql import functions as F
+from scipy.special import hyp2f1
+
+from clvlake.errors import InputError
+from clvlake.modeling.btyd import (
+    BgNbdParams,
+    BtydModel,
+    GammaGammaParams,
+    bgnbd_table,
+    fit_bgnbd,
+    fit_btyd,
+    gamma_gamma_table,
+    with_btyd,
+)
+
+CDNOW = Path(__file__).parent / "data" / "cdnow_summary.csv"
+PUBLISHED_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}  # lifetimes' docs, weeks
+PUBLISHED_GAMMA_GAMMA = {"p": 6.25, "q": 3.74, "v": 15.44}
+
+
+@pytest.fixture(scope="module")
+def cdnow_features(spark):
+    """The CDNOW summary as customer_features columns, in whole days (CDNOW's dates are days)."""
+    d = pd.read_csv(CDNOW)
+    rows = pd.DataFrame(
+        {
+            "customer_key": [f"c{i}" for i in range(len(d))],
+            "orders_total": d["x"] + 1,
+            "bt_frequency": d["x"],
+            "bt_recency_days": (d["t_x"] * 7).round().astype(float),
+            "bt_tenure_days": (d["T"] * 7).round().astype(float),
+            "bt_monetary_value": d["monetary"].astype(float),
+        }
+    )
+    return spark.createDataFrame(rows)
+
+
+def test_fit_on_cdnow_matches_lifetimes_published_estimates_within_one_percent(cdnow_features):
+    model = fit_btyd(cdnow_features, unit_days=1, monetary_digits=4)
+    weeks = {**vars(model.bgnbd), "alpha": model.bgnbd.alpha / 7}  # fitted in days; lifetimes used weeks
+    for name, published in PUBLISHED_BGNBD.items():
+        assert weeks[name] == pytest.approx(published, rel=0.01), name
+    for name, published in PUBLISHED_GAMMA_GAMMA.items():
+        assert getattr(model.gamma_gamma, name) == pytest.approx(published, rel=0.01), name
+
+
+def test_collapsed_tables_keep_every_customer_in_far_fewer_rows(cdnow_features):
+    table = bgnbd_table(cdnow_features, unit_days=7).toPandas()
+    assert table["n"].sum() == 2357
+    assert len(table) < 2357 / 2
+    repeat = gamma_gamma_table(cdnow_features, monetary_digits=2).toPandas()
+    assert repeat["n"].sum() == 2357 - int((pd.read_csv(CDNOW)["x"] == 0).sum())
+    assert set(np.round(repeat["m"] / 10 ** np.floor(np.log10(repeat["m"])), 6)) <= {
+        round(v / 10, 6) for v in range(10, 100)
+    }
+
+
+def reference_expected_purchases(p: BgNbdParams, t, x, t_x, T):
+    """Fader, Hardie & Lee (2005) eq. 10 with scipy's hyp2f1, as lifetimes computes it."""
+    hyp = hyp2f1(p.r + x, p.b + x, p.a + p.b + x - 1, t / (p.alpha + T + t))
+    numerator = (p.a + p.b + x - 1) / (p.a - 1) * (1 - hyp * ((p.alpha + T) / (p.alpha + T + t)) ** (p.r + x))
+    odds = np.where(x > 0, p.a / (p.b + x - 1) * ((p.alpha + T) / (p.alpha + t_x)) ** (p.r + x), 0.0)
+    return numerator / (1 + odds), 1 / (1 + odds)
+
+
+def test_spark_scoring_matches_the_closed_forms(spark):
+    model = BtydModel(BgNbdParams(0.243, 4.414, 0.793, 2.426), GammaGammaParams(6.25, 3.74, 15.44), 7.0)
+    cases = [(0, 0.0, 10.0, 0.0), (1, 7.0, 70.0, 20.0), (5, 200.0, 273.0, 35.0), (40, 250.0, 260.0, 12.0)]
+    rows = [(f"c{i}", x + 1, x, t_x, T, m) for i, (x, t_x, T, m) in enumerate(cases)]
+    rows.append(("never", 0, 0, 0.0, 0.0, 0.0))
+    df = spark.createDataFrame(
+        rows,
+        "customer_key string, orders_total int, bt_frequency int, bt_recency_days double, "
+        "bt_tenure_days double, bt_monetary_value double",
+    )
+    got = {r["customer_key"]: r for r in with_btyd(df, model, horizon_days=364).collect()}
+    for i, (x, t_x, T, m) in enumerate(cases):
+        expected, alive = reference_expected_purchases(model.bgnbd, 52.0, x, t_x / 7, T / 7)
+        row = got[f"c{i}"]
+        assert row["expected_orders"] == pytest.approx(float(expected), rel=1e-6)
+        assert row["p_alive"] == pytest.approx(float(alive), rel=1e-9)
+        gg = model.gamma_gamma
+        value = gg.p * gg.v / (gg.q - 1)
+        if x > 0:
+            w = gg.p * x / (gg.p * x + gg.q - 1)
+            value = (1 - w) * value + w * m
+        assert row["btyd_clv"] == pytest.approx(float(expected) * value, rel=1e-6)
+    assert (got["never"]["expected_orders"], got["never"]["p_alive"], got["never"]["btyd_clv"]) == (
+        0.0,
+        1.0,
+        0.0,
+    )
+
+
+def test_params_round_trip_through_mlflow_style_strings():
+    model = BtydModel(BgNbdParams(0.2, 30.0, 0.8, 2.4), GammaGammaParams(6.0, 3.0, 15.0), 7.0)
+    assert BtydModel.from_params({k: str(v) for k, v in model.as_params().items()}) == model
+
+
+def test_customers_without_purchases_do_not_enter_the_fit(spark, cdnow_features):
+    extra = cdnow_features.limit(1).withColumns(
+        {"customer_key": F.lit("new"), "orders_total": F.lit(0), "bt_frequency": F.lit(0)}
+    )
+    table = bgnbd_table(cdnow_features.unionByName(extra), unit_days=7)
+    assert table.agg(F.sum("n")).first()[0] == 2357
+
+
+def test_a_fit_without_dropout_is_reported_not_returned():
+    table = pd.DataFrame(
+        {"x": [3.0, 4.0, 5.0], "t_x": [49.0, 50.0, 50.0], "T": [50.0, 50.0, 50.0], "n": [10, 10, 10]}
+    )
+    with pytest.raises(InputError, match="degenerate"):
+        fit_bgnbd(table)

@@ -1,0 +1,129 @@
+"""Good rows of every source (and a mapped transactions file) mixed with 30 bad rows of 18 kinds.
+
+One ingest run, then a second over the same files: every count balances, every bad row is in quarantine
+under its rule, a transactions file lands in orders, and the second run changes nothing at all.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+
+import pytest
+import yaml
+
+from clvlake.errors import QualityError
+from clvlake.ingest import run as ingest
+from clvlake.lake import TABLES, Lake
+from tests.conftest import make_config
+from tests.landing_files import BAD_LINES, DUPLICATES, GOOD, MAPPING, expected_counts, write_landing
+
+AS_OF = date(2025, 1, 1)
+
+
+def mapping_file(root: Path) -> str:
+    path = root / "sources" / "pos.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(MAPPING))
+    return str(path)
+
+
+def snapshot(lake: Lake) -> dict[str, list]:
+    """Every table's sorted content; `_ingested_at` (bronze, wall-clock) is the only column left out."""
+    tables = {}
+    for table in TABLES:
+        if lake.exists(table):
+            df = lake.read(table)
+            tables[table] = sorted(
+                df.drop(*[c for c in df.columns if c == "_ingested_at"]).collect(), key=repr
+            )
+    return tables
+
+
+@pytest.fixture(scope="module")
+def ingested(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("fuzz")
+    cfg = make_config(root, ingest={"max_quarantine_rate": 0.9, "transaction_sources": [mapping_file(root)]})
+    write_landing(Path(cfg.lake.landing))
+    lake = Lake(spark, cfg.lake.root)
+    first = ingest.run(spark, cfg, AS_OF)
+    after_first = snapshot(lake)
+    versions = {t: lake.version(t) for t in after_first}
+    second = ingest.run(spark, cfg, AS_OF)
+    return cfg, lake, first, second, after_first, versions
+
+
+def test_there_are_at_least_20_kinds_of_bad_rows_across_sources():
+    assert len({(b.source, b.rule) for b, _ in BAD_LINES} | {(s, "duplicate") for s in DUPLICATES}) >= 20
+
+
+def test_every_source_balances(ingested):
+    _, lake, first, _, _, _ = ingested
+    counts = {c.source: c for c in first["sources"]}
+    for source, (read, accepted, quarantined, duplicate) in expected_counts().items():
+        c = counts[source]
+        assert c.read == c.accepted + c.quarantined + c.duplicate, source
+        assert (c.read, c.accepted, c.quarantined, c.duplicate) == (read, accepted, quarantined, duplicate), (
+            source
+        )
+    quality = {r["source"]: r for r in lake.read("quality_checks").collect()}
+    assert {
+        s: (q["rows_read"], q["rows_accepted"], q["rows_quarantined"], q["rows_duplicate"])
+        for s, q in quality.items()
+    } == expected_counts()
+    assert quality["orders"]["quarantined_by_rule"]["malformed_line"] == 1
+    assert quality["support_tickets"]["null_rates"]["satisfaction"] == 0.5
+
+
+def test_each_bad_row_is_in_quarantine_under_its_rule(ingested):
+    _, lake, _, _, _, _ = ingested
+    quarantine = lake.read("quarantine").collect()
+    assert len(quarantine) == len(BAD_LINES)
+    for bad, _ in BAD_LINES:
+        found = [q for q in quarantine if q["source"] == bad.source and bad.marker in q["raw_record"]]
+        assert [q["rule"] for q in found] == [bad.rule], bad
+        assert found[0]["reason"] and found[0]["run_id"] == "ingest-2025-01-01"
+        assert found[0]["ingest_date"] == AS_OF
+
+
+def test_bronze_keeps_every_landed_row(ingested):
+    _, lake, first, _, _, _ = ingested
+    counts = {c.source: c.read for c in first["sources"]}
+    for source in ("orders", "refunds", "sessions", "email_events", "support_tickets", "customers"):
+        assert lake.read(f"{source}_raw").count() == counts[source], source
+    assert lake.read("transactions_raw").count() == counts["pos_transactions"]
+
+
+def test_transactions_file_lands_in_orders(ingested):
+    cfg, lake, _, _, _, _ = ingested
+    pos = lake.read("orders").where("channel = 'store'").orderBy("order_ts", "order_id").collect()
+    assert len(pos) == len(GOOD["pos_transactions"])
+    assert [(str(r["gross_amount"]), r["items"], r["event_date"]) for r in pos] == [
+        ("12.50", 2, date(2024, 3, 5)),
+        ("7.00", 1, date(2024, 3, 6)),
+        ("7.00", 1, date(2024, 3, 6)),
+    ]
+    assert all(r["order_id"].startswith("TX") and r["currency"] == "EUR" for r in pos)
+    assert str(pos[0]["discount_amount"]) == "0.00" and pos[0]["_source_file"].endswith("pos_2024-04.txt")
+
+
+def test_second_run_reads_nothing_and_changes_nothing(ingested):
+    _, lake, _, second, after_first, versions = ingested
+    assert all(c.files == 0 and c.read == 0 for c in second["sources"])
+    assert snapshot(lake) == after_first
+    assert {t: lake.version(t) for t in after_first} == versions
+
+
+def test_quarantine_threshold_stops_the_job_naming_source_and_rules(spark, tmp_path):
+    cfg = make_config(tmp_path, ingest={"max_quarantine_rate": 0.5})
+    write_landing(Path(cfg.lake.landing))
+    read, _, quarantined, _ = expected_counts()["orders"]  # most orders are bad
+    lake = Lake(spark, cfg.lake.root)
+    with pytest.raises(
+        QualityError, match=rf"source 'orders': {quarantined} of {read} rows .*top rules: \w+ \(1\)"
+    ):
+        ingest.run(spark, cfg, AS_OF)
+    assert not lake.exists("orders")  # nothing of the source was loaded
+    assert lake.read("quarantine").count() == quarantined
+    assert lake.read("quality_checks").first()["rows_read"] == read
+    assert not lake.exists("ingested_files")  # its files are read again by the next run

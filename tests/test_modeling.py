@@ -1,0 +1,118 @@
+"""Regressor forms, conformal intervals, formula baselines, the champion rule and the new metrics."""
+
+import math
+
+import numpy as np
+import pytest
+from pyspark.ml import PipelineModel
+from pyspark.sql import functions as F
+
+from clvlake.config import GbtSettings
+from clvlake.modeling.baselines import FormulaInputs, retention_rate, with_formula_baselines
+from clvlake.modeling.champion import decide
+from clvlake.modeling.conformal import calibrate, coverage
+from clvlake.modeling.metrics import decile_calibration, top_decile_capture
+from clvlake.modeling.regressor import FORMS, clv_pipeline, predict_clv
+from clvlake.schemas import FEATURE_COLUMNS
+
+TINY_GBT = GbtSettings(max_iter=3, max_depth=2, step_size=0.5, subsampling_rate=1.0)
+
+
+@pytest.fixture(scope="module")
+def labelled(spark):
+    """80 customers: value driven by the first feature, half of them buying nothing."""
+    rng = np.random.default_rng(3)
+    rows = []
+    for i in range(80):
+        features = [float(v) for v in rng.poisson(2, len(FEATURE_COLUMNS))]
+        label = (10.0 * (1 + features[0]) + rng.exponential(5)) if i % 2 else 0.0
+        rows.append((f"c{i}", *features, label))
+    return spark.createDataFrame(rows, ["customer_key", *FEATURE_COLUMNS, "label"]).cache()
+
+
+@pytest.mark.parametrize("form", FORMS)
+def test_each_form_is_calibrated_on_the_total_and_round_trips(labelled, form, tmp_path):
+    model = clv_pipeline(TINY_GBT, 1, form).fit(labelled)
+    predicted = predict_clv(model, labelled.drop("label"))
+    assert predicted.columns == [*labelled.drop("label").columns, "prediction"]
+    total = predicted.agg(F.sum("prediction")).first()[0]
+    assert total == pytest.approx(labelled.agg(F.sum("label")).first()[0], rel=1e-6)
+    assert predicted.where(F.col("prediction") < 0).isEmpty()
+    model.write().save(str(tmp_path / "model"))
+    reloaded = predict_clv(PipelineModel.load(str(tmp_path / "model")), labelled.drop("label"))
+    assert reloaded.agg(F.sum("prediction")).first()[0] == pytest.approx(total, rel=1e-9)
+
+
+def test_unknown_form_is_rejected():
+    with pytest.raises(ValueError, match="unknown model form"):
+        clv_pipeline(TINY_GBT, 1, "linear")
+
+
+def test_conformal_interval_covers_at_least_the_level_on_its_calibration_rows(spark):
+    rng = np.random.default_rng(5)
+    predicted = rng.exponential(20, 500)
+    actual = predicted * rng.lognormal(0, 0.5, 500)
+    df = spark.createDataFrame(
+        list(zip(actual.tolist(), predicted.tolist(), strict=True)), "label double, prediction double"
+    )
+    conformal = calibrate(df, 0.8)
+    assert conformal.scale == pytest.approx(predicted.mean())
+    scores = np.abs(actual - predicted) / (predicted + predicted.mean())
+    assert conformal.quantile == pytest.approx(np.quantile(scores, math.ceil(501 * 0.8) / 500), rel=0.02)
+    bounded = df.withColumns(
+        {"clv_lower": conformal.lower(F.col("prediction")), "clv_upper": conformal.upper(F.col("prediction"))}
+    )
+    assert 0.8 <= coverage(bounded) <= 0.82
+    assert bounded.where(F.col("clv_lower") < 0).isEmpty()
+
+
+def test_formula_baselines_by_hand(spark):
+    features = spark.createDataFrame(
+        [("a", 100, 200.0, 4, 50.0, 120.0, 2, 0)],
+        "customer_key string, customer_age_days int, net_value_total double, orders_total int, "
+        "avg_order_value double, net_value_365d double, orders_365d int, unused int",
+    )
+    row = with_formula_baselines(features, FormulaInputs(retention=0.6, margin=0.5, horizon_days=365)).first()
+    assert row["historical_average"] == pytest.approx(200 / 100 * 365)
+    assert row["aov_frequency_lifespan"] == pytest.approx(50 * 4 / 100 * 365 * 0.6)
+    assert row["revenue_margin_churn"] == pytest.approx(120 * 0.5 * 0.6 / 0.4)
+    assert row["comprehensive"] == pytest.approx(50 * 2 * 0.6 * 0.5)
+
+
+def test_retention_rate_counts_previous_buyers_who_buy_again(spark):
+    training = spark.createDataFrame(
+        [(1, 5.0), (2, 0.0), (3, 1.0), (0, 9.0)], "orders_total int, label double"
+    )
+    assert retention_rate(training) == pytest.approx(2 / 3)
+
+
+def test_top_decile_capture_and_decile_table(spark):
+    actual = [100.0] + [0.0] * 9 + [10.0] * 10
+    predicted = [float(20 - i) for i in range(20)]  # the first customer is the top one
+    df = spark.createDataFrame(list(zip(actual, predicted, strict=True)), "label double, prediction double")
+    assert top_decile_capture(df, "label", "prediction") == pytest.approx(100 / 200)
+    deciles = {r["decile"]: r for r in decile_calibration(df).collect()}
+    assert sorted(deciles) == list(range(1, 11))
+    assert deciles[1]["customers"] == 2
+    assert deciles[1]["mean_actual"] == pytest.approx(50.0)
+    assert deciles[10]["mean_predicted"] == pytest.approx(1.5)
+
+
+BASE = {"normalised_gini": 0.5, "spearman": 0.4, "rmse": 100.0}
+
+
+def test_champion_moves_only_when_every_metric_beats_every_rival():
+    better = {"normalised_gini": 0.6, "spearman": 0.5, "rmse": 90.0}
+    metrics = list(BASE)
+    assert decide(better, {"champion": BASE, "historical_average": BASE}, metrics, True).moved
+    worse_rmse = {**better, "rmse": 110.0}
+    decision = decide(worse_rmse, {"champion": BASE}, metrics, True)
+    assert not decision.moved
+    assert "rmse 110.0000 vs champion 100.0000" in decision.reason
+    assert not decide(dict(BASE), {"champion": BASE}, metrics, True).moved  # a tie does not move it
+    assert not decide({**better, "spearman": float("nan")}, {"champion": BASE}, metrics, True).moved
+
+
+def test_first_model_becomes_champion():
+    decision = decide(BASE, {"historical_average": {**BASE, "rmse": 1.0}}, list(BASE), has_champion=False)
+    assert decision.moved and "first model" in decision.reason
