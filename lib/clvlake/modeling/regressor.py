@@ -44,9 +44,8 @@ class FillMissing(Transformer, _Persistable):
         return df.fillna(0, subset=list(FEATURE_COLUMNS))
 
 
-class TargetColumns(Transformer, _Persistable):
-    """Adds the training target of a form (`_target`, and `_weight` for the hurdle spend) when `label` exists;
-    scoring data (no label) passes through unchanged."""
+class _FormTransformer(Transformer, _Persistable):
+    """A transformer whose behaviour depends on the model form (raw, log1p or hurdle)."""
 
     form = Param(Params._dummy(), "form", "raw, log1p or hurdle", typeConverter=TypeConverters.toString)
 
@@ -54,6 +53,11 @@ class TargetColumns(Transformer, _Persistable):
     def __init__(self, form: str = "raw"):
         super().__init__()
         self._set(**self._input_kwargs)
+
+
+class TargetColumns(_FormTransformer):
+    """Adds the training target of a form (`_target`, and `_weight` for the hurdle spend) when `label` exists;
+    scoring data (no label) passes through unchanged."""
 
     def _transform(self, df: DataFrame) -> DataFrame:
         if LABEL not in df.columns:
@@ -67,15 +71,8 @@ class TargetColumns(Transformer, _Persistable):
         return df.withColumn(_TARGET, label)
 
 
-class CombineParts(Transformer, _Persistable):
+class CombineParts(_FormTransformer):
     """`_uncalibrated` from the form's model outputs: expm1 of the log prediction, or P(buy) × spend."""
-
-    form = Param(Params._dummy(), "form", "raw, log1p or hurdle", typeConverter=TypeConverters.toString)
-
-    @keyword_only
-    def __init__(self, form: str = "raw"):
-        super().__init__()
-        self._set(**self._input_kwargs)
 
     def _transform(self, df: DataFrame) -> DataFrame:
         form = self.getOrDefault(self.form)
