@@ -248,17 +248,11 @@ def erase(cfg: Config, args: argparse.Namespace) -> None:
 
 def execute(args: argparse.Namespace) -> None:
     cfg = load_config(args.conf)
-    if args.command == "generate":
-        generate(cfg, args)
-        return
-    if args.command == "erase":
-        erase(cfg, args)
-        return
-    if args.command == "backtest":
-        backtest(cfg, args)
-        return
+    standalone = {"generate": generate, "erase": erase, "backtest": backtest}
     if args.command == "features" and args.as_of is None:
-        backfill_features(cfg, args)
+        standalone["features"] = backfill_features
+    if args.command in standalone:
+        standalone[args.command](cfg, args)
         return
     from clvlake.session import get_spark
 

@@ -70,7 +70,13 @@ def post_alerts(url: str, alerts: list[dict[str, object]]) -> None:
 
 
 def drift(
-    lake: Lake, cfg: Config, features: DataFrame, scores: DataFrame, as_of: date, reference_snapshot: date
+    lake: Lake,
+    cfg: Config,
+    features: DataFrame,
+    scores: DataFrame,
+    as_of: date,
+    reference_snapshot: date,
+    previous_score_date: date | None,
 ) -> tuple[DataFrame, list[Check]]:
     """Feature PSI against the champion's training snapshot, prediction PSI against the previous score date."""
     monitoring = cfg.monitoring
@@ -88,7 +94,7 @@ def drift(
     ]
     alerting = feature_psi.where(~F.col("column").isin(*monitoring.drift_report_only))
     checks = drift_checks(alerting, "drift", monitoring.feature_psi_threshold)
-    previous = previous_date(partition_dates(lake, "clv_scores"), as_of)
+    previous = previous_score_date
     if previous is not None:
         prediction_psi = population_stability(
             lake.read_partition("clv_scores", previous), scores, ["predicted_clv"], monitoring.psi_bins
@@ -112,13 +118,17 @@ def drift(
 
 
 def live_accuracy(
-    spark: SparkSession, lake: Lake, cfg: Config, as_of: date
+    spark: SparkSession,
+    lake: Lake,
+    cfg: Config,
+    as_of: date,
+    score_dates: list[date],
+    feature_dates: list[date],
 ) -> tuple[DataFrame | None, list[Check]]:
     """Realised vs predicted for every score date whose horizon has passed; retrain when the model trails."""
     rows, checks = [], []
     events = lake_value_events(lake, cfg.model.margin_mode)
-    feature_dates = set(partition_dates(lake, "customer_features"))
-    for score_date in matured_score_dates(partition_dates(lake, "clv_scores"), as_of, cfg.model.horizon_days):
+    for score_date in matured_score_dates(score_dates, as_of, cfg.model.horizon_days):
         if score_date not in feature_dates:
             log.warning("score date %s has no feature snapshot left; skipping its realised value", score_date)
             continue
@@ -155,7 +165,11 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
         quality = lake.read("quality_checks").where(F.col("run_date") == F.lit(as_of))
         checks += ingest_checks(quality, cfg.ingest.max_quarantine_rate)
     features = lake.read_partition("customer_features", as_of)
-    previous_snapshot = previous_date(partition_dates(lake, "customer_features"), as_of)
+    feature_dates, score_dates = (
+        partition_dates(lake, "customer_features"),
+        partition_dates(lake, "clv_scores"),
+    )
+    previous_snapshot = previous_date(feature_dates, as_of)
     previous_rows = (
         lake.read_partition("customer_features", previous_snapshot).count() if previous_snapshot else None
     )
@@ -168,8 +182,10 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     registry.configure(cfg.mlflow)
     version = registry.scoring_version(cfg.mlflow)
     reference_snapshot = date.fromisoformat(registry.run_params(cfg.mlflow, version)["training_snapshot"])
-    drift_table, drift_results = drift(lake, cfg, features, scores, as_of, reference_snapshot)
-    realised_table, realised_results = live_accuracy(spark, lake, cfg, as_of)
+    drift_table, drift_results = drift(
+        lake, cfg, features, scores, as_of, reference_snapshot, previous_date(score_dates, as_of)
+    )
+    realised_table, realised_results = live_accuracy(spark, lake, cfg, as_of, score_dates, feature_dates)
     checks += drift_results + realised_results
 
     versions = {
