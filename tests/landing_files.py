@@ -109,11 +109,14 @@ BAD_LINES: list[tuple[Bad, str]] = [
     (Bad("refunds", "unknown_order", "RX01"), "RX01,OY404,C1,2024-03-10T09:00:00Z,5.00"),
     (Bad("refunds", "negative_amount", "RX02"), "RX02,O1,C1,2024-03-10T09:00:00Z,-5.00"),
     (Bad("refunds", "unparseable_timestamp", "RX03"), "RX03,O1,C1,yesterday,5.00"),
+    (Bad("refunds", "customer_mismatch", "RX04"), "RX04,O1,C2,2024-03-10T09:00:00Z,5.00"),
+    (Bad("refunds", "refund_before_order", "RX05"), "RX05,O1,C1,2024-02-28T09:00:00Z,5.00"),
+    (Bad("refunds", "refund_exceeds_order", "RX06"), "RX06,O1,C1,2024-03-10T09:00:00Z,90.01"),
     (Bad("sessions", "malformed_line", "SX01"), '{"session_id": "SX01", "customer_id": '),
     (Bad("sessions", "out_of_range", "SX02"), session("SX02", pages=-1)),
     (Bad("sessions", "unparseable_integer", "SX03"), session("SX03", pages="many")),
-    # a byte that is not UTF-8 inside a JSON line makes the line unreadable for the JSON parser
-    (Bad("sessions", "malformed_line", "SX04"), session("SX04").replace("ads", "a\udcffds")),
+    # a byte that is not UTF-8 inside a JSON line: the parser cannot read it, the encoding rule names why
+    (Bad("sessions", "bad_encoding", "SX04"), session("SX04").replace("ads", "a\udcffds")),
     (Bad("email_events", "unknown_event_type", "EX01"), email("EX01", kind="bounce")),
     (Bad("email_events", "future_timestamp", "EX02"), email("EX02", ts="2035-01-01T00:00:00Z")),
     (Bad("support_tickets", "out_of_range", "TX01"), ticket("TX01", sat=9)),
@@ -124,6 +127,11 @@ BAD_LINES: list[tuple[Bad, str]] = [
         "CX01,2024-02-01T10:00:00Z,organic,DE,x@example.com,X,maybe",
     ),
     (Bad("customers", "malformed_line", "CX02"), "CX02,2024-02-01T10:00:00Z"),
+    (Bad("customers", "invalid_email", "CX04"), "CX04,2024-02-01T10:00:00Z,organic,DE,x4.example.com,X,true"),
+    (
+        Bad("customers", "invalid_country", "CX05"),
+        "CX05,2024-02-01T10:00:00Z,organic,Germany,x5@example.com,X,",
+    ),
     (
         Bad("customers", "bad_encoding", "CX03"),
         "CX03,2024-02-01T10:00:00Z,organic,DE,b@example.com,Bj\udcffrn,true",

@@ -15,7 +15,7 @@ from clvlake.ingest.validation import ACCEPTED, checked_rows
 from tests.conftest import REPO
 
 EXAMPLE = REPO / "conf" / "sources" / "transactions_example.yml"
-CTX = RuleContext(date(2025, 1, 1), date(2015, 1, 1), "EUR")
+CTX = RuleContext(date(2025, 1, 1), date(2015, 1, 1), "EUR", "salt")
 LINES = [
     "kunde   datum       betrag  stueck",
     "K17     05.03.2024  12.50   2",

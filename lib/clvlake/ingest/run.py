@@ -214,7 +214,9 @@ class _Ingest:
     def __init__(self, spark: SparkSession, cfg: Config, as_of: date):
         self.spark, self.cfg, self.as_of = spark, cfg, as_of
         self.lake = Lake(spark, cfg.lake.root)
-        self.ctx = RuleContext(as_of, cfg.ingest.business_start, cfg.ingest.reporting_currency)
+        self.ctx = RuleContext(
+            as_of, cfg.ingest.business_start, cfg.ingest.reporting_currency, cfg.privacy.salt
+        )
         self.run_id = f"ingest-{as_of.isoformat()}"
         self.checked: dict[str, DataFrame] = {}
         self.rejected: list[DataFrame] = []  # quarantine rows of every source read
@@ -244,11 +246,13 @@ class _Ingest:
         if self.lake.exists(table):
             key = TABLES[table].keys[0]
             seen = self.lake.read(table).select(key, F.col("_source_file").alias(SEEN_FILE))
-        known = None
+        referenced = None
         if source.reference is not None:
-            self.lake.ensure(source.reference[1])
-            known = self.lake.read(source.reference[1]).select(TABLES[source.reference[1]].keys[0])
-        checked = checked_rows(raw, source, self.ctx, silver_key(source, self.cfg.privacy.salt), seen, known)
+            self.lake.ensure(source.reference.table)
+            referenced = self.lake.read(source.reference.table)
+        checked = checked_rows(
+            raw, source, self.ctx, silver_key(source, self.cfg.privacy.salt), seen, referenced
+        )
         return checked.persist(StorageLevel.MEMORY_AND_DISK)
 
     def load(self, source: Source, mapping: TransactionMapping | None) -> SourceCounts:

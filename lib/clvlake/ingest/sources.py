@@ -14,10 +14,13 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 
 from clvlake import schemas
+from clvlake.ingest.pseudonymise import customer_key
 
 TIMESTAMP_FORMAT = "yyyy-MM-dd'T'HH:mm:ssX"
 REFERENCE_FOUND = "_reference_found"  # set by validation for sources with a `reference`
 EMAIL_EVENT_TYPES = ("sent", "open", "click", "unsubscribe")
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
+COUNTRY_PATTERN = r"^[A-Z]{2}$"  # ISO 3166-1 alpha-2
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,17 @@ class RuleContext:
     as_of: date
     business_start: date
     reporting_currency: str
+    salt: str  # to compare a row's customer with the customer_key of a referenced silver row
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A raw column whose value must be the key of a silver table (a refund's order), and the columns of
+    the referenced row that rules compare against, as `_ref_<name>` (null when the key is unknown)."""
+
+    column: str
+    table: str
+    attributes: Callable[[], dict[str, Column]]  # name → expression over the referenced silver table
 
 
 @dataclass(frozen=True)
@@ -45,8 +59,7 @@ class Source:
     typed: Callable[[], dict[str, Column]]  # typed column name → expression over raw columns
     event_ts: str  # typed timestamp that decides event_date
     rules: Callable[[RuleContext], list[Rule]]  # source-specific rules, after the common ones
-    # a raw column whose value must be a key of a silver table, e.g. a refund's order: (column, table)
-    reference: tuple[str, str] | None = None
+    reference: Reference | None = None
     target: str = ""  # silver table when it is not `name` (transactions → orders)
     folder: str = ""  # landing sub-folder when it is not `name`
     glob: str = ""  # landing file pattern when it is not `*.csv` / `*.jsonl`
@@ -159,6 +172,24 @@ def _refunds_rules(ctx: RuleContext) -> list[Rule]:
             ~F.col(REFERENCE_FOUND),
             F.concat(F.lit("order_id is not a loaded order: "), F.col("order_id")),
         ),
+        Rule(
+            "customer_mismatch",
+            customer_key(F.col("customer_id"), ctx.salt) != F.col("_ref_customer_key"),
+            F.concat(F.lit("customer_id is not the customer of order "), F.col("order_id")),
+        ),
+        Rule(
+            "refund_before_order",
+            F.col("t_refund_ts") < F.col("_ref_order_ts"),
+            F.concat(F.lit("refund_ts is before the order was placed: "), F.col("refund_ts")),
+        ),
+        Rule(
+            "refund_exceeds_order",
+            F.col("t_amount") > F.col("_ref_paid"),
+            F.concat(
+                F.lit("amount is larger than the order's paid amount (gross − discount) "),
+                F.col("_ref_paid").cast("string"),
+            ),
+        ),
     ]
 
 
@@ -203,6 +234,16 @@ def _customers_rules(ctx: RuleContext) -> list[Rule]:
             F.col("marketing_consent").isNotNull() & F.col("t_marketing_consent").isNull(),
             F.concat(F.lit("marketing_consent is not true/false: "), F.col("marketing_consent")),
         ),
+        Rule(
+            "invalid_email",
+            ~F.trim(F.col("email")).rlike(EMAIL_PATTERN),
+            F.lit("email is not an e-mail address"),  # the address itself stays out of the reason (PII)
+        ),
+        Rule(
+            "invalid_country",
+            ~F.trim(F.col("country")).rlike(COUNTRY_PATTERN),
+            F.concat(F.lit("country is not an ISO 3166 two-letter code: "), F.col("country")),
+        ),
     ]
 
 
@@ -243,7 +284,15 @@ SOURCES: dict[str, Source] = {
             },
             "refund_ts",
             _refunds_rules,
-            reference=("order_id", "orders"),
+            reference=Reference(
+                "order_id",
+                "orders",
+                lambda: {
+                    "customer_key": F.col("customer_key"),
+                    "order_ts": F.col("order_ts"),
+                    "paid": F.col("gross_amount") - F.col("discount_amount"),
+                },
+            ),
         ),
         Source(
             "sessions",

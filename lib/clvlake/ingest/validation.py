@@ -13,6 +13,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from clvlake.ingest.sources import REFERENCE_FOUND, Rule, RuleContext, Source
+from clvlake.lake import TABLES
 from clvlake.schemas import CORRUPT_RECORD
 
 ACCEPTED, QUARANTINED, DUPLICATE = "accepted", "quarantined", "duplicate"
@@ -37,7 +38,8 @@ def common_rules(source: Source) -> list[Rule]:
     return [
         Rule(
             "bad_encoding",
-            F.instr(raw_record(source), REPLACEMENT_CHARACTER) > 0,
+            # the CSV reader decodes bad bytes into U+FFFD; a corrupt JSON line keeps them as they are
+            (F.instr(raw_record(source), REPLACEMENT_CHARACTER) > 0) | ~F.is_valid_utf8(raw_record(source)),
             F.lit("the line is not valid UTF-8"),
         ),
         Rule(
@@ -56,16 +58,22 @@ def with_typed_columns(df: DataFrame, source: Source) -> DataFrame:
     return df.withColumns({f"t_{name}": expr for name, expr in source.typed().items()})
 
 
-def with_reference(df: DataFrame, source: Source, known_keys: DataFrame | None) -> DataFrame:
-    """For a source with a reference (refund → order): `_reference_found` says whether the key is known.
+def with_reference(df: DataFrame, source: Source, referenced: DataFrame | None) -> DataFrame:
+    """For a source with a reference (refund → order): `_reference_found` says whether the key is known,
+    and the referenced row's attributes come along as `_ref_<name>`.
 
-    `known_keys` has one column, unique: the referenced table's key.
+    `referenced` is the referenced silver table (its key is unique there).
     """
     if source.reference is None:
         return df
-    column = source.reference[0]
-    known = known_keys.select(F.col(known_keys.columns[0]).alias("_ref"), F.lit(True).alias(REFERENCE_FOUND))
-    joined = df.join(known, F.trim(F.col(column)) == F.col("_ref"), how="left").drop("_ref")
+    ref = source.reference
+    key = TABLES[ref.table].keys[0]
+    known = referenced.select(
+        F.col(key).alias("_ref"),
+        F.lit(True).alias(REFERENCE_FOUND),
+        *[expr.alias(f"_ref_{name}") for name, expr in ref.attributes().items()],
+    )
+    joined = df.join(known, F.trim(F.col(ref.column)) == F.col("_ref"), how="left").drop("_ref")
     return joined.withColumn(REFERENCE_FOUND, F.coalesce(F.col(REFERENCE_FOUND), F.lit(False)))
 
 
@@ -119,12 +127,12 @@ def checked_rows(
     ctx: RuleContext,
     key: Column,
     seen: DataFrame | None = None,
-    known_keys: DataFrame | None = None,
+    referenced: DataFrame | None = None,
 ) -> DataFrame:
     """Type, check and de-duplicate raw rows. `key` is the silver key of a row (e.g. the trimmed order_id)."""
     return (
         raw.transform(with_typed_columns, source)
-        .transform(with_reference, source, known_keys)
+        .transform(with_reference, source, referenced)
         .transform(with_seen, key, seen)
         .transform(with_verdict, source, ctx)
         .transform(with_status, source)
