@@ -8,7 +8,7 @@ CUSTOMERS ?= 10000
 CONF   ?= conf/local.yml
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-fast lint bench wheel cluster-up cluster-down clean clean-lake
+.PHONY: install browser demo test test-fast lint bench wheel cluster-up cluster-down clean clean-lake
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,13 +19,18 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## demo: install, generate $(CUSTOMERS) customers, run ingest → features → train → score, print the tier table
+## browser: Debian's chromium for the report's browser test (once; skipped without root or sudo)
+browser:
+	@scripts/install_chromium.sh
+
+## demo: install, generate $(CUSTOMERS) customers, run ingest → features → train → score → report, print the
+## tier table and the path of the HTML report
 demo: $(STAMP)
 	$(BIN)/clv generate --conf $(CONF) --customers $(CUSTOMERS) --seed 42
 	$(BIN)/clv pipeline --conf $(CONF) --as-of $(AS_OF)
 
 ## test: install and run the whole test suite (slow tests included)
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: $(STAMP)

@@ -1,4 +1,4 @@
-"""spark-submit entry point: run ingest, features, train and score in order.
+"""spark-submit entry point: run ingest, features, train, score and report in order.
 
 spark-submit jobs/pipeline.py --conf conf/local.yml --as-of 2026-01-01
 """

@@ -14,7 +14,8 @@ import pytest
 import yaml
 from databricks.bundles.jobs import Job
 
-from clvlake.cli import PIPELINE_STEPS, build_parser
+from clvlake.cli import build_parser
+from clvlake.pipeline import STEPS as PIPELINE_STEPS
 from tests.conftest import REPO
 
 BUNDLE = yaml.safe_load((REPO / "databricks.yml").read_text())

@@ -116,3 +116,24 @@ def test_champion_moves_only_when_every_metric_beats_every_rival():
 def test_first_model_becomes_champion():
     decision = decide(BASE, {"historical_average": {**BASE, "rmse": 1.0}}, list(BASE), has_champion=False)
     assert decision.moved and "first model" in decision.reason
+
+
+@pytest.mark.parametrize(("metric", "expected"), [("normalised_gini", "hurdle"), ("rmse", "log1p")])
+def test_the_form_trained_is_the_best_on_the_selection_metric_over_the_evaluations(
+    tmp_path, metric, expected
+):
+    from types import SimpleNamespace
+
+    from clvlake.modeling.train import best_form
+    from tests.conftest import make_config
+
+    cfg = make_config(tmp_path, model={"selection_metric": metric})
+    evaluations = [  # hurdle ranks best on average, log1p has the smallest errors on average
+        {"gbt_raw": (0.60, 100.0), "gbt_log1p": (0.70, 80.0), "gbt_hurdle": (0.90, 95.0)},
+        {"gbt_raw": (0.65, 90.0), "gbt_log1p": (0.72, 85.0), "gbt_hurdle": (0.60, 84.0)},
+    ]
+    outcomes = [
+        SimpleNamespace(metrics={m: {"normalised_gini": g, "rmse": r} for m, (g, r) in e.items()})
+        for e in evaluations
+    ]
+    assert best_form(outcomes, cfg) == expected

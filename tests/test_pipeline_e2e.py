@@ -14,7 +14,10 @@ from pyspark.sql import functions as F
 from clvlake import schemas
 from clvlake.cli import main
 from clvlake.config import load_config
-from clvlake.lake import Lake
+from clvlake.lake import TABLES, Lake
+from clvlake.reporting.html import SECTIONS
+from clvlake.reporting.run import export_path, report_file
+from tests import browser
 from tests.conftest import REPO, write_config
 
 pytestmark = pytest.mark.slow
@@ -23,8 +26,10 @@ AS_OF = date(2025, 7, 1)
 TRAIN_SNAPSHOT = date(2025, 1, 1)  # AS_OF − the 181-day horizon below
 SMALL = {
     "generator": {"start": "2024-06-01", "end": "2025-06-30"},
-    "model": {
+    "model": {  # one form and one backtest snapshot: the forms' selection is tested in test_modeling*
         "horizon_days": 181,
+        "forms": ["log1p"],
+        "backtest_snapshots": 1,
         "gbt": {"max_iter": 10, "max_depth": 3, "step_size": 0.3, "subsampling_rate": 1.0},
     },
 }
@@ -141,8 +146,18 @@ def test_monitor_measures_realised_value_and_alerts_on_a_quality_failure(spark, 
     prediction injected into the scores makes `clv monitor` exit 2 with an alert record."""
     cfg, lake, _ = pipeline_twice
     conf, as_of = cfg.source_file, ["--as-of", AS_OF.isoformat()]
-    for job in ("features", "score"):  # a score date whose 181-day horizon ends on AS_OF
-        assert main([job, "--conf", conf, "--as-of", TRAIN_SNAPSHOT.isoformat()]) == 0
+    # a score date whose 181-day horizon ends on AS_OF, by a one-date backfill with the current champion
+    day = TRAIN_SNAPSHOT.isoformat()
+    assert main(["pipeline", "--conf", conf, "--from", day, "--to", day, "--skip-train"]) == 0
+    summary = json.loads(
+        [line for line in capsys.readouterr().out.splitlines() if '"job": "pipeline"' in line][0]
+    )
+    assert [(s["step"], s["as_of"]) for s in summary["steps"]] == [
+        ("features", f"{day}..{day}"),
+        ("score", day),
+        ("report", day),
+    ]
+    assert summary["status"] == "ok" and summary["model_version"] == "1"
     code = main(["monitor", "--conf", conf, *as_of])
     realised = lake.read_partition("realised_vs_predicted", AS_OF)
     assert {r["score_date"] for r in realised.select("score_date").distinct().collect()} == {TRAIN_SNAPSHOT}
@@ -174,3 +189,39 @@ def test_monitor_measures_realised_value_and_alerts_on_a_quality_failure(spark, 
         assert "monitoring check(s) breached" in captured.err and "score/invalid_predictions" in captured.err
     finally:
         assert main(["score", "--conf", conf, *as_of]) == 0
+
+
+def test_report_tables_export_and_page_in_headless_chromium(spark, pipeline_twice):
+    """Runs after the monitor test, which also scored TRAIN_SNAPSHOT: the report at AS_OF has a migration."""
+    cfg, lake, _ = pipeline_twice
+    assert main(["report", "--conf", cfg.source_file, "--as-of", AS_OF.isoformat()]) == 0
+    for table in ("segment_summary", "segment_migration", "cohorts", "what_if", "budget_allocation"):
+        assert field_types(lake.read(table).schema) == field_types(TABLES[table].schema), table
+    scores = lake.read_partition("clv_scores", AS_OF)
+    summary = lake.read_partition("segment_summary", AS_OF)
+    assert summary.agg(F.sum("customers")).first()[0] == scores.count()
+    assert summary.agg(F.sum("value_share")).first()[0] == pytest.approx(1.0)
+    migration = lake.read_partition("segment_migration", AS_OF)
+    assert {r["previous_score_date"] for r in migration.collect()} == {TRAIN_SNAPSHOT}
+    arrived = migration.where("from_tier = '(none)'").agg(F.sum("customers")).first()[0] or 0
+    assert (
+        migration.agg(F.sum("customers")).first()[0] - arrived
+        == lake.read_partition("clv_scores", TRAIN_SNAPSHOT).count()
+    )
+    budget = lake.read_partition("budget_allocation", AS_OF).agg(F.sum("budget")).first()[0]
+    assert 0 < budget <= cfg.segments.budget.total + 1e-6
+    consenting = lake.read("customers").where("marketing_consent").select("customer_key")
+    exported = spark.read.parquet(export_path(lake, "parquet", AS_OF))
+    assert exported.count() == scores.join(consenting, "customer_key", "left_semi").count() > 0
+
+    page = report_file(cfg, AS_OF)
+    loaded = browser.load(page)
+    assert loaded.console == []
+    for section, _ in SECTIONS:
+        assert f'<section id="{section}">' in loaded.dom, section
+    assert (
+        loaded.dom.count("<svg") >= 8
+    )  # histogram, tiers, funnel, migration, 2 cohort maps, gain, calibration
+    shot = browser.screenshot(page, REPO / "test-output" / "clv_report.png")
+    assert shot.stat().st_size > 20_000
+    print(f"report screenshot: {shot}")

@@ -20,7 +20,6 @@ from clvlake.errors import ClvError, InputError, QualityError
 
 log = logging.getLogger("clvlake")
 DEFAULT_CONF = "conf/local.yml"
-PIPELINE_STEPS = ("ingest", "features", "train", "score")
 
 
 def _job(name: str) -> Callable:
@@ -32,6 +31,7 @@ def _job(name: str) -> Callable:
         "features": "clvlake.features.run",
         "train": "clvlake.modeling.train",
         "score": "clvlake.scoring.run",
+        "report": "clvlake.reporting.run",
         "monitor": "clvlake.monitoring.run",
     }[name]
     return import_module(module).run
@@ -79,22 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
         "silver → customer_features at the as-of date, or at every date of a backfill",
         as_of=False,
     )
-    when = features.add_mutually_exclusive_group(required=True)
-    when.add_argument(
-        "--as-of",
-        type=parse_date,
-        metavar="YYYY-MM-DD",
-        help="one snapshot: features use events strictly before it",
-    )
-    when.add_argument(
-        "--from", dest="start", type=parse_date, metavar="YYYY-MM-DD", help="backfill: first snapshot"
-    )
-    features.add_argument(
-        "--to", dest="end", type=parse_date, metavar="YYYY-MM-DD", help="backfill: last snapshot (inclusive)"
-    )
-    features.add_argument(
-        "--every", choices=("day", "week", "month"), default="month", help="backfill step (default month)"
-    )
+    add_dates(features, "one snapshot: features use events strictly before it")
     add("train", "train, evaluate and register the CLV model (labels end at the as-of date)")
     add("score", "score every customer at the as-of date → clv_scores")
     backtest = add(
@@ -107,7 +92,21 @@ def build_parser() -> argparse.ArgumentParser:
         ("--holdout-end", "the label window ends the day before it"),
     ):
         backtest.add_argument(flag, required=True, type=parse_date, metavar="YYYY-MM-DD", help=what)
-    add("pipeline", "ingest → features → train → score, then print the value tiers")
+    add(
+        "report",
+        "segment tables, what-if, budget, campaign export and the HTML report of the score date (after score)",
+    )
+    pipeline = add(
+        "pipeline",
+        "ingest → features → train → score → report for one date (then the value tiers), or a backfill",
+        as_of=False,
+    )
+    add_dates(pipeline, "the run date: ingest, then features, scores and report as of it")
+    pipeline.add_argument(
+        "--skip-train",
+        action="store_true",
+        help="backfill: score every date with the current champion instead of training for each",
+    )
     add("monitor", "data-quality checks, drift and realised vs predicted value; exit 2 and alert on a breach")
     erasure = add(
         "erase", "remove customers from every table, vacuum, and write an erasure_audit row", as_of=False
@@ -116,6 +115,29 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--customer-id", action="append", metavar="ID", help="a customer id (repeatable)")
     who.add_argument("--ids-file", metavar="PATH", help="a file of customer ids, one per line")
     return parser
+
+
+def add_dates(sub: argparse.ArgumentParser, as_of_help: str) -> None:
+    """--as-of D, or a backfill --from D1 --to D2 [--every day|week|month]."""
+    when = sub.add_mutually_exclusive_group(required=True)
+    when.add_argument("--as-of", type=parse_date, metavar="YYYY-MM-DD", help=as_of_help)
+    when.add_argument(
+        "--from", dest="start", type=parse_date, metavar="YYYY-MM-DD", help="backfill: first date"
+    )
+    sub.add_argument(
+        "--to", dest="end", type=parse_date, metavar="YYYY-MM-DD", help="backfill: last date (inclusive)"
+    )
+    sub.add_argument(
+        "--every", choices=("day", "week", "month"), default="month", help="backfill step (default month)"
+    )
+
+
+def backfill_dates(args: argparse.Namespace) -> list[date]:
+    from clvlake.features.run import snapshot_dates
+
+    if args.end is None:
+        raise InputError("--from needs --to (the last date of the backfill)")
+    return snapshot_dates(args.start, args.end, args.every)
 
 
 def _json_default(value: object) -> object:
@@ -190,6 +212,12 @@ def print_tier_table(spark, cfg: Config, as_of: date) -> None:
     print(f"\nScores: {Lake(spark, cfg.lake.root).path('clv_scores')}  (partition score_date={as_of})")
 
 
+def report_path(cfg: Config, as_of: date) -> str:
+    from clvlake.reporting.run import report_file
+
+    return str(report_file(cfg, as_of))
+
+
 def generate(cfg: Config, args: argparse.Namespace) -> None:
     from clvlake.datagen import generate as generate_landing
 
@@ -220,16 +248,35 @@ def generate(cfg: Config, args: argparse.Namespace) -> None:
 
 def backfill_features(cfg: Config, args: argparse.Namespace) -> None:
     """`clv features --from … --to … --every …`: every snapshot in one job, one summary line."""
-    from clvlake.features.run import run_snapshots, snapshot_dates
+    from clvlake.features.run import run_snapshots
     from clvlake.session import get_spark
 
-    if args.end is None:
-        raise InputError("--from needs --to (the last snapshot of the backfill)")
-    snapshots = snapshot_dates(args.start, args.end, args.every)
+    snapshots = backfill_dates(args)
     started = time.monotonic()
     result = run_snapshots(get_spark(cfg.spark), cfg, snapshots)
     extra = {"from": args.start.isoformat(), "to": args.end.isoformat(), "every": args.every}
     print(summary_line("features", None, started, {**extra, **result}), flush=True)
+
+
+def pipeline(cfg: Config, args: argparse.Namespace) -> None:
+    """`clv pipeline`: the steps for one date or a backfill, one summary line per step and one for the run."""
+    from clvlake.pipeline import Pipeline
+    from clvlake.session import get_spark
+
+    if args.as_of is not None and args.skip_train:
+        raise InputError("--skip-train is for backfills (--from … --to …)")
+    dates = [args.as_of] if args.as_of is not None else backfill_dates(args)
+    spark = get_spark(cfg.spark)
+    run = Pipeline(spark, cfg, run_step)
+    try:
+        if args.as_of is not None:
+            run.one_date(args.as_of)
+        else:
+            run.backfill(dates, train=not args.skip_train)
+    finally:
+        print(run.summary_line(), flush=True)  # also when a step failed: status, failed step and error
+    print_tier_table(spark, cfg, dates[-1])
+    print(f"Report: {report_path(cfg, dates[-1])}", flush=True)
 
 
 def erase(cfg: Config, args: argparse.Namespace) -> None:
@@ -248,7 +295,7 @@ def erase(cfg: Config, args: argparse.Namespace) -> None:
 
 def execute(args: argparse.Namespace) -> None:
     cfg = load_config(args.conf)
-    standalone = {"generate": generate, "erase": erase, "backtest": backtest}
+    standalone = {"generate": generate, "erase": erase, "backtest": backtest, "pipeline": pipeline}
     if args.command == "features" and args.as_of is None:
         standalone["features"] = backfill_features
     if args.command in standalone:
@@ -256,14 +303,9 @@ def execute(args: argparse.Namespace) -> None:
         return
     from clvlake.session import get_spark
 
-    spark = get_spark(cfg.spark)
-    steps = PIPELINE_STEPS if args.command == "pipeline" else (args.command,)
-    for i, step in enumerate(steps, start=1):
-        if len(steps) > 1:
-            log.info("pipeline step %d/%d: %s", i, len(steps), step)
-        run_step(step, spark, cfg, args.as_of)
-    if args.command == "pipeline":
-        print_tier_table(spark, cfg, args.as_of)
+    run_step(args.command, get_spark(cfg.spark), cfg, args.as_of)
+    if args.command == "report":
+        print(f"Report: {report_path(cfg, args.as_of)}", flush=True)
 
 
 def configure_logging(verbose: bool) -> None:

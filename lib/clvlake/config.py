@@ -136,9 +136,99 @@ class TierRule:
     min_quantile: float
 
 
+LIFECYCLE_STAGES = ("prospect", "new", "active", "loyal", "at_risk", "lost")
+
+
+@dataclass(frozen=True)
+class LifecycleRules:
+    """Lifecycle stage at the score date; the first matching rule wins, in this order:
+
+    prospect (never bought) → lost (no purchase for `lost_after_days`) → new (first purchase less than
+    `new_within_days` ago) → at_risk (no purchase for `at_risk_after_days`, or orders in the last
+    `frequency_window_days` below `at_risk_frequency_ratio` × the customer's own usual rate) → loyal (at least
+    `loyal_min_orders_365d` orders in the last 365 days) → active.
+    """
+
+    new_within_days: int
+    at_risk_after_days: int
+    lost_after_days: int
+    frequency_window_days: int
+    at_risk_frequency_ratio: float
+    loyal_min_orders_365d: int
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    """The recommended action for each lifecycle stage of one value tier (a row of the tier × stage matrix)."""
+
+    tier: str
+    prospect: str
+    new: str
+    active: str
+    loyal: str
+    at_risk: str
+    lost: str
+
+    def action(self, stage: str) -> str:
+        return getattr(self, stage)
+
+
 @dataclass(frozen=True)
 class ScoringSettings:
     tiers: list[TierRule]
+    lifecycle: LifecycleRules
+    actions: list[ActionRow]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """A marketing action: cost per customer contacted, and the planning assumptions of the marketer: the
+    share of contacted customers expected to respond (`conversion_rate`) and the relative CLV gain of one who
+    does (`uplift`). Expected incremental value per contacted customer = conversion_rate × uplift × CLV."""
+
+    name: str
+    cost: float
+    conversion_rate: float
+    uplift: float
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """`total` split across segments in proportion to expected incremental value, each segment's share of
+    it kept within [min_share, max_share]."""
+
+    total: float
+    min_share: float
+    max_share: float
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A what-if: relative changes of churn probability, purchase frequency and order value (−0.05 = −5 %)."""
+
+    name: str
+    churn_change: float = 0.0
+    frequency_change: float = 0.0
+    order_value_change: float = 0.0
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """The campaign export for CRM tools: file formats (parquet, csv) under `<lake>/exports/campaign/`."""
+
+    formats: list[str]
+    consented_only: bool  # only customers whose latest record gives marketing consent
+
+
+@dataclass(frozen=True)
+class SegmentSettings:
+    """`clv report`: segment tables, campaign export and the HTML report (written under `report_dir`)."""
+
+    actions: list[ActionSpec]
+    budget: BudgetSettings
+    what_if: list[Scenario]
+    export: ExportSettings
+    report_dir: str
 
 
 @dataclass(frozen=True)
@@ -165,6 +255,7 @@ class Config:
     ingest: IngestSettings
     model: ModelSettings
     scoring: ScoringSettings
+    segments: SegmentSettings
     monitoring: MonitoringSettings
     source_file: str = "<memory>"
 
@@ -265,6 +356,7 @@ def _resolve_locations(cfg: Config) -> Config:
         lake=LakeSettings(root=absolute_location(cfg.lake.root), landing=absolute_location(cfg.lake.landing)),
         mlflow=dataclasses.replace(cfg.mlflow, artifact_root=absolute_location(cfg.mlflow.artifact_root)),
         generator=dataclasses.replace(cfg.generator, oracle_dir=absolute_location(cfg.generator.oracle_dir)),
+        segments=dataclasses.replace(cfg.segments, report_dir=absolute_location(cfg.segments.report_dir)),
     )
 
 
@@ -298,6 +390,70 @@ def _validate_model(model: ModelSettings, source: str) -> None:
         )
 
 
+def _validate_scoring(scoring: ScoringSettings, segments: SegmentSettings, source: str) -> None:
+    if not scoring.tiers:
+        raise ConfigError(f"{source}: key 'scoring.tiers' needs at least one tier")
+    quantiles = [t.min_quantile for t in scoring.tiers]
+    if (
+        quantiles != sorted(quantiles, reverse=True)
+        or quantiles[-1] != 0
+        or len(set(quantiles)) != len(quantiles)
+    ):
+        raise ConfigError(
+            f"{source}: key 'scoring.tiers' must list tiers from the top down with strictly "
+            f"decreasing min_quantile ending at 0, got {quantiles}"
+        )
+    from clvlake.schemas import TRAILING_WINDOWS_DAYS
+
+    rules = scoring.lifecycle
+    if rules.frequency_window_days not in TRAILING_WINDOWS_DAYS:
+        raise ConfigError(
+            f"{source}: key 'scoring.lifecycle.frequency_window_days' must be one of the feature windows "
+            f"{list(TRAILING_WINDOWS_DAYS)}"
+        )
+    if not (rules.new_within_days > 0 and 0 < rules.at_risk_after_days < rules.lost_after_days):
+        raise ConfigError(
+            f"{source}: key 'scoring.lifecycle' needs new_within_days > 0 and "
+            "0 < at_risk_after_days < lost_after_days"
+        )
+    tiers = [t.name for t in scoring.tiers]
+    rows = [r.tier for r in scoring.actions]
+    if sorted(rows) != sorted(tiers):
+        raise ConfigError(
+            f"{source}: key 'scoring.actions' needs exactly one row per tier {tiers}, got {rows}"
+        )
+    known = {a.name for a in segments.actions}
+    for row in scoring.actions:
+        for stage in LIFECYCLE_STAGES:
+            if row.action(stage) not in known:
+                raise ConfigError(
+                    f"{source}: key 'scoring.actions' ({row.tier}, {stage}) names action "
+                    f"'{row.action(stage)}', which 'segments.actions' does not define"
+                )
+
+
+def _validate_segments(segments: SegmentSettings, source: str) -> None:
+    for action in segments.actions:
+        if action.cost < 0 or not 0 <= action.conversion_rate <= 1 or action.uplift < 0:
+            raise ConfigError(
+                f"{source}: key 'segments.actions' ({action.name}) needs cost ≥ 0, conversion_rate in "
+                "[0, 1] and uplift ≥ 0"
+            )
+    budget = segments.budget
+    if budget.total < 0 or not 0 <= budget.min_share <= budget.max_share <= 1:
+        raise ConfigError(
+            f"{source}: key 'segments.budget' needs total ≥ 0 and 0 ≤ min_share ≤ max_share ≤ 1"
+        )
+    for scenario in segments.what_if:
+        if scenario.churn_change < -1 or scenario.frequency_change < -1 or scenario.order_value_change < -1:
+            raise ConfigError(
+                f"{source}: key 'segments.what_if' ({scenario.name}): a change below −1 (−100 %) is impossible"
+            )
+    unknown = sorted(set(segments.export.formats) - {"parquet", "csv"})
+    if unknown:
+        raise ConfigError(f"{source}: key 'segments.export.formats' allows parquet and csv, got {unknown}")
+
+
 def _validate(cfg: Config) -> None:
     source = cfg.source_file
     from clvlake.schemas import FEATURE_COLUMNS  # pyspark types only; imported here to keep config light
@@ -316,18 +472,8 @@ def _validate(cfg: Config) -> None:
     if not 0 < cfg.model.holdout_fraction < 1:
         raise ConfigError(f"{source}: key 'model.holdout_fraction' must be between 0 and 1")
     _validate_model(cfg.model, source)
-    if not cfg.scoring.tiers:
-        raise ConfigError(f"{source}: key 'scoring.tiers' needs at least one tier")
-    quantiles = [t.min_quantile for t in cfg.scoring.tiers]
-    if (
-        quantiles != sorted(quantiles, reverse=True)
-        or quantiles[-1] != 0
-        or len(set(quantiles)) != len(quantiles)
-    ):
-        raise ConfigError(
-            f"{source}: key 'scoring.tiers' must list tiers from the top down with strictly "
-            f"decreasing min_quantile ending at 0, got {quantiles}"
-        )
+    _validate_segments(cfg.segments, source)
+    _validate_scoring(cfg.scoring, cfg.segments, source)
 
 
 def config_from_dict(data: dict[str, Any], source: str = "<memory>") -> Config:

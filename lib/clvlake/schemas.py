@@ -273,6 +273,8 @@ CLV_SCORES = _fields(
     ("p_alive", _DBL),  # BG/NBD probability of still being a customer (churn probability = 1 − p_alive)
     ("expected_orders", _DBL),  # BG/NBD expected purchase days in the horizon
     ("value_tier", _STR, False),
+    ("lifecycle_stage", _STR, False),  # prospect, new, active, loyal, at_risk or lost (rules in conf)
+    ("recommended_action", _STR, False),  # from the tier × stage matrix in conf
     ("model_name", _STR, False),
     ("model_version", _STR, False),
     ("feature_snapshot_date", _DATE, False),
@@ -305,6 +307,87 @@ BACKTEST_METRICS = _fields(
     ("metric", _STR, False),
     ("decile", _INT),
     ("value", _DBL),
+)
+
+# ---- gold: segments (partition score_date), written by `clv report` -----------------------------------------
+_SEGMENT = (("segment", _STR, False), ("value_tier", _STR, False), ("lifecycle_stage", _STR, False))
+# grain: one tier × stage segment of a score date; key: (score_date, segment)
+SEGMENT_SUMMARY = _fields(
+    ("score_date", _DATE, False),
+    *_SEGMENT,
+    ("recommended_action", _STR, False),
+    ("customers", _LONG, False),
+    ("total_predicted_clv", _DBL, False),
+    ("avg_predicted_clv", _DBL, False),
+    ("value_share", _DBL, False),  # of the score date's total predicted CLV
+    ("retention_rate", _DBL),  # of the segment's customers at the previous score date, share not lost now
+    ("mean_churn_probability", _DBL),  # mean of 1 − p_alive
+    ("marketing_cost", _DBL, False),  # customers × the action's cost per customer
+    ("upsell_conversion_rate", _DBL, False),  # the action's expected conversion (conf)
+    (
+        "realised_value_to_date",
+        _DBL,
+        False,
+    ),  # net value the segment's customers brought before the score date
+)
+# grain: customers moving from one segment at the previous score date to one at this one;
+# key: (score_date, from_segment, to_segment). "(none)": not scored on that date.
+SEGMENT_MIGRATION = _fields(
+    ("score_date", _DATE, False),
+    ("previous_score_date", _DATE, False),
+    ("from_tier", _STR, False),
+    ("from_stage", _STR, False),
+    ("to_tier", _STR, False),
+    ("to_stage", _STR, False),
+    ("customers", _LONG, False),
+)
+# grain: one first-purchase month × months since it, from the orders before the score date;
+# key: (score_date, cohort_month, months_since_first)
+COHORTS = _fields(
+    ("score_date", _DATE, False),
+    ("cohort_month", _STR, False),  # YYYY-MM
+    ("months_since_first", _INT, False),
+    ("cohort_customers", _LONG, False),
+    ("active_customers", _LONG, False),  # customers with an order in that month
+    ("retention_rate", _DBL, False),  # active / cohort customers
+    ("net_value", _DBL, False),  # the cohort's net value in that month
+    ("cumulative_value_per_customer", _DBL, False),  # net value up to and including that month ÷ cohort size
+)
+# grain: one scenario × segment; key: (score_date, scenario, segment)
+WHAT_IF = _fields(
+    ("score_date", _DATE, False),
+    ("scenario", _STR, False),
+    ("churn_change", _DBL, False),
+    ("frequency_change", _DBL, False),
+    ("order_value_change", _DBL, False),
+    *_SEGMENT,
+    ("customers", _LONG, False),
+    ("baseline_clv", _DBL, False),
+    ("scenario_clv", _DBL, False),
+    ("change", _DBL, False),
+    ("change_share", _DBL),  # change ÷ baseline (null when the baseline is 0)
+)
+# grain: one segment's share of the marketing budget; key: (score_date, segment)
+BUDGET_ALLOCATION = _fields(
+    ("score_date", _DATE, False),
+    *_SEGMENT,
+    ("recommended_action", _STR, False),
+    ("customers", _LONG, False),
+    ("cost_per_customer", _DBL, False),
+    ("expected_incremental_value", _DBL, False),  # contacting every customer of the segment
+    ("budget", _DBL, False),
+    ("budget_share", _DBL, False),
+    ("customers_reachable", _LONG, False),  # customers the budget pays the action for (all, if it is free)
+    ("expected_return", _DBL, False),  # expected incremental value of the reachable customers
+)
+# the campaign export (Parquet/CSV files for CRM tools, not a Delta table)
+CAMPAIGN_EXPORT = _fields(
+    ("customer_key", _STR, False),
+    ("score_date", _DATE, False),
+    ("segment", _STR, False),
+    ("recommended_action", _STR, False),
+    ("predicted_clv", _DBL, False),
+    ("churn_probability", _DBL),
 )
 
 # ---- ops: monitoring (partition run_date) ------------------------------------------------------------------

@@ -5,7 +5,8 @@ Each table is searched by what it holds: `customer_key` (silver, gold, restricte
 as a whole token. Rows go with a MERGE … DELETE whose condition joins to the subjects, so no identifier is
 written into the Delta log; deletion vectors are purged and each touched table is vacuumed with
 `privacy.vacuum_retention_hours`, after which older versions no longer hold the subject. The identity table
-goes last, so an interrupted erasure can be rerun. One `erasure_audit` row records when, which tables, how many
+goes last, so an interrupted erasure can be rerun. Campaign export folders that held a subject are rewritten
+from the erased scores. One `erasure_audit` row records when, which tables, how many
 rows, and a hash of each subject's customer_key: never the id.
 """
 
@@ -23,6 +24,7 @@ from clvlake.config import Config
 from clvlake.errors import InputError
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.lake import TABLES, Lake
+from clvlake.reporting.run import rewrite_exports_holding
 
 log = logging.getLogger(__name__)
 RAW_TEXT_COLUMNS = (schemas.CORRUPT_RECORD, "raw_record", "line")
@@ -82,6 +84,7 @@ def erase(
     touched = sorted(t for t, n in removed.items() if n)
     for table in touched:
         lake.vacuum(table, cfg.privacy.vacuum_retention_hours)
+    exports = rewrite_exports_holding(lake, cfg, subjects)
     hashes = sorted(r[0] for r in subjects.select(F.sha2("customer_key", 256)).collect())  # one per id given
     subjects.unpersist()
     audit = spark.createDataFrame(
@@ -103,5 +106,6 @@ def erase(
         "subjects": len(ids),
         "rows_removed": removed,
         "tables_touched": touched,
+        "exports_rewritten": [d.isoformat() for d in exports],
         "audit_version": version,
     }

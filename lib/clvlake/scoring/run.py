@@ -15,6 +15,7 @@ from clvlake.modeling import registry
 from clvlake.modeling.btyd import BtydModel, with_btyd
 from clvlake.modeling.conformal import Conformal
 from clvlake.modeling.regressor import predict_clv
+from clvlake.scoring.lifecycle import lifecycle_stage, recommended_action
 from clvlake.scoring.tiers import tier_thresholds, value_tier
 
 log = logging.getLogger(__name__)
@@ -50,7 +51,8 @@ def scores(
     input_versions: dict[str, int],
     params: dict[str, str],
 ) -> DataFrame:
-    """`clv_scores` rows: prediction, interval, P(alive), expected orders, tier and provenance per customer."""
+    """`clv_scores` rows: prediction, interval, P(alive), expected orders, tier, lifecycle stage, recommended
+    action and provenance per customer."""
     predicted = with_uncertainty(
         predict_clv(model, features).withColumnRenamed("prediction", "predicted_clv"),
         params,
@@ -60,7 +62,14 @@ def scores(
     versions = F.create_map(
         *[x for name, v in sorted(input_versions.items()) for x in (F.lit(name), F.lit(v))]
     )
-    return predicted.select(
+    segmented = predicted.withColumns(
+        {
+            "value_tier": value_tier(F.col("predicted_clv"), cfg.scoring.tiers, thresholds),
+            "lifecycle_stage": lifecycle_stage(cfg.scoring.lifecycle),
+        }
+    )
+    action = recommended_action(cfg.scoring.actions, F.col("value_tier"), F.col("lifecycle_stage"))
+    return segmented.select(
         "customer_key",
         F.col("snapshot_date").alias("score_date"),
         "predicted_clv",
@@ -68,7 +77,9 @@ def scores(
         "clv_upper",
         "p_alive",
         "expected_orders",
-        value_tier(F.col("predicted_clv"), cfg.scoring.tiers, thresholds).alias("value_tier"),
+        "value_tier",
+        "lifecycle_stage",
+        action.alias("recommended_action"),
         F.lit(cfg.mlflow.model_name).alias("model_name"),
         F.lit(model_version).alias("model_version"),
         F.col("snapshot_date").alias("feature_snapshot_date"),
@@ -89,4 +100,8 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     table_version = lake.replace_partition(
         scores(features, model, cfg, version, input_versions, params), "clv_scores", as_of
     )
-    return {"model_version": version, "table_versions": {"clv_scores": table_version, **input_versions}}
+    return {
+        "model_version": version,
+        "rows": lake.read_partition("clv_scores", as_of).count(),
+        "table_versions": {"clv_scores": table_version, **input_versions},
+    }

@@ -1,0 +1,111 @@
+"""`clv pipeline` scheduling semantics with stand-in steps: order, backfills, the run summary, failures."""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+
+import pytest
+
+from clvlake.cli import main
+from clvlake.errors import InputError
+from clvlake.ingest.run import SourceCounts
+from clvlake.pipeline import STEPS, Pipeline
+from tests.conftest import write_config
+
+D1, D2 = date(2025, 5, 1), date(2025, 6, 1)
+
+
+class FakeSteps:
+    """Records every call; returns what the real steps return (rows, versions, model version)."""
+
+    def __init__(self, fail: tuple[str, date] | None = None):
+        self.calls: list[tuple[str, date]] = []
+        self.fail = fail
+
+    def __call__(self, step, spark, cfg, as_of):
+        self.calls.append((step, as_of))
+        if (step, as_of) == self.fail:
+            raise InputError(f"{step} broke")
+        if step == "ingest":
+            counts = [SourceCounts(s, 1, n + 1, n, 1, 0) for s, n in (("orders", 10), ("refunds", 2))]
+            return {"sources": counts, "table_versions": {"orders": 3}}
+        if step == "train":
+            return {"model_version": "7", "table_versions": {"training_sets": 4}}
+        return {"rows": 5, "table_versions": {f"{step}_table": as_of.day}}
+
+
+def test_one_date_runs_every_step_in_order_and_summarises():
+    steps = FakeSteps()
+    run = Pipeline(None, None, steps)
+    run.one_date(D1)
+    assert steps.calls == [(s, D1) for s in STEPS]
+    summary = run.summary()
+    assert summary["status"] == "ok" and summary["dates"] == ["2025-05-01"]
+    assert summary["model_version"] == "7"
+    assert [(r["step"], r["as_of"], r["rows"]) for r in summary["steps"]] == [
+        ("ingest", "2025-05-01", 12),  # accepted rows over the sources
+        ("features", "2025-05-01", 5),
+        ("train", "2025-05-01", None),
+        ("score", "2025-05-01", 5),
+        ("report", "2025-05-01", 5),
+    ]
+    assert summary["table_versions"]["orders"] == 3 and summary["table_versions"]["training_sets"] == 4
+    assert all(r["seconds"] >= 0 for r in summary["steps"])
+
+
+def test_backfill_builds_features_once_then_each_date_without_ingest(monkeypatch):
+    built = []
+    monkeypatch.setattr(
+        "clvlake.features.run.run_snapshots",
+        lambda spark, cfg, dates: built.append(list(dates)) or {"rows": 10, "table_versions": {}},
+    )
+    steps = FakeSteps()
+    run = Pipeline(None, None, steps)
+    run.backfill([D1, D2], train=False)
+    assert built == [[D1, D2]]
+    assert steps.calls == [("score", D1), ("report", D1), ("score", D2), ("report", D2)]
+    assert run.summary()["steps"][0] == {
+        "step": "features",
+        "as_of": "2025-05-01..2025-06-01",
+        "seconds": pytest.approx(0, abs=1),
+        "rows": 10,
+        "table_versions": {},
+    }
+
+
+def test_a_failing_step_ends_the_run_and_the_summary_names_it():
+    steps = FakeSteps(fail=("train", D1))
+    run = Pipeline(None, None, steps)
+    with pytest.raises(InputError, match="train broke"):
+        run.one_date(D1)
+    assert [c[0] for c in steps.calls] == ["ingest", "features", "train"]
+    summary = run.summary()
+    assert summary["status"] == "failed"
+    assert summary["failure"] == {"step": "train", "as_of": "2025-05-01", "error": "InputError: train broke"}
+    assert [r["step"] for r in summary["steps"]] == ["ingest", "features"]
+
+
+def test_cli_prints_the_run_summary_also_when_a_step_fails(tmp_path, monkeypatch, capsys):
+    conf = write_config(tmp_path)
+    monkeypatch.setattr("clvlake.cli.run_step", FakeSteps(fail=("score", D1)))
+    monkeypatch.setattr("clvlake.session.get_spark", lambda settings: None)
+    assert main(["pipeline", "--conf", str(conf), "--as-of", D1.isoformat()]) == 2
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out.strip().splitlines()[-1])
+    assert summary["job"] == "pipeline" and summary["failure"]["step"] == "score"
+    assert "error: score broke" in captured.err
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--from", "2025-05-01"], "--from needs --to"),
+        (["--from", "2025-06-01", "--to", "2025-05-01"], "--to 2025-05-01 is before --from 2025-06-01"),
+        (["--as-of", "2025-05-01", "--skip-train"], "--skip-train is for backfills"),
+    ],
+)
+def test_bad_backfill_arguments_are_clear_errors(tmp_path, capsys, args, message):
+    conf = write_config(tmp_path)
+    assert main(["pipeline", "--conf", str(conf), *args]) == 2
+    assert message in capsys.readouterr().err
