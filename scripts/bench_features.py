@@ -6,8 +6,8 @@
 For each size it writes N order events as Parquet (numpy + pyarrow, chunked, deterministic; reused when present)
 and then, on the same files and in the same run, times:
 
-* spark: clvlake's `customer_activity(customer_days(activity_rows(...)))` (RFM, BTYD statistics, trailing
-  windows, and the engagement/support sums and purchase gaps the feature table also needs), written to Spark's
+* spark: clvlake's `purchase_activity(customer_days(purchase_rows(...)))` (RFM, BTYD statistics, trailing
+  windows, refunds/discount totals and the purchase gaps the feature table also needs), written to Spark's
   `noop` sink, in local mode through `clvlake.session.get_spark`;
 * duckdb: the same RFM + BTYD + trailing-window aggregation in SQL (customer-day roll-up, then per customer);
 * lifetimes: `summary_data_from_transaction_data` (frequency, recency, T, monetary value), skipped where the
@@ -83,15 +83,8 @@ def generate(n: int, data_dir: Path, seed: int = 7) -> Path:
 def run_spark(path: Path, args: argparse.Namespace) -> dict:
     from pyspark.sql import functions as F
 
-    from clvlake import schemas
     from clvlake.config import SparkSettings
-    from clvlake.features.build import (
-        FeatureSources,
-        activity_rows,
-        customer_activity,
-        customer_days,
-        snapshot_frame,
-    )
+    from clvlake.features.build import customer_days, purchase_activity, purchase_rows, snapshot_frame
     from clvlake.session import get_spark
 
     settings = SparkSettings(
@@ -110,18 +103,7 @@ def run_spark(path: Path, args: argparse.Namespace) -> dict:
         F.lit(0.0).alias("discount"),
         F.lit(None).cast("string").alias("product_category"),
     )
-
-    def empty(schema):
-        return spark.createDataFrame([], schema).withColumn("customer_key", F.lit(0).cast("long"))
-
-    src = FeatureSources(
-        events=orders,
-        customers=empty(schemas.CUSTOMERS),
-        sessions=empty(schemas.SESSIONS),
-        email_events=empty(schemas.EMAIL_EVENTS),
-        support_tickets=empty(schemas.SUPPORT_TICKETS),
-    )
-    activity = customer_activity(customer_days(activity_rows(src)), snapshot_frame(orders, [SNAPSHOT]))
+    activity = purchase_activity(customer_days(purchase_rows(orders)), snapshot_frame(orders, [SNAPSHOT]))
     seconds = []
     for _ in range(args.repeats):
         started = time.perf_counter()

@@ -35,6 +35,7 @@ def config_data(root: Path, **overrides: dict) -> dict:
         artifact_root=str(root / "mlflow" / "artifacts"),
     )
     data["generator"]["oracle_dir"] = str(root / "oracle")
+    data["segments"]["report_dir"] = str(root / "reports")
     data["privacy"] = {**data["privacy"], "salt": "test-salt"}
     for section, values in overrides.items():
         data[section] = {**data[section], **values}

@@ -1,17 +1,18 @@
 """The customer feature builder: every feature at one or many snapshot dates, each from events strictly before it.
 
-The computation needs one shuffle for all sources and all snapshots:
+Sources go in two narrow streams, so no shuffle carries columns that are null for most of its rows:
 
-1. `activity_rows`: every source event (orders and refunds, sessions, e-mail events, ticket openings, ticket
-   ratings at their closing date) becomes one narrow row (customer_key, event_date, measures); the union is
-   hash-partitioned by customer_key once.
-2. `customer_days`: rolled up to customer-days, so purchase days (BTYD counts days, not orders) are a plain sum
-   instead of a distinct count; each purchase day gets the gap to the previous one.
-3. `customer_activity`: each customer-day joins the snapshots after it (a broadcast range join, so a backfill of
-   many snapshots scans the sources once) and one aggregation per (customer, snapshot) computes totals, BTYD
-   statistics, engagement and trailing windows relative to its snapshot.
+1. Purchases (orders and refunds): `purchase_rows` hash-partitions them by customer_key once; `customer_days`
+   rolls them up to customer-days, so purchase days (BTYD counts days, not orders) are a plain sum instead of a
+   distinct count, and gives each purchase day the gap to the previous one; `purchase_activity` joins each
+   customer-day to the snapshots after it (a broadcast range join, so a backfill of many snapshots scans the
+   sources once) and one aggregation per (customer, snapshot) computes totals, BTYD statistics and trailing
+   windows relative to its snapshot. These steps and `main_category` keep the first partitioning: one shuffle.
+2. Engagement (sessions, e-mail events, ticket openings, ticket ratings at their closing date):
+   `engagement_rows` and `engagement_activity`, one aggregation per (customer, snapshot), partially
+   aggregated before its shuffle.
 
-Steps 2 and 3 and `main_category` keep step 1's partitioning, so they add no shuffle.
+The two, the CRM customers and the main category are joined per (customer, snapshot) at the end.
 """
 
 from __future__ import annotations
@@ -28,15 +29,11 @@ from clvlake.schemas import CUSTOMER_FEATURES, TRAILING_WINDOWS_DAYS
 
 TREND_DAYS = 90  # trend: the last 90 days against the 90 before
 RECENT_SESSION_DAYS = 90
+KEYS = ["customer_key", "snapshot_date"]
 
-# what one activity row can add to its customer-day; a source leaves the others null
-_MEASURES = {
-    "value": "double",  # net value: orders add, refunds subtract
-    "orders": "int",
-    "order_value": "double",
-    "refunds": "int",
-    "gross": "double",
-    "discount": "double",
+PURCHASE_MEASURES = ("value", "orders", "order_value", "refunds", "gross", "discount")
+# what one engagement row can add; a source leaves the others null
+ENGAGEMENT_MEASURES = {
     "sessions": "int",
     "pages": "int",
     "emails_sent": "int",
@@ -65,12 +62,28 @@ def snapshot_frame(df: DataFrame, snapshots: Sequence[date]) -> DataFrame:
     return df.sparkSession.createDataFrame([(d,) for d in sorted(set(snapshots))], "snapshot_date date")
 
 
-def _rows(df: DataFrame, event_date: Column, category: Column | None = None, **measures: Column) -> DataFrame:
+def purchase_rows(events: DataFrame) -> DataFrame:
+    """customer_key, event_date, category and the purchase measures of every order and refund (value events),
+    partitioned by customer_key."""
+    is_order = F.col("is_order")
+    return events.select(
+        "customer_key",
+        "event_date",
+        F.when(is_order, F.col("product_category")).cast("string").alias("category"),
+        F.col("net_value").cast("double").alias("value"),
+        is_order.cast("int").alias("orders"),
+        F.when(is_order, F.col("net_value")).cast("double").alias("order_value"),
+        (~is_order).cast("int").alias("refunds"),
+        F.col("gross").cast("double").alias("gross"),
+        F.col("discount").cast("double").alias("discount"),
+    ).repartition("customer_key")
+
+
+def _engagement(df: DataFrame, event_date: Column, **measures: Column) -> DataFrame:
     return df.select(
         "customer_key",
         event_date.alias("event_date"),
-        (category if category is not None else F.lit(None)).cast("string").alias("category"),
-        *[measures.get(m, F.lit(None)).cast(t).alias(m) for m, t in _MEASURES.items()],
+        *[measures.get(m, F.lit(None)).cast(t).alias(m) for m, t in ENGAGEMENT_MEASURES.items()],
     )
 
 
@@ -78,27 +91,15 @@ def _is(event_type: str) -> Column:
     return (F.col("event_type") == event_type).cast("int")
 
 
-def activity_rows(src: FeatureSources) -> DataFrame:
-    """customer_key, event_date, category and the measures of every source event, partitioned by customer_key.
+def engagement_rows(src: FeatureSources) -> DataFrame:
+    """customer_key, event_date and the engagement measures of every session, e-mail event, ticket and rating.
 
     Ratings are dated by the ticket's closing time: a satisfaction score is not known before the ticket closes.
     """
-    is_order = F.col("is_order")
     rated = src.support_tickets.where(F.col("satisfaction").isNotNull() & F.col("closed_ts").isNotNull())
     parts = [
-        _rows(
-            src.events,
-            F.col("event_date"),
-            category=F.when(is_order, F.col("product_category")),
-            value=F.col("net_value"),
-            orders=is_order,
-            order_value=F.when(is_order, F.col("net_value")),
-            refunds=~is_order,
-            gross=F.col("gross"),
-            discount=F.col("discount"),
-        ),
-        _rows(src.sessions, F.col("event_date"), sessions=F.lit(1), pages=F.col("pages_viewed")),
-        _rows(
+        _engagement(src.sessions, F.col("event_date"), sessions=F.lit(1), pages=F.col("pages_viewed")),
+        _engagement(
             src.email_events,
             F.col("event_date"),
             emails_sent=_is("sent"),
@@ -106,17 +107,18 @@ def activity_rows(src: FeatureSources) -> DataFrame:
             email_clicks=_is("click"),
             email_unsubscribes=_is("unsubscribe"),
         ),
-        _rows(src.support_tickets, F.col("event_date"), tickets=F.lit(1)),
-        _rows(rated, F.to_date("closed_ts"), rating_sum=F.col("satisfaction"), ratings=F.lit(1)),
+        _engagement(src.support_tickets, F.col("event_date"), tickets=F.lit(1)),
+        _engagement(rated, F.to_date("closed_ts"), rating_sum=F.col("satisfaction"), ratings=F.lit(1)),
     ]
-    return reduce(DataFrame.unionByName, parts).repartition("customer_key")
+    return reduce(DataFrame.unionByName, parts)
 
 
 def customer_days(rows: DataFrame) -> DataFrame:
-    """One row per customer-day: the day's measure sums, purchase_day, and purchase_gap (days since the previous
-    purchase day, on purchase days after the first). A gap only looks back, so it is the same at every snapshot."""
-    daily = rows.groupBy("customer_key", "event_date").agg(*[F.sum(m).alias(m) for m in _MEASURES])
-    purchase = F.coalesce(F.col("orders"), F.lit(0)) > 0
+    """One row per customer-day of `purchase_rows`: the day's measure sums, purchase_day, and purchase_gap (days
+    since the previous purchase day, on purchase days after the first). A gap only looks back, so it is the same
+    at every snapshot."""
+    daily = rows.groupBy("customer_key", "event_date").agg(*[F.sum(m).alias(m) for m in PURCHASE_MEASURES])
+    purchase = F.col("orders") > 0
     earlier = (
         Window.partitionBy("customer_key").orderBy("event_date").rowsBetween(Window.unboundedPreceding, -1)
     )
@@ -135,8 +137,9 @@ def _within(days: int) -> Column:
     return F.col("event_date") >= F.date_sub("snapshot_date", days)
 
 
-def customer_activity(days: DataFrame, snapshots: DataFrame) -> DataFrame:
-    """One row per (customer, snapshot) with any event before the snapshot: one aggregation for everything."""
+def purchase_activity(days: DataFrame, snapshots: DataFrame) -> DataFrame:
+    """One row per (customer, snapshot) with an order or refund before the snapshot: RFM, BTYD statistics,
+    purchase timing and trailing windows, in one aggregation."""
     purchase = F.col("purchase_day")
     windows = [
         agg
@@ -146,30 +149,41 @@ def customer_activity(days: DataFrame, snapshots: DataFrame) -> DataFrame:
             F.sum(F.when(_within(w), F.col("value"))).alias(f"net_value_{w}d"),
         )
     ]
-    totals = [
-        F.sum(m).alias(f"{m}_total")
-        for m in ("orders", "value", "order_value", "refunds", "gross", "discount", "sessions", "pages")
-    ] + [
-        F.sum(m).alias(m)
-        for m in ("emails_sent", "email_opens", "email_clicks", "email_unsubscribes", "tickets", "rating_sum")
-    ]
     return (
         before_snapshots(days, snapshots)
-        .groupBy("customer_key", "snapshot_date")
+        .groupBy(*KEYS)
         .agg(
-            F.min("event_date").alias("first_event_date"),
+            F.min("event_date").alias("first_purchase_event_date"),
             F.min(F.when(purchase, F.col("event_date"))).alias("first_purchase_date"),
             F.max(F.when(purchase, F.col("event_date"))).alias("last_purchase_date"),
             F.sum(purchase.cast("int")).alias("purchase_days"),
             F.sum(F.when(purchase, F.col("value"))).alias("purchase_days_value"),
             F.min_by(F.col("value"), F.when(purchase, F.col("event_date"))).alias("first_purchase_day_value"),
             F.sum(F.col("purchase_gap") * F.col("purchase_gap")).alias("gap_sq_sum"),
+            *[F.sum(m).alias(f"{m}_total") for m in PURCHASE_MEASURES],
+            *windows,
+        )
+    )
+
+
+def engagement_activity(rows: DataFrame, snapshots: DataFrame) -> DataFrame:
+    """One row per (customer, snapshot) with a session, e-mail event or ticket before the snapshot."""
+    return (
+        before_snapshots(rows, snapshots)
+        .groupBy(*KEYS)
+        .agg(
+            F.min("event_date").alias("first_engagement_date"),
+            F.sum("sessions").alias("sessions_total"),
+            F.sum("pages").alias("pages_total"),
             F.sum(F.when(_within(RECENT_SESSION_DAYS), F.col("sessions"))).alias(
                 f"sessions_{RECENT_SESSION_DAYS}d"
             ),
+            *[
+                F.sum(m).alias(m)
+                for m in ("emails_sent", "email_opens", "email_clicks", "email_unsubscribes", "tickets")
+            ],
+            F.sum("rating_sum").alias("rating_sum"),
             F.sum("ratings").alias("ratings"),
-            *totals,
-            *windows,
         )
     )
 
@@ -183,9 +197,7 @@ def main_category(rows: DataFrame, snapshots: DataFrame) -> DataFrame:
         .agg(F.sum("orders").alias("orders"), F.sum("value").alias("value"))
     )
     rank = F.struct(-F.col("orders"), -F.col("value"), F.col("category"))
-    return per_category.groupBy("customer_key", "snapshot_date").agg(
-        F.min(rank)["category"].alias("main_category")
-    )
+    return per_category.groupBy(*KEYS).agg(F.min(rank)["category"].alias("main_category"))
 
 
 def known_customers(customers: DataFrame, snapshots: DataFrame) -> DataFrame:
@@ -208,7 +220,7 @@ def _zero(column: str) -> Column:
 def feature_columns() -> dict[str, Column]:
     """The feature expressions over known customers fully joined with their activity at each snapshot."""
     snapshot = F.col("snapshot_date")
-    first_seen = F.least("signup_date", "first_event_date")
+    first_seen = F.least("signup_date", "first_purchase_event_date", "first_engagement_date")
     buyer = F.col("first_purchase_date").isNotNull()
     repeat_days = F.col("purchase_days") - 1
     recency = F.datediff("last_purchase_date", "first_purchase_date")
@@ -253,12 +265,12 @@ def build_features(src: FeatureSources, snapshots: Sequence[date]) -> DataFrame:
     """`customer_features` at every snapshot: one row per customer and snapshot for each customer who signed up
     or had any event before that snapshot, from events strictly before it."""
     snaps = snapshot_frame(src.customers, snapshots)
-    rows = activity_rows(src)
-    activity = customer_activity(customer_days(rows), snaps).join(
-        main_category(rows, snaps), on=["customer_key", "snapshot_date"], how="left"
-    )
-    joined = known_customers(src.customers, snaps).join(
-        activity, on=["customer_key", "snapshot_date"], how="full"
+    purchases = purchase_rows(src.events)
+    joined = (
+        known_customers(src.customers, snaps)
+        .join(purchase_activity(customer_days(purchases), snaps), on=KEYS, how="full")
+        .join(main_category(purchases, snaps), on=KEYS, how="left")
+        .join(engagement_activity(engagement_rows(src), snaps), on=KEYS, how="full")
     )
     return joined.withColumns(feature_columns()).select(
         [F.col(f.name).cast(f.dataType) for f in CUSTOMER_FEATURES.fields]
