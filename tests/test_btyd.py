@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
+from scipy.optimize import approx_fprime
 from scipy.special import hyp2f1
 
 from clvlake.errors import InputError
@@ -17,9 +18,11 @@ from clvlake.modeling.btyd import (
     BgNbdParams,
     BtydModel,
     GammaGammaParams,
+    bgnbd_log_likelihood,
     bgnbd_table,
     fit_bgnbd,
     fit_btyd,
+    gamma_gamma_log_likelihood,
     gamma_gamma_table,
     with_btyd,
 )
@@ -53,6 +56,21 @@ def test_fit_on_cdnow_matches_lifetimes_published_estimates_within_one_percent(c
         assert weeks[name] == pytest.approx(published, rel=0.01), name
     for name, published in PUBLISHED_GAMMA_GAMMA.items():
         assert getattr(model.gamma_gamma, name) == pytest.approx(published, rel=0.01), name
+
+
+@pytest.mark.parametrize(
+    "likelihood, params, columns",
+    [
+        (bgnbd_log_likelihood, [0.3, 5.0, 0.7, 2.0], ("x", "t_x", "T")),
+        (gamma_gamma_log_likelihood, [5.0, 3.0, 14.0], ("x", "monetary")),
+    ],
+)
+def test_analytic_gradients_match_finite_differences(likelihood, params, columns):
+    d = pd.read_csv(CDNOW)
+    d = d[d["x"] > 0] if "monetary" in columns else d  # Gamma-Gamma: repeat buyers only
+    data = [d[c].to_numpy(dtype=float) for c in columns]
+    numeric = approx_fprime(np.array(params), lambda p: likelihood(p, *data)[0].sum(), 1e-7)
+    assert likelihood(np.array(params), *data)[1].sum(axis=0) == pytest.approx(numeric, rel=1e-5)
 
 
 def test_collapsed_tables_keep_every_customer_in_far_fewer_rows(cdnow_features):
