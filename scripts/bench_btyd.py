@@ -45,7 +45,7 @@ from bench_features import (
     spark_activity,
     write_events,
 )
-from checks import REPO, RESULTS, Target, target_table
+from checks import REPO, RESULTS, Target, target_table, write_results
 
 WEEK = 7
 TARGET_SPEEDUP = 10.0
@@ -333,9 +333,7 @@ def main() -> None:
         print(f"{side}: {json.dumps(report[side], default=str)}", flush=True)
     report["ratios"] = summarise(report["clvlake"], report["lifetimes"])
     report["load_average_end"] = os.getloadavg()[0]
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "btyd.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    (args.out / "btyd.md").write_text(markdown(report))
+    write_results("btyd", report, markdown(report), args.out)
     print(markdown(report))
 
 

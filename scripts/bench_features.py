@@ -37,6 +37,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from checks import write_results
+
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = date(2025, 7, 1)
 START = date(2023, 1, 1)
@@ -347,9 +349,7 @@ def main() -> None:
             size["engines"][engine] = measure(engine, path, args)
             print(f"{label(n)} {engine}: {json.dumps(size['engines'][engine], default=str)}", flush=True)
         report["sizes"].append(size)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "features.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    (args.out / "features.md").write_text(markdown(report))
+    write_results("features", report, markdown(report), args.out)
     print(markdown(report))
 
 

@@ -124,18 +124,12 @@ def targets(metrics: dict[str, dict[str, float]], regressor: str, level: float) 
 
 def prepare(cfg: Config, args: argparse.Namespace, spark: SparkSession, timings: dict[str, float]) -> None:
     """generate → ingest → features (skipped with --skip-data: the work directory already holds them)."""
-    from clvlake.cli import run_step
-    from clvlake.datagen import generate
+    from clvlake.cli import generate, run_step
 
     started = time.monotonic()
     generate(
-        out_dir=cfg.lake.landing,
-        oracle_dir=cfg.generator.oracle_dir,
-        customers=args.customers,
-        seed=args.seed,
-        start=cfg.generator.start,
-        end=cfg.generator.end,
-    )
+        cfg, argparse.Namespace(customers=args.customers, seed=args.seed, error_rate=0.0)
+    )  # `clv generate`
     timings["generate"] = time.monotonic() - started
     for step in ("ingest", "features"):
         started = time.monotonic()

@@ -9,17 +9,11 @@ from pathlib import Path
 
 import yaml
 
+from clvlake.modeling.backtest import TABLE_COLUMNS
+
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-METRIC_COLUMNS = (
-    "normalised_gini",
-    "spearman",
-    "rmse",
-    "mae",
-    "top_decile_capture",
-    "total_ratio",
-    "coverage",
-)
+METRIC_COLUMNS = TABLE_COLUMNS
 
 
 def _merged(base: dict, over: dict) -> dict:
@@ -76,8 +70,9 @@ def method_table(metrics: dict[str, dict[str, float]], columns: Iterable[str] = 
 
 
 def write_results(name: str, report: dict, markdown: str, out: Path = RESULTS) -> None:
-    """bench/results/<name>.json (with the targets) and <name>.md."""
+    """bench/results/<name>.json (targets as records) and <name>.md."""
     out.mkdir(parents=True, exist_ok=True)
-    report = {**report, "targets": [asdict(t) for t in report.get("targets", [])]}
+    if "targets" in report:
+        report = {**report, "targets": [asdict(t) for t in report["targets"]]}
     (out / f"{name}.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
     (out / f"{name}.md").write_text(markdown)
