@@ -10,7 +10,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from pyspark.sql import functions as F
-from scipy.optimize import approx_fprime
 from scipy.special import hyp2f1
 
 from clvlake.errors import InputError
@@ -69,8 +68,9 @@ def test_analytic_gradients_match_finite_differences(likelihood, params, columns
     d = pd.read_csv(CDNOW)
     d = d[d["x"] > 0] if "monetary" in columns else d  # Gamma-Gamma: repeat buyers only
     data = [d[c].to_numpy(dtype=float) for c in columns]
-    numeric = approx_fprime(np.array(params), lambda p: likelihood(p, *data)[0].sum(), 1e-7)
-    assert likelihood(np.array(params), *data)[1].sum(axis=0) == pytest.approx(numeric, rel=1e-5)
+    at, step = np.array(params), 1e-6 * np.eye(len(params))
+    numeric = [(likelihood(at + h, *data)[0].sum() - likelihood(at - h, *data)[0].sum()) / 2e-6 for h in step]
+    assert likelihood(at, *data)[1].sum(axis=0) == pytest.approx(numeric, rel=1e-6)
 
 
 def test_collapsed_tables_keep_every_customer_in_far_fewer_rows(cdnow_features):

@@ -253,7 +253,9 @@ class _Ingest:
 
     def load(self, source: Source, mapping: TransactionMapping | None) -> SourceCounts:
         # with transactions files mapped into orders, the six sources are optional (a transactions-only lake)
-        files = self.new_files(source, required=mapping is not None or not self.cfg.ingest.transaction_sources)
+        files = self.new_files(
+            source, required=mapping is not None or not self.cfg.ingest.transaction_sources
+        )
         if not files:
             log.info("ingest %s: no new landing files", source.name)
             return SourceCounts(source.name, 0, 0, 0, 0, 0)

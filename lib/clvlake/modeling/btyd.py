@@ -114,6 +114,15 @@ def collect_table(table: DataFrame, what: str) -> pd.DataFrame:
 
 
 # ---- maximum likelihood on the small tables -------------------------------------------------------------------
+def _per_count(f, x: np.ndarray) -> np.ndarray:
+    """f of each row's purchase count x, evaluated once per count 0 … max(x) and looked up (the special functions
+    dominate the likelihood's cost, and a table has far fewer distinct counts than rows)."""
+    counts = x.astype(np.intp)
+    # f may be undefined at count 0 (Gamma-Gamma), where no row of its table is
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return f(np.arange(counts.max() + 1, dtype=float))[counts]
+
+
 def bgnbd_log_likelihood(
     params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -121,50 +130,50 @@ def bgnbd_log_likelihood(
     rows × 4. With L = common + log(e^A + e^B), A the no-dropout and B the dropout term, dL = d common + w_A dA
     + w_B dB where w = e^A / (e^A + e^B) and 1 − w."""
     r, alpha, a, b = params
-    common = (
-        gammaln(r + x)
-        - gammaln(r)
-        + r * np.log(alpha)
-        + gammaln(a + b)
-        + gammaln(b + x)
-        - gammaln(b)
-        - gammaln(a + b + x)
+    common = r * np.log(alpha) + _per_count(
+        lambda k: (
+            gammaln(r + k) - gammaln(r) + gammaln(a + b) + gammaln(b + k) - gammaln(b) - gammaln(a + b + k)
+        ),
+        x,
     )
     b_x = np.maximum(b + x - 1, 1e-300)
     no_dropout = -(r + x) * np.log(alpha + T)
     dropout = np.where(x > 0, np.log(a) - np.log(b_x) - (r + x) * np.log(alpha + t_x), -np.inf)
     both = np.logaddexp(no_dropout, dropout)
     w_a, w_b = np.exp(no_dropout - both), np.exp(dropout - both)
-    shared = digamma(a + b) - digamma(a + b + x)
+    shared = _per_count(lambda k: digamma(a + b) - digamma(a + b + k), x)
     gradient = np.column_stack(
         [
-            digamma(r + x) - digamma(r) + np.log(alpha) - w_a * np.log(alpha + T) - w_b * np.log(alpha + t_x),
+            _per_count(lambda k: digamma(r + k) - digamma(r), x)
+            + np.log(alpha)
+            - w_a * np.log(alpha + T)
+            - w_b * np.log(alpha + t_x),
             r / alpha - (r + x) * (w_a / (alpha + T) + w_b / (alpha + t_x)),
             shared + w_b / a,
-            shared + digamma(b + x) - digamma(b) - w_b / b_x,
+            shared + _per_count(lambda k: digamma(b + k) - digamma(b), x) - w_b / b_x,
         ]
     )
     return common + both, gradient
 
 
-def gamma_gamma_log_likelihood(params: np.ndarray, x: np.ndarray, m: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def gamma_gamma_log_likelihood(
+    params: np.ndarray, x: np.ndarray, m: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Per-row Gamma-Gamma log-likelihood of the mean repeat value m over x purchases, and its gradient in
     (p, q, v), rows × 3."""
     p, q, v = params
     px, log_total = p * x, np.log(x * m + v)
     values = (
-        gammaln(px + q)
-        - gammaln(px)
-        - gammaln(q)
+        _per_count(lambda k: gammaln(p * k + q) - gammaln(p * k) - gammaln(q) + p * k * np.log(k), x)
         + q * np.log(v)
         + (px - 1) * np.log(m)
-        + px * np.log(x)
         - (px + q) * log_total
     )
+    shared = _per_count(lambda k: digamma(p * k + q), x)
     gradient = np.column_stack(
         [
-            x * (digamma(px + q) - digamma(px) + np.log(m) + np.log(x) - log_total),
-            digamma(px + q) - digamma(q) + np.log(v) - log_total,
+            x * (shared - _per_count(lambda k: digamma(p * k) - np.log(k), x) + np.log(m) - log_total),
+            shared - digamma(q) + np.log(v) - log_total,
             q / v - (px + q) / (x * m + v),
         ]
     )
@@ -181,10 +190,11 @@ def _maximise(log_likelihood, weights: np.ndarray, start: np.ndarray, what: str)
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
         params = np.exp(log_params)
         values, gradient = log_likelihood(params)
-        value = -np.dot(weights, values) / total
+        # einsum, not BLAS: multi-threaded BLAS reductions stall on a busy driver (10-20x slower measured)
+        value = -np.einsum("i,i->", weights, values) / total
         if not np.isfinite(value):
             return 1e100, np.zeros_like(log_params)
-        return value, -(weights @ gradient) * params / total
+        return value, -np.einsum("i,ij->j", weights, gradient) * params / total
 
     result = minimize(objective, np.log(start), jac=True, method="BFGS", options={"gtol": 1e-9})
     return np.exp(result.x)
