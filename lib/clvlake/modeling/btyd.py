@@ -105,7 +105,8 @@ def gamma_gamma_table(features: DataFrame, monetary_digits: int) -> DataFrame:
 
 def collect_table(table: DataFrame, what: str) -> pd.DataFrame:
     """The collapsed table on the driver (bounded by the rounding, not by the number of customers)."""
-    rows = table.limit(_MAX_ROWS_TO_FIT + 1).toPandas()  # one pass; the limit bounds the driver's memory
+    # one pass, through Arrow whatever the session's settings; the limit bounds the driver's memory
+    rows = table.limit(_MAX_ROWS_TO_FIT + 1).toArrow().to_pandas()
     if len(rows) > _MAX_ROWS_TO_FIT:
         raise InputError(
             f"{what}: more than {_MAX_ROWS_TO_FIT} distinct statistics to fit; use a coarser model.btyd rounding"
