@@ -40,12 +40,13 @@ from bench_features import (
     bench_session,
     label,
     lifetimes_summary,
+    parse_bench_args,
     parse_size,
     run_worker,
     spark_activity,
     write_events,
 )
-from checks import REPO, RESULTS, Target, target_table, write_results
+from checks import Target, target_table, write_results
 
 WEEK = 7
 TARGET_SPEEDUP = 10.0
@@ -308,15 +309,8 @@ def main() -> None:
     )
     parser.add_argument("--events", default="10M", help="order events (10M)")
     parser.add_argument("--monetary-digits", type=int, default=4)
-    parser.add_argument("--driver-memory", default="4g")
-    parser.add_argument("--shuffle-partitions", type=int, default=8)
-    parser.add_argument("--data", type=Path, default=REPO / "bench" / "data", help="where the Parquet goes")
-    parser.add_argument("--out", type=Path, default=RESULTS)
-    parser.add_argument("--worker", choices=sorted(WORKERS), help=argparse.SUPPRESS)
-    parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_bench_args(parser, WORKERS)
     if args.worker:
-        print(json.dumps(WORKERS[args.worker](args.path, args), default=str), flush=True)
         return
 
     n = parse_size(args.events)

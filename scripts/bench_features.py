@@ -304,6 +304,21 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def parse_bench_args(parser: argparse.ArgumentParser, workers: dict) -> argparse.Namespace:
+    """Adds the options every benchmark takes (Spark settings, data and results folders, the hidden worker
+    protocol) and parses; in a worker process, runs the worker and prints its JSON result line."""
+    parser.add_argument("--shuffle-partitions", type=int, default=8)
+    parser.add_argument("--driver-memory", default="4g")
+    parser.add_argument("--data", type=Path, default=REPO / "bench" / "data", help="where the Parquet goes")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--worker", choices=sorted(workers), help=argparse.SUPPRESS)
+    parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(workers[args.worker](args.path, args), default=str), flush=True)
+    return args
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -311,18 +326,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="1M,10M", help="order events per run, comma-separated (1M,10M)")
     parser.add_argument("--engines", default="spark,duckdb,lifetimes")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per engine (best is reported)")
-    parser.add_argument("--shuffle-partitions", type=int, default=8)
-    parser.add_argument("--driver-memory", default="4g")
-    parser.add_argument("--data", type=Path, default=REPO / "bench" / "data", help="where the Parquet goes")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument(
         "--note", default="2 cores shared with other work; compare ratios measured side by side"
     )
-    parser.add_argument("--worker", choices=sorted(ENGINES), help=argparse.SUPPRESS)
-    parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_bench_args(parser, ENGINES)
     if args.worker:
-        print(json.dumps(ENGINES[args.worker](args.path, args), default=str), flush=True)
         return
 
     report = {
