@@ -8,7 +8,7 @@ CUSTOMERS ?= 10000
 CONF   ?= conf/local.yml
 PYTEST_ARGS ?=
 
-.PHONY: install browser demo test test-fast lint bench wheel cluster-up cluster-down clean clean-lake
+.PHONY: install browser demo test test-fast lint bench bench-btyd check-model check-real wheel cluster-up cluster-down clean clean-lake
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,21 @@ BENCH_SIZES ?= 1M,10M
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python scripts/bench_features.py --sizes $(BENCH_SIZES)
+
+## bench-btyd: BG/NBD + Gamma-Gamma fit (Spark collapse + scipy) vs lifetimes' fitters on BTYD_EVENTS order events → bench/results/btyd.*
+BTYD_EVENTS ?= 10M
+bench-btyd: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python scripts/bench_btyd.py --events $(BTYD_EVENTS)
+
+## check-model: generate $(CUSTOMERS) customers in a temp dir, train, compare with the generator's oracle → bench/results/model_quality.*
+check-model: $(STAMP)
+	$(BIN)/python scripts/check_model_quality.py --customers $(CUSTOMERS)
+
+## check-real: lifetimes' real CDNOW transactions through ingest and `clv backtest` → bench/results/real_data.*
+check-real: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python scripts/check_real_data.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check lib jobs scripts tests notebooks

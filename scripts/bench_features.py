@@ -29,12 +29,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from datetime import date, timedelta
+from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
+
+from checks import write_results
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = date(2025, 7, 1)
@@ -56,35 +59,40 @@ def label(n: int) -> str:
     return f"{n // 1_000_000}M" if n % 1_000_000 == 0 else f"{n // 1_000}K"
 
 
-def generate(n: int, data_dir: Path, seed: int = 7) -> Path:
-    """N order events (customer_key int64, event_date date32, net_value double) in chunks of CHUNK rows."""
-    out = data_dir / f"orders_{label(n)}"
-    if (out / "_SUCCESS").exists():
-        return out
+def write_events(out: Path, chunks: Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> Path:
+    """Writes (customer_key, days after START, net_value) chunks as Parquet parts of `out`, then `_SUCCESS`."""
     out.mkdir(parents=True, exist_ok=True)
-    customers = max(1, int(n * CUSTOMERS_PER_EVENT))
     start = np.datetime64(START.isoformat(), "D")
-    for i, first in enumerate(range(0, n, CHUNK)):
-        rows = min(CHUNK, n - first)
-        rng = np.random.default_rng([seed, i])
-        # skewed activity: a few customers buy often, most rarely
-        keys = (customers * rng.beta(0.6, 1.4, rows)).astype(np.int64)
-        days = start + rng.integers(0, DAYS, rows).astype("timedelta64[D]")
-        value = np.round(rng.gamma(2.0, 30.0, rows), 2)
-        table = pa.table(
-            {"customer_key": keys, "event_date": pa.array(days, pa.date32()), "net_value": value}
-        )
+    for i, (keys, days, value) in enumerate(chunks):
+        dates = pa.array(start + days.astype("timedelta64[D]"), pa.date32())
+        table = pa.table({"customer_key": keys.astype(np.int64), "event_date": dates, "net_value": value})
         pq.write_table(table, out / f"part-{i:05d}.parquet")
     (out / "_SUCCESS").touch()
     return out
 
 
-# ---- engines (each runs in a worker process) ---------------------------------------------------------------
-def run_spark(path: Path, args: argparse.Namespace) -> dict:
-    from pyspark.sql import functions as F
+def generate(n: int, data_dir: Path, seed: int = 7) -> Path:
+    """N order events (customer_key int64, event_date date32, net_value double) in chunks of CHUNK rows."""
+    out = data_dir / f"orders_{label(n)}"
+    if (out / "_SUCCESS").exists():
+        return out
+    customers = max(1, int(n * CUSTOMERS_PER_EVENT))
 
+    def chunks() -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        for i, first in enumerate(range(0, n, CHUNK)):
+            rows = min(CHUNK, n - first)
+            rng = np.random.default_rng([seed, i])
+            # skewed activity: a few customers buy often, most rarely
+            keys = (customers * rng.beta(0.6, 1.4, rows)).astype(np.int64)
+            yield keys, rng.integers(0, DAYS, rows), np.round(rng.gamma(2.0, 30.0, rows), 2)
+
+    return write_events(out, chunks())
+
+
+# ---- engines (each runs in a worker process) ---------------------------------------------------------------
+def bench_session(args: argparse.Namespace):
+    """Local Spark on 2 cores with the benchmark's shuffle partitions and driver memory."""
     from clvlake.config import SparkSettings
-    from clvlake.features.build import customer_days, purchase_activity, purchase_rows, snapshot_frame
     from clvlake.session import get_spark
 
     settings = SparkSettings(
@@ -93,7 +101,15 @@ def run_spark(path: Path, args: argparse.Namespace) -> dict:
         shuffle_partitions=args.shuffle_partitions,
         driver_memory=args.driver_memory,
     )
-    spark = get_spark(settings, tempfile.mkdtemp(prefix="clvlake-bench-"))
+    return get_spark(settings, tempfile.mkdtemp(prefix="clvlake-bench-"))
+
+
+def spark_activity(spark, path: Path):
+    """clvlake's per-customer aggregation at SNAPSHOT of the order events in `path` (no other source)."""
+    from pyspark.sql import functions as F
+
+    from clvlake.features.build import customer_days, purchase_activity, purchase_rows, snapshot_frame
+
     orders = spark.read.parquet(str(path)).select(
         "customer_key",
         "event_date",
@@ -103,7 +119,13 @@ def run_spark(path: Path, args: argparse.Namespace) -> dict:
         F.lit(0.0).alias("discount"),
         F.lit(None).cast("string").alias("product_category"),
     )
-    activity = purchase_activity(customer_days(purchase_rows(orders)), snapshot_frame(orders, [SNAPSHOT]))
+    return purchase_activity(customer_days(purchase_rows(orders)), snapshot_frame(orders, [SNAPSHOT]))
+
+
+def run_spark(path: Path, args: argparse.Namespace) -> dict:
+    from pyspark.sql import functions as F
+
+    activity = spark_activity(bench_session(args), path)
     seconds = []
     for _ in range(args.repeats):
         started = time.perf_counter()
@@ -162,7 +184,9 @@ def run_duckdb(path: Path, args: argparse.Namespace) -> dict:
     return {"seconds": seconds, "check": {**check, "orders_90d": int(orders_90d)}}
 
 
-def run_lifetimes(path: Path, args: argparse.Namespace) -> dict:
+def lifetimes_summary(path: Path):
+    """lifetimes' per-customer summary (frequency, recency, T in days, monetary value) of the events before
+    SNAPSHOT, with the seconds spent loading the Parquet and summarising."""
     import pandas as pd
     from lifetimes.utils import summary_data_from_transaction_data
 
@@ -171,18 +195,22 @@ def run_lifetimes(path: Path, args: argparse.Namespace) -> dict:
     events["event_date"] = pd.to_datetime(events["event_date"])
     load = time.perf_counter() - started
     started = time.perf_counter()
-    # lifetimes counts events up to and including observation_period_end: the day before the snapshot
+    # events strictly before the snapshot, T measured to the snapshot: the same statistics as clvlake's
     summary = summary_data_from_transaction_data(
-        events,
+        events[events["event_date"] < pd.Timestamp(SNAPSHOT)],
         "customer_key",
         "event_date",
         monetary_value_col="net_value",
-        observation_period_end=pd.Timestamp(SNAPSHOT - timedelta(days=1)),
+        observation_period_end=pd.Timestamp(SNAPSHOT),
         freq="D",
     )
-    seconds = [time.perf_counter() - started]
+    return summary, load, time.perf_counter() - started
+
+
+def run_lifetimes(path: Path, args: argparse.Namespace) -> dict:
+    summary, load, seconds = lifetimes_summary(path)
     check = {"customers": len(summary), "frequency": int(summary["frequency"].sum())}
-    return {"seconds": seconds, "load_seconds": load, "check": check}
+    return {"seconds": [seconds], "load_seconds": load, "check": check}
 
 
 ENGINES = {"spark": run_spark, "duckdb": run_duckdb, "lifetimes": run_lifetimes}
@@ -204,9 +232,9 @@ def tree_rss(pid: int) -> int:
     return total
 
 
-def measure(engine: str, path: Path, args: argparse.Namespace) -> dict:
-    cmd = [sys.executable, __file__, "--worker", engine, "--path", str(path), "--repeats", str(args.repeats)]
-    cmd += ["--shuffle-partitions", str(args.shuffle_partitions), "--driver-memory", args.driver_memory]
+def run_worker(cmd: list[str]) -> tuple[int, list[str], int]:
+    """Runs `cmd` (the repository on its PYTHONPATH) while polling the resident memory of its process tree:
+    the return code, the JSON lines it printed, and the peak bytes."""
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
     with tempfile.TemporaryFile("w+") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env, text=True)
@@ -216,8 +244,15 @@ def measure(engine: str, path: Path, args: argparse.Namespace) -> dict:
             time.sleep(0.1)
         out.seek(0)
         lines = [line for line in out.read().splitlines() if line.startswith("{")]
-    if proc.returncode != 0 or not lines:
-        return {"status": "failed", "returncode": proc.returncode}
+    return proc.returncode, lines, peak
+
+
+def measure(engine: str, path: Path, args: argparse.Namespace) -> dict:
+    cmd = [sys.executable, __file__, "--worker", engine, "--path", str(path), "--repeats", str(args.repeats)]
+    cmd += ["--shuffle-partitions", str(args.shuffle_partitions), "--driver-memory", args.driver_memory]
+    returncode, lines, peak = run_worker(cmd)
+    if returncode != 0 or not lines:
+        return {"status": "failed", "returncode": returncode}
     result = json.loads(lines[-1])
     return {"status": "ok", "best_seconds": min(result["seconds"]), "peak_rss_mb": peak / 2**20, **result}
 
@@ -251,6 +286,21 @@ def markdown(report: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def parse_bench_args(parser: argparse.ArgumentParser, workers: dict) -> argparse.Namespace:
+    """Adds the options every benchmark takes (Spark settings, data and results folders, the hidden worker
+    protocol) and parses; in a worker process, runs the worker and prints its JSON result line."""
+    parser.add_argument("--shuffle-partitions", type=int, default=8)
+    parser.add_argument("--driver-memory", default="4g")
+    parser.add_argument("--data", type=Path, default=REPO / "bench" / "data", help="where the Parquet goes")
+    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
+    parser.add_argument("--worker", choices=sorted(workers), help=argparse.SUPPRESS)
+    parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        print(json.dumps(workers[args.worker](args.path, args), default=str), flush=True)
+    return args
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -258,18 +308,11 @@ def main() -> None:
     parser.add_argument("--sizes", default="1M,10M", help="order events per run, comma-separated (1M,10M)")
     parser.add_argument("--engines", default="spark,duckdb,lifetimes")
     parser.add_argument("--repeats", type=int, default=2, help="timed runs per engine (best is reported)")
-    parser.add_argument("--shuffle-partitions", type=int, default=8)
-    parser.add_argument("--driver-memory", default="4g")
-    parser.add_argument("--data", type=Path, default=REPO / "bench" / "data", help="where the Parquet goes")
-    parser.add_argument("--out", type=Path, default=REPO / "bench" / "results")
     parser.add_argument(
         "--note", default="2 cores shared with other work; compare ratios measured side by side"
     )
-    parser.add_argument("--worker", choices=sorted(ENGINES), help=argparse.SUPPRESS)
-    parser.add_argument("--path", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parse_bench_args(parser, ENGINES)
     if args.worker:
-        print(json.dumps(ENGINES[args.worker](args.path, args), default=str), flush=True)
         return
 
     report = {
@@ -296,9 +339,7 @@ def main() -> None:
             size["engines"][engine] = measure(engine, path, args)
             print(f"{label(n)} {engine}: {json.dumps(size['engines'][engine], default=str)}", flush=True)
         report["sizes"].append(size)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "features.json").write_text(json.dumps(report, indent=2, default=str) + "\n")
-    (args.out / "features.md").write_text(markdown(report))
+    write_results("features", report, markdown(report), args.out)
     print(markdown(report))
 
 

@@ -17,9 +17,11 @@ from clvlake.modeling.btyd import (
     BgNbdParams,
     BtydModel,
     GammaGammaParams,
+    bgnbd_log_likelihood,
     bgnbd_table,
     fit_bgnbd,
     fit_btyd,
+    gamma_gamma_log_likelihood,
     gamma_gamma_table,
     with_btyd,
 )
@@ -53,6 +55,22 @@ def test_fit_on_cdnow_matches_lifetimes_published_estimates_within_one_percent(c
         assert weeks[name] == pytest.approx(published, rel=0.01), name
     for name, published in PUBLISHED_GAMMA_GAMMA.items():
         assert getattr(model.gamma_gamma, name) == pytest.approx(published, rel=0.01), name
+
+
+@pytest.mark.parametrize(
+    "likelihood, params, columns",
+    [
+        (bgnbd_log_likelihood, [0.3, 5.0, 0.7, 2.0], ("x", "t_x", "T")),
+        (gamma_gamma_log_likelihood, [5.0, 3.0, 14.0], ("x", "monetary")),
+    ],
+)
+def test_analytic_gradients_match_finite_differences(likelihood, params, columns):
+    d = pd.read_csv(CDNOW)
+    d = d[d["x"] > 0] if "monetary" in columns else d  # Gamma-Gamma: repeat buyers only
+    data = [d[c].to_numpy(dtype=float) for c in columns]
+    at, step = np.array(params), 1e-6 * np.eye(len(params))
+    numeric = [(likelihood(at + h, *data)[0].sum() - likelihood(at - h, *data)[0].sum()) / 2e-6 for h in step]
+    assert likelihood(at, *data)[1].sum(axis=0) == pytest.approx(numeric, rel=1e-6)
 
 
 def test_collapsed_tables_keep_every_customer_in_far_fewer_rows(cdnow_features):

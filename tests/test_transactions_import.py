@@ -8,11 +8,13 @@ import pytest
 import yaml
 
 from clvlake.errors import ConfigError, InputError
+from clvlake.ingest import run as ingest
 from clvlake.ingest.run import silver_key, silver_rows
 from clvlake.ingest.sources import RuleContext
 from clvlake.ingest.transactions import load_mapping, read_transactions, transactions_source
 from clvlake.ingest.validation import ACCEPTED, checked_rows
-from tests.conftest import REPO
+from clvlake.lake import Lake
+from tests.conftest import REPO, make_config
 
 EXAMPLE = REPO / "conf" / "sources" / "transactions_example.yml"
 CTX = RuleContext(date(2025, 1, 1), date(2015, 1, 1), "EUR", "salt")
@@ -97,3 +99,18 @@ def test_a_bad_mapping_is_a_config_error_naming_the_key(tmp_path):
         load_mapping(mapping_with(tmp_path, columns={"customer_id": "a", "timestamp": "b"}))
     with pytest.raises(ConfigError, match="key 'name'"):
         load_mapping(mapping_with(tmp_path, name="orders"))
+
+
+def test_a_transactions_only_landing_area_needs_none_of_the_six_sources(spark, tmp_path):
+    cfg = make_config(tmp_path, ingest={"transaction_sources": [str(EXAMPLE)]})
+    write(tmp_path, LINES[:3])  # landing/pos/ only: no orders, refunds, customers, … folders
+    counts = {c.source: c for c in ingest.run(spark, cfg, date(2025, 1, 1))["sources"]}
+    assert (counts["pos_transactions"].files, counts["pos_transactions"].accepted) == (1, 2)
+    assert all(c.files == 0 for name, c in counts.items() if name != "pos_transactions")
+    assert Lake(spark, cfg.lake.root).read("orders").count() == 2
+
+
+def test_without_transactions_files_a_missing_source_is_still_an_error(spark, tmp_path):
+    write(tmp_path, LINES[:3])
+    with pytest.raises(InputError, match="no landing files for source 'orders'"):
+        ingest.run(spark, make_config(tmp_path), date(2025, 1, 1))

@@ -29,8 +29,11 @@ def landing_folder(landing_root: str, source: Source) -> str:
     return f"{landing_root.rstrip('/')}/{source.landing_folder}"
 
 
-def list_landing(spark: SparkSession, landing_root: str, source: Source) -> list[LandingFile]:
-    """Every landing file of a source, sorted by path; none at all is an error naming the folder.
+def list_landing(
+    spark: SparkSession, landing_root: str, source: Source, required: bool = True
+) -> list[LandingFile]:
+    """Every landing file of a source, sorted by path; none at all is an error naming the folder, or an empty
+    list when the source is not `required`.
 
     Read through Spark's file index (without the contents), so object stores list like local folders.
     The list grows with months of files, not with rows.
@@ -39,19 +42,19 @@ def list_landing(spark: SparkSession, landing_root: str, source: Source) -> list
     missing = InputError(
         f"no landing files for source '{source.name}': nothing matches {folder}/{source.pattern}"
     )
-    if "://" not in landing_root and not any(Path(folder).glob(source.pattern)):
-        raise missing
-    try:
-        rows = (
-            spark.read.format("binaryFile")
-            .option("pathGlobFilter", source.pattern)
-            .load(folder)
-            .select("path", "length", "modificationTime")
-            .collect()
-        )
-    except AnalysisException:
-        raise missing from None
-    if not rows:
+    rows = []
+    if "://" in landing_root or any(Path(folder).glob(source.pattern)):
+        try:
+            rows = (
+                spark.read.format("binaryFile")
+                .option("pathGlobFilter", source.pattern)
+                .load(folder)
+                .select("path", "length", "modificationTime")
+                .collect()
+            )
+        except AnalysisException:
+            rows = []
+    if not rows and required:
         raise missing
     return sorted(LandingFile(r["path"], r["length"], r["modificationTime"]) for r in rows)
 

@@ -225,13 +225,13 @@ class _Ingest:
         self.versions: dict[str, int] = {}
         self.done: set[tuple] | None = None  # (source, path, size, modification time) of files already read
 
-    def new_files(self, source: Source) -> list[LandingFile]:
+    def new_files(self, source: Source, required: bool) -> list[LandingFile]:
         if self.done is None:
             done = self.lake.read("ingested_files").collect() if self.lake.exists("ingested_files") else []
             self.done = {
                 (r["source"], r["path"], r["size"], r["modification_time"]) for r in done
             }  # one per file
-        files = list_landing(self.spark, self.cfg.lake.landing, source)
+        files = list_landing(self.spark, self.cfg.lake.landing, source, required)
         return [f for f in files if (source.name, f.path, f.size, f.modification_time) not in self.done]
 
     def read(self, source: Source, mapping: TransactionMapping | None, files: list[LandingFile]) -> DataFrame:
@@ -256,7 +256,10 @@ class _Ingest:
         return checked.persist(StorageLevel.MEMORY_AND_DISK)
 
     def load(self, source: Source, mapping: TransactionMapping | None) -> SourceCounts:
-        files = self.new_files(source)
+        # with transactions files mapped into orders, the six sources are optional (a transactions-only lake)
+        files = self.new_files(
+            source, required=mapping is not None or not self.cfg.ingest.transaction_sources
+        )
         if not files:
             log.info("ingest %s: no new landing files", source.name)
             return SourceCounts(source.name, 0, 0, 0, 0, 0)
