@@ -58,6 +58,21 @@ def provided_session() -> SparkSession | None:
     return None
 
 
+# runtime SQL settings clvlake's jobs rely on; `with_sql_defaults` also sets them on a session it is given
+SQL_DEFAULTS = {
+    # an aggregation over input already sorted on its keys streams instead of hashing, and keeps the order:
+    # the feature builder's customer-day roll-up then feeds its window without a second sort
+    "spark.sql.execution.replaceHashWithSortAgg": "true",
+}
+
+
+def with_sql_defaults(session: SparkSession) -> SparkSession:
+    """Set clvlake's runtime SQL settings (they change plans, never results) on any session."""
+    for key, value in SQL_DEFAULTS.items():
+        session.conf.set(key, value)
+    return session
+
+
 def local_session_conf(settings: SparkSettings, scratch_dir: str) -> dict[str, str]:
     """Everything a laptop session needs: Delta, UTC, small shuffles, no UI, scratch files in one place."""
     conf = {
@@ -77,22 +92,26 @@ def local_session_conf(settings: SparkSettings, scratch_dir: str) -> dict[str, s
         "spark.driver.extraJavaOptions": f"-Dderby.system.home={Path(scratch_dir) / 'derby'}",
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.sql.adaptive.enabled": "true",
+        **SQL_DEFAULTS,
     }
     conf.update(settings.extra)
     return conf
 
 
 def get_spark(settings: SparkSettings, scratch_dir: str | None = None) -> SparkSession:
-    """Return the provided session, or build a local one with Delta (jars cached after the first run)."""
+    """Return the provided session (with clvlake's runtime SQL settings), or build a local one with Delta (jars
+    cached after the first run)."""
     scratch = scratch_dir or str(Path(os.environ.get("CLVLAKE_SCRATCH", Path.cwd() / ".spark")).resolve())
     session = provided_session()
     if session is not None:
         log.info(
-            "using the provided Spark session (master=%s); its settings are kept", session.sparkContext.master
+            "using the provided Spark session (master=%s); its settings are kept (clvlake only sets %s)",
+            session.sparkContext.master,
+            ", ".join(SQL_DEFAULTS),
         )
         _warn_if_not_utc(session)
         ship_wheels_to_executors(session, scratch)
-        return session
+        return with_sql_defaults(session)
     builder = SparkSession.builder
     for key, value in local_session_conf(settings, scratch).items():
         builder = builder.config(key, value)

@@ -64,19 +64,24 @@ def snapshot_frame(df: DataFrame, snapshots: Sequence[date]) -> DataFrame:
 
 def purchase_rows(events: DataFrame) -> DataFrame:
     """customer_key, event_date, category and the purchase measures of every order and refund (value events),
-    partitioned by customer_key."""
+    partitioned by customer_key and sorted by it and event_date, so the customer-day roll-up and its window share
+    that one sort (with `spark.sql.execution.replaceHashWithSortAgg`, which `clvlake.session` sets)."""
     is_order = F.col("is_order")
-    return events.select(
-        "customer_key",
-        "event_date",
-        F.when(is_order, F.col("product_category")).cast("string").alias("category"),
-        F.col("net_value").cast("double").alias("value"),
-        is_order.cast("int").alias("orders"),
-        F.when(is_order, F.col("net_value")).cast("double").alias("order_value"),
-        (~is_order).cast("int").alias("refunds"),
-        F.col("gross").cast("double").alias("gross"),
-        F.col("discount").cast("double").alias("discount"),
-    ).repartition("customer_key")
+    return (
+        events.select(
+            "customer_key",
+            "event_date",
+            F.when(is_order, F.col("product_category")).cast("string").alias("category"),
+            F.col("net_value").cast("double").alias("value"),
+            is_order.cast("int").alias("orders"),
+            F.when(is_order, F.col("net_value")).cast("double").alias("order_value"),
+            (~is_order).cast("int").alias("refunds"),
+            F.col("gross").cast("double").alias("gross"),
+            F.col("discount").cast("double").alias("discount"),
+        )
+        .repartition("customer_key")
+        .sortWithinPartitions("customer_key", "event_date")
+    )
 
 
 def _engagement(df: DataFrame, event_date: Column, **measures: Column) -> DataFrame:

@@ -8,6 +8,7 @@ from html import escape
 from clvlake.modeling.baselines import BTYD
 from clvlake.reporting.charts import bar_chart, heatmap, horizontal_bars, line_chart
 from clvlake.reporting.report_data import ReportData
+from clvlake.reporting.segments import NOT_SCORED
 
 SECTIONS = (
     ("overview", "Overview"),
@@ -101,7 +102,7 @@ def lifecycle(data: ReportData) -> str:
 def migration(data: ReportData) -> str:
     if data.migration_from is None:
         return '<p class="note">This is the first score date: there is no earlier one to compare with.</p>'
-    order = [*data.tiers, "(none)"]
+    order = [*data.tiers, NOT_SCORED]
     present = [t for t in order if any(t in key for key in data.migration)]
     cells = {k: float(v) for k, v in data.migration.items()}
     note = (

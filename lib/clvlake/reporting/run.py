@@ -82,6 +82,7 @@ def rewrite_exports_holding(lake: Lake, cfg: Config, customer_keys: DataFrame) -
 
 
 def budget_rows(summary: DataFrame, cfg: Config) -> list[dict[str, object]]:
+    """`budget_allocation` rows (without the date) from the segment summary of a score date."""
     demand = [
         SegmentDemand(
             r["segment"],
@@ -108,6 +109,7 @@ def write_report(lake: Lake, cfg: Config, score_date: date, budget: list[dict]) 
 
 
 def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
+    """Segment tables, campaign export and HTML report of score date `as_of` (after `score`)."""
     lake = Lake(spark, cfg.lake.root)
     scores = lake.read_partition("clv_scores", as_of)
     features = lake.read_partition("customer_features", as_of)
@@ -139,7 +141,7 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     log.info("report: %s", report)
     return {
         "previous_score_date": previous,
-        "segments": summary.count(),
+        "segments": len(budget),  # one budget row per segment
         "budget_allocated": round(sum(b["budget"] for b in budget), 2),
         "exports": paths,
         "report": str(report),
