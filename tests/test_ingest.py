@@ -44,14 +44,31 @@ def jsonl(rows: list[dict]) -> list[str]:
     return [json.dumps(r) for r in rows]
 
 
+def config_without_threshold(root: Path):
+    """These files are mostly bad rows on purpose: no quarantine threshold."""
+    return make_config(root, ingest={"max_quarantine_rate": 1.0})
+
+
 @pytest.fixture
 def cfg(tmp_path):
-    """These files are mostly bad rows on purpose: no quarantine threshold."""
-    return make_config(tmp_path, ingest={"max_quarantine_rate": 1.0})
+    return config_without_threshold(tmp_path)
 
 
 @pytest.fixture
 def landing(cfg) -> Path:
+    return write_landing(cfg)
+
+
+@pytest.fixture(scope="module")
+def ingested(spark, tmp_path_factory):
+    """One ingest of the landing files, shared by the tests that only read what it wrote (and the rerun
+    test, whose second run must change nothing): (config, lake, first run's result)."""
+    cfg = config_without_threshold(tmp_path_factory.mktemp("ingested"))
+    write_landing(cfg)
+    return cfg, Lake(spark, cfg.lake.root), ingest.run(spark, cfg, AS_OF)
+
+
+def write_landing(cfg) -> Path:
     root = Path(cfg.lake.landing)
     write_lines(
         root / "orders" / "orders_2024-03.csv", [ORDERS_HEADER, *GOOD_ORDERS[:2], *BAD_ORDERS.values()]
@@ -140,9 +157,8 @@ def landing(cfg) -> Path:
     return root
 
 
-def test_orders_are_typed_deduplicated_and_quarantined_with_their_rule(spark, cfg, landing):
-    result = ingest.run(spark, cfg, AS_OF)
-    lake = Lake(spark, cfg.lake.root)
+def test_orders_are_typed_deduplicated_and_quarantined_with_their_rule(ingested):
+    _, lake, result = ingested
     counts = {c.source: c for c in result["sources"]}
 
     orders = counts["orders"]
@@ -163,9 +179,8 @@ def test_orders_are_typed_deduplicated_and_quarantined_with_their_rule(spark, cf
     assert all(r["source_file"].endswith("orders_2024-03.csv") for r in rules.values())
 
 
-def test_every_source_lands_and_bad_rows_are_named(spark, cfg, landing):
-    ingest.run(spark, cfg, AS_OF)
-    lake = Lake(spark, cfg.lake.root)
+def test_every_source_lands_and_bad_rows_are_named(ingested):
+    _, lake, _ = ingested
     assert {
         s: lake.read(s).count()
         for s in ("refunds", "sessions", "email_events", "support_tickets", "customers")
@@ -179,9 +194,8 @@ def test_every_source_lands_and_bad_rows_are_named(spark, cfg, landing):
     }
 
 
-def test_pii_stays_in_the_restricted_table(spark, cfg, landing):
-    ingest.run(spark, cfg, AS_OF)
-    lake = Lake(spark, cfg.lake.root)
+def test_pii_stays_in_the_restricted_table(ingested):
+    _, lake, _ = ingested
     assert "email" not in lake.read("customers").columns and "name" not in lake.read("customers").columns
     identity = {r["customer_id"]: r for r in lake.read("customer_identity").collect()}
     assert identity["C1"]["email"] == "ann@example.com"
@@ -199,9 +213,8 @@ def table_snapshot(lake: Lake, table: str) -> list:
     return sorted(df.drop(*[c for c in df.columns if c == "_ingested_at"]).collect(), key=repr)
 
 
-def test_rerun_reads_nothing_and_commits_nothing(spark, cfg, landing):
-    lake = Lake(spark, cfg.lake.root)
-    ingest.run(spark, cfg, AS_OF)
+def test_rerun_reads_nothing_and_commits_nothing(spark, ingested):
+    cfg, lake, _ = ingested
     tables = lake_tables(lake)
     assert {"orders_raw", "quarantine", "quality_checks", "ingested_files", "customer_identity"} <= set(
         tables

@@ -25,7 +25,7 @@ pytestmark = pytest.mark.slow
 AS_OF = date(2025, 7, 1)
 TRAIN_SNAPSHOT = date(2025, 1, 1)  # AS_OF − the 181-day horizon below
 SMALL = {
-    "generator": {"start": "2024-06-01", "end": "2025-06-30"},
+    "generator": {"start": "2024-01-01", "end": "2025-06-30"},  # a year of history: BG/NBD sees dropout
     "model": {  # one form and one backtest snapshot: the forms' selection is tested in test_modeling*
         "horizon_days": 181,
         "forms": ["log1p"],
