@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pyspark.sql import Column, DataFrame, Window
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from clvlake.config import TierRule
@@ -39,7 +39,10 @@ def tier_summary(scores: DataFrame, tiers: list[TierRule]) -> DataFrame:
         F.sum("predicted_clv").alias("total_clv"),
         F.avg("predicted_clv").alias("avg_clv"),
     )
-    grand_total = F.sum("total_clv").over(Window.partitionBy())
-    return summary.withColumn("value_share", F.col("total_clv") / grand_total).orderBy(
-        order[F.col("value_tier")]
+    grand_total = summary.agg(F.sum("total_clv").alias("_grand_total"))  # one row: no single-partition window
+    return (
+        summary.crossJoin(grand_total)
+        .withColumn("value_share", F.col("total_clv") / F.col("_grand_total"))
+        .drop("_grand_total")
+        .orderBy(order[F.col("value_tier")])
     )
