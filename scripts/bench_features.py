@@ -108,7 +108,7 @@ def spark_activity(spark, path: Path):
     """clvlake's per-customer aggregation at SNAPSHOT of the order events in `path` (no other source)."""
     from pyspark.sql import functions as F
 
-    from clvlake.features.build import customer_days, purchase_activity, purchase_rows, snapshot_frame
+    from clvlake.features.build import customer_days, purchase_activity, purchase_rows
 
     orders = spark.read.parquet(str(path)).select(
         "customer_key",
@@ -119,7 +119,7 @@ def spark_activity(spark, path: Path):
         F.lit(0.0).alias("discount"),
         F.lit(None).cast("string").alias("product_category"),
     )
-    return purchase_activity(customer_days(purchase_rows(orders)), snapshot_frame(orders, [SNAPSHOT]))
+    return purchase_activity(customer_days(purchase_rows(orders, [SNAPSHOT])), [SNAPSHOT])
 
 
 def run_spark(path: Path, args: argparse.Namespace) -> dict:
@@ -307,7 +307,7 @@ def main() -> None:
     )
     parser.add_argument("--sizes", default="1M,10M", help="order events per run, comma-separated (1M,10M)")
     parser.add_argument("--engines", default="spark,duckdb,lifetimes")
-    parser.add_argument("--repeats", type=int, default=2, help="timed runs per engine (best is reported)")
+    parser.add_argument("--repeats", type=int, default=3, help="timed runs per engine (best is reported)")
     parser.add_argument(
         "--note", default="2 cores shared with other work; compare ratios measured side by side"
     )
