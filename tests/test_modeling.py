@@ -1,9 +1,11 @@
 """Regressor forms, conformal intervals, formula baselines, the champion rule and the new metrics."""
 
 import math
+from datetime import date, timedelta
 
 import numpy as np
 import pytest
+from chispa import assert_df_equality
 from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
@@ -11,6 +13,7 @@ from clvlake.config import GbtSettings
 from clvlake.modeling.baselines import FormulaInputs, retention_rate, with_formula_baselines
 from clvlake.modeling.champion import decide
 from clvlake.modeling.conformal import calibrate, coverage
+from clvlake.modeling.dataset import pooled_snapshots, pooled_training_rows
 from clvlake.modeling.metrics import decile_calibration, top_decile_capture
 from clvlake.modeling.regressor import FORMS, clv_pipeline, predict_clv
 from clvlake.schemas import FEATURE_COLUMNS
@@ -41,6 +44,38 @@ def test_each_form_is_calibrated_on_the_total_and_round_trips(labelled, form, tm
     model.write().save(str(tmp_path / "model"))
     reloaded = predict_clv(PipelineModel.load(str(tmp_path / "model")), labelled.drop("label"))
     assert reloaded.agg(F.sum("prediction")).first()[0] == pytest.approx(total, rel=1e-9)
+
+
+def test_a_pool_of_snapshots_is_calibrated_on_the_total_of_its_latest(labelled):
+    latest, earlier = date(2025, 1, 1), date(2024, 10, 2)
+    pooled = labelled.withColumn("snapshot_date", F.lit(latest)).unionByName(
+        labelled.withColumns({"snapshot_date": F.lit(earlier), "label": F.col("label") * 3})
+    )
+    predicted = predict_clv(clv_pipeline(TINY_GBT, 1, "raw").fit(pooled), pooled)
+    totals = {
+        r["snapshot_date"]: r
+        for r in predicted.groupBy("snapshot_date")
+        .agg(F.sum("label").alias("actual"), F.sum("prediction").alias("predicted"))
+        .collect()
+    }
+    assert totals[latest]["predicted"] == pytest.approx(totals[latest]["actual"], rel=1e-6)
+    assert totals[earlier]["predicted"] < totals[earlier]["actual"] * 0.9
+
+
+def test_a_fit_pools_the_training_customers_of_earlier_snapshots(spark):
+    c = date(2025, 1, 1)
+    assert pooled_snapshots(c, 3, 91) == [c, date(2024, 10, 2), date(2024, 7, 3)]
+    data = spark.createDataFrame(
+        [(key, c - timedelta(days=91 * k), key == "held") for key in ("a", "b", "held") for k in range(5)],
+        "customer_key string, snapshot_date date, is_holdout boolean",
+    )
+    expected = spark.createDataFrame(
+        [(key, c - timedelta(days=91 * k), False) for key in ("a", "b") for k in range(1, 4)],
+        data.schema,
+    )
+    assert_df_equality(
+        pooled_training_rows(data, c - timedelta(days=91), 3, 91), expected, ignore_row_order=True
+    )
 
 
 def test_unknown_form_is_rejected():

@@ -121,6 +121,7 @@ class ModelSettings:
     champion_metrics: list[str]
     backtest_snapshots: int
     backtest_step_days: int
+    pooled_snapshots: int  # a fit pools the training customers of its snapshot and this many − 1 earlier ones
     conformal_level: float
     conformal_fraction: float
     discrepancy_factor: float
@@ -376,9 +377,10 @@ def _validate_model(model: ModelSettings, source: str) -> None:
     ):
         if not 0 < value < 1:
             raise ConfigError(f"{source}: key 'model.{key}' must be between 0 and 1")
-    if model.backtest_snapshots < 1 or model.backtest_step_days < 1:
+    if min(model.backtest_snapshots, model.backtest_step_days, model.pooled_snapshots) < 1:
         raise ConfigError(
-            f"{source}: keys 'model.backtest_snapshots' and 'model.backtest_step_days' must be ≥ 1"
+            f"{source}: keys 'model.backtest_snapshots', 'model.backtest_step_days' and "
+            "'model.pooled_snapshots' must be ≥ 1"
         )
     if model.discrepancy_factor <= 1 or model.formula_margin <= 0:
         raise ConfigError(

@@ -1,9 +1,11 @@
 """Backtests: every candidate regressor form and every baseline, fitted on training customers and compared on
 the same evaluation rows, and the `clv backtest` job for a given calibration end and holdout end.
 
-An evaluation fits on the training rows of one snapshot and predicts the evaluation rows: held-out customers of
-the same snapshot ("customers") or of a later one ("time_<training snapshot>"). A share of the training customers
-is kept out of the fit to calibrate the split-conformal interval.
+An evaluation fits at one snapshot and predicts the evaluation rows: held-out customers of the same snapshot
+("customers") or of a later one ("time_<training snapshot>"). The regressor fits on the training customers of
+that snapshot and of the snapshots pooled with it; BG/NBD + Gamma-Gamma and the formula baselines fit on that
+snapshot alone, as they are defined. A share of the training customers is kept out of the fit to calibrate the
+split-conformal interval, on their rows at the snapshot.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from clvlake.lake import Lake
 from clvlake.modeling.baselines import BASELINES, BTYD, FormulaInputs, retention_rate, with_formula_baselines
 from clvlake.modeling.btyd import BtydModel, fit_btyd, with_btyd
 from clvlake.modeling.conformal import Conformal, calibrate, coverage
-from clvlake.modeling.dataset import is_holdout, training_set
+from clvlake.modeling.dataset import is_holdout, pooled_snapshots, pooled_training_rows, training_sets
 from clvlake.modeling.metrics import decile_calibration, evaluate
 from clvlake.modeling.regressor import clv_pipeline, predict_clv
 
@@ -47,8 +49,12 @@ class Evaluation:
     name: str
     training_snapshot: date
     snapshot: date
-    train: DataFrame
+    train: DataFrame  # training rows at training_snapshot and the snapshots pooled with it
     rows: DataFrame
+
+    @property
+    def train_at_snapshot(self) -> DataFrame:
+        return self.train.where(F.col("snapshot_date") == F.lit(self.training_snapshot))
 
 
 @dataclass(frozen=True)
@@ -61,10 +67,12 @@ class Outcome:
     deciles: DataFrame  # method, decile, customers, mean_predicted, mean_actual
 
 
-def fit_forms(train: DataFrame, cfg: ModelSettings) -> dict[str, FittedForm]:
-    """Each candidate form fitted on the training customers minus the conformal calibration share."""
+def fit_forms(train: DataFrame, snapshot: date, cfg: ModelSettings) -> dict[str, FittedForm]:
+    """Each candidate form fitted on the training rows (of any pooled snapshot) of all but the conformal
+    calibration share of customers; the interval is calibrated on that share's rows at `snapshot`."""
     calibration = is_holdout(F.col("customer_key"), cfg.conformal_fraction, cfg.seed + 1)
-    fit_rows, calibration_rows = train.where(~calibration), train.where(calibration)
+    at_snapshot = F.col("snapshot_date") == F.lit(snapshot)
+    fit_rows, calibration_rows = train.where(~calibration), train.where(calibration & at_snapshot)
     fitted = {}
     for form in cfg.forms:
         model = clv_pipeline(cfg.gbt, cfg.seed, form).fit(fit_rows)
@@ -122,9 +130,10 @@ def long_predictions(wide: DataFrame, forms: list[str], discrepancy_factor: floa
 def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int) -> Outcome:
     """Fit every form and baseline on `evaluation.train`, predict and score `evaluation.rows`."""
     log.info("backtest %s: fitting on snapshot %s", evaluation.name, evaluation.training_snapshot)
-    forms = fit_forms(evaluation.train, cfg)
-    btyd = fit_btyd(evaluation.train, cfg.btyd.unit_days, cfg.btyd.monetary_digits)
-    inputs = FormulaInputs(retention_rate(evaluation.train), cfg.formula_margin, horizon_days)
+    forms = fit_forms(evaluation.train, evaluation.training_snapshot, cfg)
+    at_snapshot = evaluation.train_at_snapshot
+    btyd = fit_btyd(at_snapshot, cfg.btyd.unit_days, cfg.btyd.monetary_digits)
+    inputs = FormulaInputs(retention_rate(at_snapshot), cfg.formula_margin, horizon_days)
     wide = wide_predictions(evaluation.rows, forms, btyd, inputs)
     predictions = (
         long_predictions(wide, cfg.forms, cfg.discrepancy_factor)
@@ -239,29 +248,26 @@ def ensure_sources(lake: Lake) -> None:
 
 def run(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: date) -> dict[str, object]:
     """`clv backtest`: features at the calibration end, label = net value until the holdout end; fit on the
-    training customers, write predictions and metrics of every method for the held-out customers."""
+    training customers (pooled with their earlier snapshots, each labelled over the same horizon), write
+    predictions and metrics of every method for the held-out customers."""
     if holdout_end <= calibration_end:
         raise InputError(f"--holdout-end {holdout_end} must be after --calibration-end {calibration_end}")
     lake = Lake(spark, cfg.lake.root)
     ensure_sources(lake)
     horizon, model = (holdout_end - calibration_end).days, cfg.model
     events = lake_value_events(lake, model.margin_mode)
-    data = training_set(
-        features_at(lake, cfg, calibration_end),
-        events,
-        calibration_end,
-        horizon,
-        model.holdout_fraction,
-        model.seed,
+    snapshots = pooled_snapshots(calibration_end, model.pooled_snapshots, model.backtest_step_days)
+    data = training_sets(
+        features_at(lake, cfg, snapshots), events, snapshots, horizon, model.holdout_fraction, model.seed
     ).cache()
     evaluation = Evaluation(
         "customers",
         calibration_end,
         calibration_end,
-        data.where(~F.col("is_holdout")),
-        data.where("is_holdout"),
+        pooled_training_rows(data, calibration_end, model.pooled_snapshots, model.backtest_step_days),
+        data.where((F.col("snapshot_date") == F.lit(calibration_end)) & F.col("is_holdout")),
     )
-    if evaluation.train.isEmpty() or evaluation.rows.isEmpty():
+    if evaluation.train_at_snapshot.isEmpty() or evaluation.rows.isEmpty():
         raise InputError(
             f"no customers with events before --calibration-end {calibration_end} to backtest on"
         )

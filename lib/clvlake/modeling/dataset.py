@@ -1,8 +1,15 @@
-"""Training sets: features at snapshot c joined to the label, net value in [c, c + H)."""
+"""Training sets: features at snapshot c joined to the label, net value in [c, c + H).
+
+A fit at snapshot c pools the training customers of c and of the snapshots before it (`pooled_snapshots`): the
+same customers at several moments of their lives, so the trees see several times the rows of one snapshot. The
+held-out customers are chosen by customer, so they are out of every snapshot of the pool.
+"""
 
 from __future__ import annotations
 
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, timedelta
+from functools import reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
@@ -39,3 +46,27 @@ def training_set(
             }
         )
     )
+
+
+def training_sets(
+    features: DataFrame,
+    events: DataFrame,
+    snapshots: Sequence[date],
+    horizon_days: int,
+    holdout_fraction: float,
+    seed: int,
+) -> DataFrame:
+    """`training_set` of every snapshot, in one DataFrame."""
+    sets = [training_set(features, events, s, horizon_days, holdout_fraction, seed) for s in snapshots]
+    return reduce(DataFrame.unionByName, sets)
+
+
+def pooled_snapshots(snapshot: date, count: int, step_days: int) -> list[date]:
+    """`snapshot` and the `count − 1` snapshots before it, `step_days` apart: the snapshots one fit pools."""
+    return [snapshot - timedelta(days=k * step_days) for k in range(count)]
+
+
+def pooled_training_rows(data: DataFrame, snapshot: date, count: int, step_days: int) -> DataFrame:
+    """The training (not held-out) rows of `data` at `snapshot` and the snapshots pooled with it."""
+    pooled = pooled_snapshots(snapshot, count, step_days)
+    return data.where(~F.col("is_holdout") & F.col("snapshot_date").isin(pooled))

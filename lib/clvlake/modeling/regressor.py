@@ -105,9 +105,13 @@ class TotalCalibrationModel(Model, _Persistable):
 
 
 class TotalCalibration(Estimator, _Persistable):
-    """Learns the factor sum(label) ÷ sum(prediction) on the training rows (1 when either sum is not positive)."""
+    """Learns the factor sum(label) ÷ sum(prediction) on the training rows of their latest snapshot_date (all
+    rows when there is no such column): a fit pooling several snapshots is scaled to the most recent level.
+    The factor is 1 when either sum is not positive."""
 
     def _fit(self, df: DataFrame) -> TotalCalibrationModel:
+        if "snapshot_date" in df.columns:
+            df = df.where(F.col("snapshot_date") == F.lit(df.agg(F.max("snapshot_date")).first()[0]))
         row = df.agg(F.sum(LABEL).alias("actual"), F.sum(_UNCALIBRATED).alias("predicted")).first()
         ok = row["actual"] and row["predicted"] and row["actual"] > 0 and row["predicted"] > 0
         return TotalCalibrationModel(factor=float(row["actual"] / row["predicted"]) if ok else 1.0)

@@ -2,8 +2,10 @@
 baseline, the best form registered in MLflow, and the `champion` alias moved only when it wins.
 
 Evaluations (all on customers held out by hash at c0): "customers" fits at c0; "time_<c_k>" fits at an earlier
-snapshot c_k = c0 − k · step and predicts c0. The form trained is the best on `model.selection_metric` averaged
-over them; its c0 model is registered and compared with the current champion and the baselines.
+snapshot c_k = c0 − k · step and predicts c0. A fit at c pools the training customers of c and of the
+`model.pooled_snapshots − 1` snapshots before it, `step` apart. The form trained is the best on
+`model.selection_metric` averaged over them; its c0 model is registered and compared with the current champion
+and the baselines.
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ from clvlake.modeling.backtest import (
 )
 from clvlake.modeling.baselines import BASELINES
 from clvlake.modeling.champion import decide
-from clvlake.modeling.dataset import training_set
+from clvlake.modeling.dataset import pooled_snapshots, pooled_training_rows, training_sets
 from clvlake.modeling.metrics import evaluate, score_metric
 from clvlake.modeling.regressor import predict_clv
 from clvlake.schemas import FEATURE_COLUMNS
@@ -52,33 +54,43 @@ def training_snapshot(as_of: date, horizon_days: int) -> date:
 
 
 def training_snapshots(as_of: date, cfg: Config) -> list[date]:
-    """c0 = as_of − H, then `backtest_snapshots − 1` earlier ones, `backtest_step_days` apart."""
+    """The snapshots fitted at: c0 = as_of − H, then `backtest_snapshots − 1` earlier ones, `backtest_step_days`
+    apart."""
     c0 = training_snapshot(as_of, cfg.model.horizon_days)
-    return [
-        c0 - timedelta(days=k * cfg.model.backtest_step_days) for k in range(cfg.model.backtest_snapshots)
-    ]
+    return pooled_snapshots(c0, cfg.model.backtest_snapshots, cfg.model.backtest_step_days)
+
+
+def labelled_snapshots(as_of: date, cfg: Config) -> list[date]:
+    """Every snapshot with a training set: the snapshots fitted at and the earlier ones their fits pool."""
+    model = cfg.model
+    count = model.backtest_snapshots + model.pooled_snapshots - 1
+    return pooled_snapshots(training_snapshot(as_of, model.horizon_days), count, model.backtest_step_days)
 
 
 def build_training_sets(lake: Lake, cfg: Config, snapshots: list[date]) -> tuple[DataFrame, int]:
     """Write the training sets of every snapshot (one commit) and read them back."""
     model = cfg.model
     events = lake_value_events(lake, model.margin_mode)
-    features = features_at(lake, cfg, snapshots)
-    sets = [
-        training_set(features, events, s, model.horizon_days, model.holdout_fraction, model.seed)
-        for s in snapshots
-    ]
+    sets = training_sets(
+        features_at(lake, cfg, snapshots),
+        events,
+        snapshots,
+        model.horizon_days,
+        model.holdout_fraction,
+        model.seed,
+    )
     listed = ", ".join(f"'{s.isoformat()}'" for s in snapshots)
-    version = lake.replace_where(union_all(sets), "training_sets", f"snapshot_date IN ({listed})")
+    version = lake.replace_where(sets, "training_sets", f"snapshot_date IN ({listed})")
     return lake.read("training_sets").where(F.col("snapshot_date").isin(snapshots)).cache(), version
 
 
-def evaluations(data: DataFrame, snapshots: list[date], as_of: date) -> list[Evaluation]:
-    c0 = snapshots[0]
-    at = {s: data.where(F.col("snapshot_date") == F.lit(s)) for s in snapshots}
-    holdout = at[c0].where("is_holdout")
+def evaluations(data: DataFrame, snapshots: list[date], as_of: date, cfg: Config) -> list[Evaluation]:
+    """One evaluation per snapshot fitted at, each predicting the held-out customers of c0 = snapshots[0]."""
+    c0, model = snapshots[0], cfg.model
+    holdout = data.where((F.col("snapshot_date") == F.lit(c0)) & F.col("is_holdout"))
     for s in snapshots:
-        if at[s].where(~F.col("is_holdout")).isEmpty() or holdout.isEmpty():
+        own = data.where((F.col("snapshot_date") == F.lit(s)) & ~F.col("is_holdout"))
+        if own.isEmpty() or holdout.isEmpty():
             raise InputError(
                 f"not enough customers before the training snapshot {s} (as-of {as_of} − horizon and backtest "
                 f"steps) to train and evaluate: the data must start well before it"
@@ -88,7 +100,7 @@ def evaluations(data: DataFrame, snapshots: list[date], as_of: date) -> list[Eva
             "customers" if s == c0 else f"time_{s.isoformat()}",
             s,
             c0,
-            at[s].where(~F.col("is_holdout")),
+            pooled_training_rows(data, s, model.pooled_snapshots, model.backtest_step_days),
             holdout,
         )
         for s in snapshots
@@ -124,9 +136,9 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     lake = Lake(spark, cfg.lake.root)
     model_cfg = cfg.model
     snapshots = training_snapshots(as_of, cfg)
-    data, data_version = build_training_sets(lake, cfg, snapshots)
+    data, data_version = build_training_sets(lake, cfg, labelled_snapshots(as_of, cfg))
     outcomes = [
-        run_evaluation(e, model_cfg, model_cfg.horizon_days) for e in evaluations(data, snapshots, as_of)
+        run_evaluation(e, model_cfg, model_cfg.horizon_days) for e in evaluations(data, snapshots, as_of, cfg)
     ]
     current = outcomes[0]
     form = best_form(outcomes, cfg)
@@ -157,6 +169,7 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
                 "as_of": as_of.isoformat(),
                 "training_snapshot": snapshots[0].isoformat(),
                 "backtest_snapshots": ",".join(s.isoformat() for s in snapshots),
+                "pooled_snapshots": model_cfg.pooled_snapshots,
                 "horizon_days": model_cfg.horizon_days,
                 "holdout_fraction": model_cfg.holdout_fraction,
                 "margin_mode": model_cfg.margin_mode,
