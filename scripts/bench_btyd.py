@@ -174,7 +174,7 @@ def measure(side: str, path: Path, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--worker", side, "--path", str(path)]
     cmd += ["--monetary-digits", str(args.monetary_digits), "--driver-memory", args.driver_memory]
     cmd += ["--shuffle-partitions", str(args.shuffle_partitions)]
-    returncode, lines, peak = run_worker(cmd)
+    returncode, lines, peak, _ = run_worker(cmd)
     if returncode != 0 or not lines:
         raise SystemExit(f"{side} failed (exit {returncode}); run it alone: {' '.join(cmd)}")
     return {**json.loads(lines[-1]), "peak_rss_mb": peak / 2**20}
