@@ -98,6 +98,7 @@ EMAILS = [
     ("e4", "A", "sent", "2024-05-01"),
     ("e5", "A", "unsubscribe", "2024-06-30"),
     ("e6", "B", "sent", "2024-05-02"),
+    ("e7", "B", "open", "2024-05-03"),
 ]
 # t2 opened before the snapshot but rated after it closed, on the snapshot day: its rating is not known yet
 TICKETS = [("t1", "A", "2024-05-01", "2024-05-03", 4), ("t2", "A", "2024-06-25", "2024-07-01", 1)]
@@ -242,9 +243,34 @@ def test_sessions_email_and_support(spark, features):
         ],
         [
             ("A", 2, 1, 3.0, 0.5, 0.5, 1, 2, 4.0),
-            ("B", 1, 1, 3.0, 0.0, 0.0, 0, 0, 0.0),
+            ("B", 1, 1, 3.0, 1.0, 0.0, 0, 0, 0.0),
             ("D", 0, 0, 0.0, 0.0, 0.0, 0, 0, 0.0),
             ("E", 1, 1, 1.0, 0.0, 0.0, 0, 0, 0.0),
+        ],
+    )
+
+
+def test_engagement_recency(spark, features):
+    # A: last session 06-20 (11 days, inside the 30-day window from 06-01; 4 pages), last open 03-02 (121 days,
+    # before the 90 days from 04-02, which hold one send). B: session 05-10 (52 days, 3 pages), one send and
+    # one open (05-03, 59 days) in the 90 days. D: no session or open: its age. E: session on 06-01, the 30-day
+    # window's first day; no open: its age.
+    assert_group(
+        spark,
+        features,
+        [
+            "sessions_30d",
+            "days_since_last_session",
+            "pages_per_session_90d",
+            "email_opens_90d",
+            "email_open_rate_90d",
+            "days_since_last_email_open",
+        ],
+        [
+            ("A", 1, 11, 4.0, 0, 0.0, 121),
+            ("B", 0, 52, 3.0, 1, 1.0, 59),
+            ("D", 0, 366, 0.0, 0, 0.0, 366),
+            ("E", 1, 30, 1.0, 0, 0.0, 30),
         ],
     )
 
@@ -300,6 +326,42 @@ def test_snapshot_dates(start, end, every, expected):
 def test_snapshot_dates_reject_an_empty_range():
     with pytest.raises(InputError, match="--to 2024-01-01 is before --from 2024-02-01"):
         snapshot_dates(date(2024, 2, 1), date(2024, 1, 1), "month")
+
+
+RECENCY = [
+    "sessions_30d",
+    "days_since_last_session",
+    "pages_per_session_90d",
+    "email_opens_90d",
+    "email_open_rate_90d",
+    "days_since_last_email_open",
+]
+
+
+def test_a_features_table_of_an_older_contract_gains_the_new_columns(spark, tmp_path, features):
+    lake = Lake(spark, str(tmp_path / "lake"))
+    earlier = date(2024, 6, 1)
+    older = features.drop(*RECENCY).withColumn("snapshot_date", F.lit(earlier))
+    older.write.format("delta").partitionBy("snapshot_date").save(lake.path("customer_features"))
+    lake.replace_partition(features, "customer_features", SNAPSHOT)
+    table = lake.read("customer_features")
+    assert_df_equality(
+        table.where(F.col("snapshot_date") == F.lit(SNAPSHOT)).select(*features.columns),
+        features,
+        ignore_row_order=True,
+        ignore_nullable=True,
+    )
+    kept = table.where(F.col("snapshot_date") == F.lit(earlier))
+    assert kept.count() == older.count()
+    assert kept.where(F.coalesce(*RECENCY).isNotNull()).isEmpty()  # earlier rows: null in the new columns
+
+
+def test_a_column_whose_type_changed_is_an_error_not_a_cast(spark, tmp_path, features):
+    lake = Lake(spark, str(tmp_path / "lake"))
+    retyped = features.withColumn("sessions_30d", F.col("sessions_30d").cast("string"))
+    retyped.write.format("delta").partitionBy("snapshot_date").save(lake.path("customer_features"))
+    with pytest.raises(InputError, match=r"other types than its contract for \['sessions_30d'\]"):
+        lake.replace_partition(features, "customer_features", SNAPSHOT)
 
 
 @pytest.mark.slow

@@ -189,14 +189,44 @@ class Lake:
         return int(DeltaTable.forPath(self.spark, self.path(table)).history(1).select("version").first()[0])
 
     def ensure(self, table: str) -> None:
-        """Create the table with its contract schema and partitioning if it is not there yet."""
+        """Create the table with its contract schema and partitioning if it is not there yet, or add the columns
+        a newer contract has (see `evolve`)."""
         spec = TABLES[table]
+        if self.exists(table):
+            self.evolve(table)
+            return
         builder = DeltaTable.createIfNotExists(self.spark).location(self.path(table)).addColumns(spec.schema)
         if spec.partition_by:
             builder = builder.partitionedBy(spec.partition_by)
         if spec.clear_ids:
             builder = builder.property("delta.dataSkippingNumIndexedCols", "0")
         builder.execute()
+
+    def evolve(self, table: str) -> list[str]:
+        """Add the contract's columns that an existing table (written by an older clvlake) lacks; returns them.
+
+        Only additions are automatic (earlier rows read null there); a column whose type changed is an error
+        naming it, never a silent cast of old data.
+        """
+        schema = self.spark.read.format("delta").load(self.path(table)).schema
+        existing = {f.name: f.dataType.simpleString() for f in schema}  # types without nullability
+        contract = TABLES[table].schema.fields
+        changed = [
+            f.name
+            for f in contract
+            if existing.get(f.name, f.dataType.simpleString()) != f.dataType.simpleString()
+        ]
+        if changed:
+            raise InputError(
+                f"table '{table}' at {self.path(table)} has other types than its contract for {changed}: "
+                "migrate or rebuild it"
+            )
+        added = [f for f in contract if f.name not in existing]
+        if added:
+            columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in added)
+            self.spark.sql(f"ALTER TABLE delta.`{self.path(table)}` ADD COLUMNS ({columns})")
+            log.info("%s: added columns %s (schema evolution)", table, [f.name for f in added])
+        return [f.name for f in added]
 
     def replace_partition(self, df: DataFrame, table: str, value: date) -> int:
         """Replace one partition with `df` (rows outside it make Delta fail the write); returns the new version."""

@@ -239,9 +239,15 @@ CUSTOMER_FEATURES = _fields(
     ("refund_rate", _DBL, False),  # refunds per order
     ("discount_share", _DBL, False),  # discount / gross of all orders
     ("sessions_total", _INT, False),
+    ("sessions_30d", _INT, False),
     ("sessions_90d", _INT, False),
+    ("days_since_last_session", _INT, False),  # customer_age_days for customers without a session
     ("pages_per_session", _DBL, False),
+    ("pages_per_session_90d", _DBL, False),  # over the sessions of the last 90 days
     ("email_open_rate", _DBL, False),  # opens / sends (0 without sends)
+    ("email_opens_90d", _INT, False),
+    ("email_open_rate_90d", _DBL, False),  # opens / sends of the last 90 days
+    ("days_since_last_email_open", _INT, False),  # customer_age_days for customers who never opened one
     ("email_click_rate", _DBL, False),  # clicks / sends
     ("email_unsubscribed", _INT, False),  # 1 if the customer unsubscribed before the snapshot
     ("support_tickets_total", _INT, False),  # tickets opened

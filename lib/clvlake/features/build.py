@@ -7,11 +7,12 @@ and a constant column; several (a backfill) are a broadcast range join that pair
 snapshot, so one scan serves them all.
 
 1. Purchases (orders and refunds): `purchase_rows` hash-partitions them by customer_key once; `customer_days`
-   rolls them up to customer-days, so purchase days (BTYD counts days, not orders) are a plain sum instead of a
-   distinct count, and gives each purchase day the gap to the previous one; `purchase_activity` pairs each
+   sorts each partition by customer and day and rolls the rows up to customer-days (a sort aggregate), so
+   purchase days (BTYD counts days, not orders) are a plain sum instead of a distinct count, and gives each
+   purchase day the gap to the previous one (a window over the same sort); `purchase_activity` pairs each
    customer-day with the snapshots after it, and one aggregation per (customer, snapshot) computes totals, BTYD
-   statistics and trailing windows relative to its snapshot. These steps and `main_category` keep the first
-   partitioning: one shuffle.
+   statistics and trailing windows relative to its snapshot. `main_category` aggregates the orders' categories
+   (a second, narrower shuffle: only the columns it reads), without sorting them.
 2. Engagement (sessions, e-mail events, ticket openings, ticket ratings at their closing date):
    `engagement_rows` and `engagement_activity`, one aggregation per (customer, snapshot), partially
    aggregated before its shuffle.
@@ -32,7 +33,8 @@ from pyspark.sql import functions as F
 from clvlake.schemas import CUSTOMER_FEATURES, TRAILING_WINDOWS_DAYS
 
 TREND_DAYS = 90  # trend: the last 90 days against the 90 before
-RECENT_SESSION_DAYS = 90
+SESSION_WINDOWS_DAYS = (30, 90)
+RECENT_DAYS = 90  # recent pages per session, e-mail opens and open rate
 KEYS = ["customer_key", "snapshot_date"]
 
 PURCHASE_MEASURES = ("value", "orders", "order_value", "refunds", "gross", "discount")
@@ -81,9 +83,7 @@ def before_snapshots(df: DataFrame, snapshots: Sequence[date]) -> DataFrame:
 
 def purchase_rows(events: DataFrame, snapshots: Sequence[date]) -> DataFrame:
     """customer_key, event_date, category and the purchase measures of every order and refund (value events)
-    before the last snapshot, partitioned by customer_key and sorted by it and event_date, so the customer-day
-    roll-up and its window share that one sort (with `spark.sql.execution.replaceHashWithSortAgg`, which
-    `clvlake.session` sets)."""
+    before the last snapshot, hash-partitioned by customer_key."""
     is_order = F.col("is_order")
     return (
         before_last(events, snapshots)
@@ -99,7 +99,6 @@ def purchase_rows(events: DataFrame, snapshots: Sequence[date]) -> DataFrame:
             F.col("discount").cast("double").alias("discount"),
         )
         .repartition("customer_key")
-        .sortWithinPartitions("customer_key", "event_date")
     )
 
 
@@ -141,8 +140,16 @@ def engagement_rows(src: FeatureSources, snapshots: Sequence[date]) -> DataFrame
 def customer_days(rows: DataFrame) -> DataFrame:
     """One row per customer-day of `purchase_rows`: the day's measure sums, purchase_day, and purchase_gap (days
     since the previous purchase day, on purchase days after the first). A gap only looks back, so it is the same
-    at every snapshot."""
-    daily = rows.groupBy("customer_key", "event_date").agg(*[F.sum(m).alias(m) for m in PURCHASE_MEASURES])
+    at every snapshot.
+
+    The rows are sorted by customer and day first, so the roll-up streams over them (a sort aggregate, with
+    `spark.sql.execution.replaceHashWithSortAgg`, which `clvlake.session` sets) and its output already has the
+    window's order: one sort for both."""
+    daily = (
+        rows.sortWithinPartitions("customer_key", "event_date")
+        .groupBy("customer_key", "event_date")
+        .agg(*[F.sum(m).alias(m) for m in PURCHASE_MEASURES])
+    )
     purchase = F.col("orders") > 0
     earlier = (
         Window.partitionBy("customer_key").orderBy("event_date").rowsBetween(Window.unboundedPreceding, -1)
@@ -193,11 +200,18 @@ def engagement_activity(rows: DataFrame, snapshots: Sequence[date]) -> DataFrame
         .groupBy(*KEYS)
         .agg(
             F.min("event_date").alias("first_engagement_date"),
+            F.max(F.when(F.col("sessions") > 0, F.col("event_date"))).alias("last_session_date"),
+            F.max(F.when(F.col("email_opens") > 0, F.col("event_date"))).alias("last_email_open_date"),
             F.sum("sessions").alias("sessions_total"),
             F.sum("pages").alias("pages_total"),
-            F.sum(F.when(_within(RECENT_SESSION_DAYS), F.col("sessions"))).alias(
-                f"sessions_{RECENT_SESSION_DAYS}d"
-            ),
+            *[
+                F.sum(F.when(_within(w), F.col("sessions"))).alias(f"sessions_{w}d")
+                for w in SESSION_WINDOWS_DAYS
+            ],
+            *[
+                F.sum(F.when(_within(RECENT_DAYS), F.col(m))).alias(f"{m}_{RECENT_DAYS}d")
+                for m in ("pages", "emails_sent", "email_opens")
+            ],
             *[
                 F.sum(m).alias(m)
                 for m in ("emails_sent", "email_opens", "email_clicks", "email_unsubscribes", "tickets")
@@ -210,14 +224,21 @@ def engagement_activity(rows: DataFrame, snapshots: Sequence[date]) -> DataFrame
 
 def main_category(rows: DataFrame, snapshots: Sequence[date]) -> DataFrame:
     """customer_key, snapshot_date, main_category: the category with most orders before the snapshot (ties: more
-    net value, then the first name)."""
+    net value, then the first name).
+
+    A hash aggregation per (customer, snapshot, category), then the first of each customer's few category rows by
+    a window: the purchase rows themselves are never sorted for it."""
     per_category = (
         before_snapshots(rows.where(F.col("category").isNotNull()), snapshots)
         .groupBy("customer_key", "snapshot_date", "category")
         .agg(F.sum("orders").alias("orders"), F.sum("value").alias("value"))
     )
-    rank = F.struct(-F.col("orders"), -F.col("value"), F.col("category"))
-    return per_category.groupBy(*KEYS).agg(F.min(rank)["category"].alias("main_category"))
+    ranking = Window.partitionBy(*KEYS).orderBy(F.desc("orders"), F.desc("value"), F.asc("category"))
+    return (
+        per_category.withColumn("rank", F.row_number().over(ranking))
+        .where(F.col("rank") == 1)
+        .select(*KEYS, F.col("category").alias("main_category"))
+    )
 
 
 def known_customers(customers: DataFrame, snapshots: Sequence[date]) -> DataFrame:
@@ -238,6 +259,12 @@ def _zero(column: str) -> Column:
     return F.coalesce(F.col(column), F.lit(0))
 
 
+def _days_since(last_date: str, first_seen: Column) -> Column:
+    """Days from `last_date` to the snapshot; the customer's age when there is none (never happened)."""
+    snapshot = F.col("snapshot_date")
+    return F.coalesce(F.datediff(snapshot, last_date), F.datediff(snapshot, first_seen))
+
+
 def feature_columns() -> dict[str, Column]:
     """The feature expressions over known customers fully joined with their activity at each snapshot."""
     snapshot = F.col("snapshot_date")
@@ -248,6 +275,7 @@ def feature_columns() -> dict[str, Column]:
     gap_mean = recency / repeat_days
     gap_variance = F.greatest(F.lit(0.0), F.col("gap_sq_sum") / repeat_days - gap_mean * gap_mean)
     short, long_ = f"{TREND_DAYS}d", f"{2 * TREND_DAYS}d"
+    recent = f"{RECENT_DAYS}d"
     return {
         "first_seen_date": first_seen,
         "customer_age_days": F.datediff(snapshot, first_seen),
@@ -261,9 +289,7 @@ def feature_columns() -> dict[str, Column]:
         "bt_monetary_value": F.when(
             repeat_days > 0, (F.col("purchase_days_value") - F.col("first_purchase_day_value")) / repeat_days
         ).otherwise(0.0),
-        "days_since_last_purchase": F.coalesce(
-            F.datediff(snapshot, "last_purchase_date"), F.datediff(snapshot, first_seen)
-        ),
+        "days_since_last_purchase": _days_since("last_purchase_date", first_seen),
         **{c: _zero(c) for w in TRAILING_WINDOWS_DAYS for c in (f"orders_{w}d", f"net_value_{w}d")},
         f"orders_trend_{short}": 2 * _zero(f"orders_{short}") - _zero(f"orders_{long_}"),
         f"net_value_trend_{short}": 2 * _zero(f"net_value_{short}") - _zero(f"net_value_{long_}"),
@@ -272,9 +298,14 @@ def feature_columns() -> dict[str, Column]:
         "refund_rate": _ratio("refunds_total", "orders_total"),
         "discount_share": _ratio("discount_total", "gross_total"),
         "sessions_total": _zero("sessions_total"),
-        f"sessions_{RECENT_SESSION_DAYS}d": _zero(f"sessions_{RECENT_SESSION_DAYS}d"),
+        **{f"sessions_{w}d": _zero(f"sessions_{w}d") for w in SESSION_WINDOWS_DAYS},
+        "days_since_last_session": _days_since("last_session_date", first_seen),
         "pages_per_session": _ratio("pages_total", "sessions_total"),
+        f"pages_per_session_{recent}": _ratio(f"pages_{recent}", f"sessions_{recent}"),
         "email_open_rate": _ratio("email_opens", "emails_sent"),
+        f"email_opens_{recent}": _zero(f"email_opens_{recent}"),
+        f"email_open_rate_{recent}": _ratio(f"email_opens_{recent}", f"emails_sent_{recent}"),
+        "days_since_last_email_open": _days_since("last_email_open_date", first_seen),
         "email_click_rate": _ratio("email_clicks", "emails_sent"),
         "email_unsubscribed": (_zero("email_unsubscribes") > 0).cast("int"),
         "support_tickets_total": _zero("tickets"),
