@@ -12,7 +12,7 @@ from clvlake.cli import main
 from clvlake.config import load_config
 from clvlake.lake import Lake
 from clvlake.modeling.backtest import method_name
-from clvlake.modeling.baselines import BASELINES
+from clvlake.modeling.baselines import BASELINES, BTYD
 from tests.conftest import write_config
 
 pytestmark = pytest.mark.slow
@@ -20,12 +20,13 @@ pytestmark = pytest.mark.slow
 MODEL = {"forms": ["raw"], "gbt": {"max_iter": 3, "max_depth": 2, "step_size": 0.5, "subsampling_rate": 1.0}}
 
 
-def transactions(spark, customers: int = 150):
-    """BG/NBD-like buyers: gamma-distributed purchase rates, a beta-distributed dropout chance per purchase."""
+def transactions(spark, customers: int = 150, dropout: bool = True):
+    """BG/NBD-like buyers: gamma-distributed purchase rates, a beta-distributed dropout chance per purchase (or
+    none: everyone keeps buying to the end of the year)."""
     rng = np.random.default_rng(11)
     rows, start = [], datetime(2024, 1, 1)
     for c in range(customers):
-        rate, dropout = rng.gamma(1.0, 1 / 30), rng.beta(1.0, 3.0)
+        rate, dropout_chance = rng.gamma(1.0, 1 / 30), rng.beta(1.0, 3.0) if dropout else 0.0
         day, n = float(rng.integers(0, 200)), 0
         while day < 365:
             ts = start + timedelta(days=int(day))
@@ -49,7 +50,7 @@ def transactions(spark, customers: int = 150):
                     "r",
                 )
             )
-            if rng.random() < dropout:
+            if rng.random() < dropout_chance:
                 break
             day, n = day + rng.exponential(1 / rate), n + 1
     return spark.createDataFrame(rows, schemas.ORDERS)
@@ -84,3 +85,16 @@ def test_backtest_rejects_a_holdout_end_before_the_calibration_end(tmp_path, cap
     args = ["backtest", "--conf", str(conf), "--calibration-end", "2024-09-01", "--holdout-end", "2024-08-01"]
     assert main(args) == 2
     assert "--holdout-end 2024-08-01 must be after" in capsys.readouterr().err
+
+
+def test_without_dropout_the_backtest_runs_without_the_bgnbd_baseline(spark, tmp_path, capsys, caplog):
+    conf = write_config(tmp_path, model=MODEL)
+    lake = Lake(spark, load_config(conf).lake.root)
+    lake.merge_new(transactions(spark, customers=80, dropout=False), "orders")
+    args = ["backtest", "--conf", str(conf), "--calibration-end", "2024-09-01", "--holdout-end", "2024-12-31"]
+    assert main(args) == 0
+    assert "the BG/NBD + Gamma-Gamma baseline is left out" in caplog.text
+    predictions = lake.read_partition("backtest_predictions", date(2024, 9, 1))
+    methods = {r["method"] for r in predictions.select("method").distinct().collect()}
+    assert methods == {method_name("raw"), *(b for b in BASELINES if b != BTYD)}
+    assert predictions.where(F.col("p_alive").isNotNull() | F.col("discrepant")).isEmpty()

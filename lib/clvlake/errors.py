@@ -15,3 +15,7 @@ class InputError(ClvError):
 
 class QualityError(ClvError):
     """A data-quality threshold was breached; the job stops before writing further."""
+
+
+class DegenerateFitError(InputError):
+    """A statistical model's likelihood has no interior maximum on this data (e.g. BG/NBD without dropout)."""

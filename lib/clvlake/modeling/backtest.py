@@ -19,7 +19,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from clvlake.config import Config, ModelSettings
-from clvlake.errors import InputError
+from clvlake.errors import DegenerateFitError, InputError
 from clvlake.features.run import features_at, lake_value_events
 from clvlake.lake import Lake
 from clvlake.modeling.baselines import BASELINES, BTYD, FormulaInputs, retention_rate, with_formula_baselines
@@ -61,7 +61,7 @@ class Evaluation:
 class Outcome:
     evaluation: Evaluation
     forms: dict[str, FittedForm]
-    btyd: BtydModel
+    btyd: BtydModel | None  # None when BG/NBD could not be fitted: that baseline is then left out
     metrics: dict[str, dict[str, float]]  # method → metric → value
     predictions: DataFrame  # BACKTEST_PREDICTIONS rows
     deciles: DataFrame  # method, decile, customers, mean_predicted, mean_actual
@@ -81,13 +81,34 @@ def fit_forms(train: DataFrame, snapshot: date, cfg: ModelSettings) -> dict[str,
     return fitted
 
 
+def fit_btyd_baseline(training: DataFrame, cfg: ModelSettings, what: str) -> BtydModel | None:
+    """BG/NBD + Gamma-Gamma on the training rows, or None (with a warning) when the data shows no dropout: a
+    short history must not stop training, it only loses that baseline (and P(alive) in the scores)."""
+    try:
+        return fit_btyd(training, cfg.btyd.unit_days, cfg.btyd.monetary_digits)
+    except DegenerateFitError as err:
+        log.warning("%s: the BG/NBD + Gamma-Gamma baseline is left out: %s", what, err)
+        return None
+
+
+def baselines(btyd: BtydModel | None) -> list[str]:
+    """The baselines of an evaluation: all of them, or the formulas only without a BG/NBD fit."""
+    return [b for b in BASELINES if b != BTYD or btyd is not None]
+
+
 def wide_predictions(
-    rows: DataFrame, forms: dict[str, FittedForm], btyd: BtydModel, inputs: FormulaInputs
+    rows: DataFrame, forms: dict[str, FittedForm], btyd: BtydModel | None, inputs: FormulaInputs
 ) -> DataFrame:
-    """Evaluation rows with one prediction column per method (and interval columns per form)."""
-    wide = with_formula_baselines(with_btyd(rows, btyd, inputs.horizon_days), inputs).withColumnRenamed(
-        "btyd_clv", BTYD
+    """Evaluation rows with one prediction column per method (and interval columns per form); without a BG/NBD
+    fit, p_alive, expected_orders and its prediction are null."""
+    with_p_alive = (
+        with_btyd(rows, btyd, inputs.horizon_days)
+        if btyd
+        else rows.withColumns(
+            {c: F.lit(None).cast("double") for c in ("p_alive", "expected_orders", "btyd_clv")}
+        )
     )
+    wide = with_formula_baselines(with_p_alive, inputs).withColumnRenamed("btyd_clv", BTYD)
     for form, fitted in forms.items():
         name = method_name(form)
         wide = predict_clv(fitted.model, wide).withColumnRenamed("prediction", name)
@@ -100,9 +121,12 @@ def wide_predictions(
     return wide
 
 
-def long_predictions(wide: DataFrame, forms: list[str], discrepancy_factor: float) -> DataFrame:
-    """One row per customer and method; `discrepant` where it and BG/NBD + Gamma-Gamma differ by the factor."""
-    methods = [*(method_name(f) for f in forms), *BASELINES]
+def long_predictions(
+    wide: DataFrame, forms: list[str], baseline_methods: list[str], discrepancy_factor: float
+) -> DataFrame:
+    """One row per customer and method; `discrepant` where it and BG/NBD + Gamma-Gamma differ by the factor
+    (false without a BG/NBD fit)."""
+    methods = [*(method_name(f) for f in forms), *baseline_methods]
     interval = {method_name(f) for f in forms}
     entries = F.array(
         *[
@@ -122,7 +146,7 @@ def long_predictions(wide: DataFrame, forms: list[str], discrepancy_factor: floa
             "customer_key", F.col("label").alias("actual"), "p_alive", BTYD, F.explode(entries).alias("m")
         )
         .select("customer_key", "actual", "p_alive", BTYD, "m.*")
-        .withColumn("discrepant", high / low > F.lit(discrepancy_factor))
+        .withColumn("discrepant", F.coalesce(high / low > F.lit(discrepancy_factor), F.lit(False)))
         .drop(BTYD)
     )
 
@@ -132,11 +156,11 @@ def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int
     log.info("backtest %s: fitting on snapshot %s", evaluation.name, evaluation.training_snapshot)
     forms = fit_forms(evaluation.train, evaluation.training_snapshot, cfg)
     at_snapshot = evaluation.train_at_snapshot
-    btyd = fit_btyd(at_snapshot, cfg.btyd.unit_days, cfg.btyd.monetary_digits)
+    btyd = fit_btyd_baseline(at_snapshot, cfg, f"backtest {evaluation.name}")
     inputs = FormulaInputs(retention_rate(at_snapshot), cfg.formula_margin, horizon_days)
     wide = wide_predictions(evaluation.rows, forms, btyd, inputs)
     predictions = (
-        long_predictions(wide, cfg.forms, cfg.discrepancy_factor)
+        long_predictions(wide, cfg.forms, baselines(btyd), cfg.discrepancy_factor)
         .withColumns(
             {
                 "snapshot_date": F.lit(evaluation.snapshot),
@@ -147,7 +171,7 @@ def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int
         .cache()
     )
     metrics, deciles = {}, []
-    for method in [*(method_name(f) for f in cfg.forms), *BASELINES]:
+    for method in [*(method_name(f) for f in cfg.forms), *baselines(btyd)]:
         rows = predictions.where(F.col("method") == F.lit(method))
         metrics[method] = evaluate(rows, "actual", "predicted")
         if method.startswith("gbt_"):
@@ -285,6 +309,6 @@ def run(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: da
         "holdout_end": holdout_end.isoformat(),
         "horizon_days": horizon,
         "metrics": outcome.metrics,
-        "btyd": outcome.btyd.as_params(),
+        "btyd": outcome.btyd.as_params() if outcome.btyd else None,
         "table_versions": versions,
     }

@@ -26,7 +26,7 @@ from pyspark.sql import functions as F
 from scipy.optimize import minimize
 from scipy.special import digamma, expit, gammaln
 
-from clvlake.errors import InputError
+from clvlake.errors import DegenerateFitError, InputError
 
 _MAX_ROWS_TO_FIT = 2_000_000  # the collapsed tables are far smaller; more means the rounding is too fine
 _MAX_SERIES_TERMS = 20_000
@@ -312,9 +312,9 @@ def fit_bgnbd(table: pd.DataFrame) -> BgNbdParams:
     start = np.array([1.0, max(mean_tenure / 4, 1.0), 1.0, 1.0])
     params = _maximise(lambda p: bgnbd_log_likelihood(p, data), data.customers, start, "BG/NBD")
     if not np.all((params > _DEGENERATE) & (params < 1 / _DEGENERATE)):
-        raise InputError(
+        raise DegenerateFitError(
             f"BG/NBD fit is degenerate (r, alpha, a, b = {params.tolist()}): the data shows no sign of customers "
-            "dropping out; use a longer calibration period"
+            "dropping out; a longer calibration period usually shows it"
         )
     return BgNbdParams(*map(float, params))
 

@@ -31,13 +31,13 @@ from clvlake.modeling.backtest import (
     TABLE_COLUMNS,
     Evaluation,
     Outcome,
+    baselines,
     comparison_table,
     method_name,
     metric_rows,
     run_evaluation,
     union_all,
 )
-from clvlake.modeling.baselines import BASELINES
 from clvlake.modeling.champion import decide
 from clvlake.modeling.dataset import pooled_snapshots, pooled_training_rows, training_sets
 from clvlake.modeling.metrics import evaluate, score_metric
@@ -147,7 +147,10 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
 
     registry.configure(cfg.mlflow)
     champion = champion_metrics(cfg, current.evaluation.rows)
-    rivals = {**({"champion": champion} if champion else {}), **{b: current.metrics[b] for b in BASELINES}}
+    rivals = {
+        **({"champion": champion} if champion else {}),
+        **{b: current.metrics[b] for b in baselines(current.btyd)},
+    }
     decision = decide(candidate, rivals, model_cfg.champion_metrics, has_champion=champion is not None)
     comparison = {**current.metrics, **({"champion (current)": champion} if champion else {})}
 
@@ -179,7 +182,7 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
                 "conformal_level": chosen.conformal.level,
                 "conformal_quantile": chosen.conformal.quantile,
                 "conformal_scale": chosen.conformal.scale,
-                **current.btyd.as_params(),
+                **(current.btyd.as_params() if current.btyd else {}),
                 **{f"gbt_{k}": v for k, v in dataclasses.asdict(model_cfg.gbt).items()},
             }
         )
