@@ -10,6 +10,8 @@ and then, on the same files and in the same run, times:
   windows, refunds/discount totals and the purchase gaps the feature table also needs), written to Spark's
   `noop` sink, in local mode through `clvlake.session.get_spark`;
 * duckdb: the same RFM + BTYD + trailing-window aggregation in SQL (customer-day roll-up, then per customer);
+* duckdb_same_columns: that query plus what clvlake's aggregation computes beyond it (the gaps between purchase
+  days, a window, and the refund, gross and discount totals): the same work as the spark row;
 * lifetimes: `summary_data_from_transaction_data` (frequency, recency, T, monetary value), skipped where the
   events would not fit in memory.
 
@@ -31,13 +33,14 @@ import tempfile
 import time
 from collections.abc import Iterator
 from datetime import date
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from checks import write_results
+from checks import Target, target_table, write_results
 
 REPO = Path(__file__).resolve().parents[1]
 SNAPSHOT = date(2025, 7, 1)
@@ -140,20 +143,32 @@ def run_spark(path: Path, args: argparse.Namespace) -> dict:
     return {"seconds": seconds, "check": check.asDict()}
 
 
-def duckdb_query(path: Path) -> str:
+def duckdb_query(path: Path, timing: bool = False) -> str:
+    """The RFM + BTYD + trailing-window aggregation in DuckDB SQL (customer-day roll-up, then per customer); with
+    `timing`, also what clvlake's purchase aggregation computes beyond it: the gaps between purchase days (a
+    window) and the refund, gross and discount totals."""
     c = f"DATE '{SNAPSHOT.isoformat()}'"
     windows = ",\n".join(
         f"sum(orders) FILTER (WHERE event_date >= {c} - INTERVAL {w} DAY) AS orders_{w}d, "
         f"coalesce(sum(value) FILTER (WHERE event_date >= {c} - INTERVAL {w} DAY), 0) AS net_value_{w}d"
         for w in WINDOWS
     )
-    return f"""
-    WITH days AS (
-        SELECT customer_key, event_date, count(*) AS orders, sum(net_value) AS value
+    days = f"""
+        SELECT customer_key, event_date, count(*) AS orders, sum(net_value) AS value,
+            0 AS refunds, sum(net_value) AS gross, 0.0 AS discount
         FROM read_parquet('{path}/*.parquet')
         WHERE event_date < {c}
-        GROUP BY customer_key, event_date
+        GROUP BY customer_key, event_date"""
+    gap = "date_diff('day', lag(event_date) OVER (PARTITION BY customer_key ORDER BY event_date), event_date)"
+    source = f"(SELECT *, {gap} AS gap FROM days)" if timing else "days"
+    extra = (
+        "sum(gap) AS gap_sum, sum(gap * gap) AS gap_sq_sum, sum(refunds) AS refunds_total, "
+        "sum(gross) AS gross_total, sum(discount) AS discount_total,"
+        if timing
+        else ""
     )
+    return f"""
+    WITH days AS ({days})
     SELECT customer_key,
         count(*) - 1 AS frequency,
         date_diff('day', min(event_date), max(event_date)) AS recency,
@@ -162,20 +177,22 @@ def duckdb_query(path: Path) -> str:
             AS monetary_value,
         sum(orders) AS orders_total, sum(value) AS net_value_total, sum(value) / sum(orders) AS avg_order_value,
         date_diff('day', max(event_date), {c}) AS days_since_last_purchase,
+        {extra}
         {windows}
-    FROM days GROUP BY customer_key
+    FROM {source} GROUP BY customer_key
     """
 
 
-def run_duckdb(path: Path, args: argparse.Namespace) -> dict:
+def duckdb_run(path: Path, args: argparse.Namespace, timing: bool) -> dict:
     import duckdb
 
     con = duckdb.connect()
     con.execute("SET threads = 2")
+    query = duckdb_query(path, timing)
     seconds = []
     for _ in range(args.repeats):
         started = time.perf_counter()
-        con.execute(f"CREATE OR REPLACE TEMP TABLE features AS {duckdb_query(path)}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE features AS {query}")
         seconds.append(time.perf_counter() - started)
     customers, frequency, net_value, orders_90d = con.execute(
         "SELECT count(*), sum(frequency), sum(net_value_total), sum(orders_90d) FROM features"
@@ -213,7 +230,12 @@ def run_lifetimes(path: Path, args: argparse.Namespace) -> dict:
     return {"seconds": [seconds], "load_seconds": load, "check": check}
 
 
-ENGINES = {"spark": run_spark, "duckdb": run_duckdb, "lifetimes": run_lifetimes}
+ENGINES = {
+    "spark": run_spark,
+    "duckdb": partial(duckdb_run, timing=False),
+    "duckdb_same_columns": partial(duckdb_run, timing=True),
+    "lifetimes": run_lifetimes,
+}
 
 
 # ---- the parent: one worker process per engine and size, memory polled from outside ------------------------
@@ -261,31 +283,103 @@ def measure(engine: str, path: Path, args: argparse.Namespace) -> dict:
     return {"status": "ok", "best_seconds": min(result["seconds"]), **memory, **result}
 
 
+def _seconds(report: dict, label_: str, engine: str) -> float | None:
+    for size in report["sizes"]:
+        if size["label"] == label_ and size["engines"].get(engine, {}).get("status") == "ok":
+            return size["engines"][engine]["best_seconds"]
+    return None
+
+
+def targets(report: dict) -> list[Target]:
+    """Issue 5's targets on the sizes that ran: Spark within 2× DuckDB and faster than lifetimes at 10M; time
+    about linear in the events and the driver's memory flat from the smallest to the largest size."""
+    found = []
+    spark, duck, same, lt = (
+        _seconds(report, "10M", e) for e in ("spark", "duckdb", "duckdb_same_columns", "lifetimes")
+    )
+    if spark and duck:
+        found.append(
+            Target(
+                "Spark vs DuckDB's RFM + window query, 10M", "≤ 2×", f"{spark / duck:.2f}×", spark <= 2 * duck
+            )
+        )
+    if spark and same:
+        found.append(
+            Target(
+                "Spark vs DuckDB on the same columns (with gaps), 10M",
+                "≤ 2×",
+                f"{spark / same:.2f}×",
+                spark <= 2 * same,
+            )
+        )
+    if spark and lt:
+        found.append(
+            Target("Spark vs lifetimes' summary, 10M", "faster", f"{spark:.1f} s vs {lt:.1f} s", spark < lt)
+        )
+    ran = [z for z in report["sizes"] if z["engines"].get("spark", {}).get("status") == "ok"]
+    if len(ran) > 1:
+        # linearity between the two largest sizes: the smallest is dominated by fixed per-job costs
+        before, large = ran[-2], ran[-1]
+        scale = large["events"] / before["events"]
+        growth = large["engines"]["spark"]["best_seconds"] / before["engines"]["spark"]["best_seconds"]
+        found.append(
+            Target(
+                f"Spark time {before['label']} → {large['label']} (×{scale:g} events)",
+                "about linear",
+                f"×{growth:.1f}",
+                growth <= 1.5 * scale,
+            )
+        )
+        small = ran[0]
+        first, last = small["engines"]["spark"], large["engines"]["spark"]
+        python = last["peak_python_rss_mb"] - first["peak_python_rss_mb"]
+        found.append(
+            Target(
+                f"Spark driver (Python) memory {small['label']} → {large['label']}",
+                "flat",
+                f"{first['peak_python_rss_mb']:,.0f} → {last['peak_python_rss_mb']:,.0f} MB",
+                python < 100,
+            )
+        )
+    return found
+
+
 def markdown(report: dict) -> str:
     lines = [
         "# Feature benchmark: clvlake (Spark) vs DuckDB vs lifetimes",
         "",
         f"Generated by `make bench` (`scripts/bench_features.py`) on {report['machine']}. Snapshot "
-        f"{report['snapshot']}; order events over {DAYS} days; {CUSTOMERS_PER_EVENT} customers per event. "
+        f"{report['snapshot']}; order events over {DAYS} days; {CUSTOMERS_PER_EVENT} customers per event; "
+        f"Spark with {report['settings']['shuffle_partitions']} shuffle partitions. "
         "Times are the aggregation only, best of the repeats; peak memory is the resident set of the engine's "
         "whole process tree (Spark: Python driver + JVM, whose heap is capped by --driver-memory "
         f"{report['settings']['driver_memory']}), and of its Python process alone.",
         "",
         f"Note: {report['note']}",
         "",
-        "| events | customers | engine | seconds | × DuckDB | peak memory (MB) | of it Python (MB) | status |",
-        "|---:|---:|---|---:|---:|---:|---:|---|",
+        "## Targets",
+        "",
+        target_table(targets(report)),
+        "",
+        "## Times",
+        "",
+        "`duckdb` is the RFM + trailing-window query of the issue's reference figures; `duckdb_same_columns` adds "
+        "what the Spark aggregation also computes (purchase gaps by a window; refund, gross and discount totals).",
+        "",
+        "| events | customers | engine | seconds | × DuckDB | × DuckDB same columns | peak memory (MB) "
+        "| of it Python (MB) | status |",
+        "|---:|---:|---|---:|---:|---:|---:|---:|---|",
     ]
     for size in report["sizes"]:
-        base = size["engines"].get("duckdb", {}).get("best_seconds")
+        bases = [size["engines"].get(e, {}).get("best_seconds") for e in ("duckdb", "duckdb_same_columns")]
         for name, res in size["engines"].items():
             if res["status"] != "ok":
-                lines.append(f"| {size['label']} | | {name} | | | | | {res['status']} |")
+                lines.append(f"| {size['label']} | | {name} | | | | | | {res['status']} |")
                 continue
-            ratio = f"{res['best_seconds'] / base:.1f}" if base else ""
+            ratios = " | ".join(f"{res['best_seconds'] / b:.1f}" if b else "" for b in bases)
             customers = f"{res['check']['customers']:,}"
             lines.append(
-                f"| {size['label']} | {customers} | {name} | {res['best_seconds']:.2f} | {ratio} | "
+                f"| {size['label']} | {customers} | {name} | {res['best_seconds']:.2f} | {ratios} | "
                 f"{res['peak_rss_mb']:,.0f} | {res['peak_python_rss_mb']:,.0f} | ok |"
             )
     return "\n".join(lines) + "\n"
@@ -311,7 +405,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", default="1M,10M", help="order events per run, comma-separated (1M,10M)")
-    parser.add_argument("--engines", default="spark,duckdb,lifetimes")
+    parser.add_argument("--engines", default=",".join(ENGINES))
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per engine (best is reported)")
     parser.add_argument(
         "--note", default="2 cores shared with other work; compare ratios measured side by side"
