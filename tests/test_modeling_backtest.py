@@ -17,7 +17,11 @@ from tests.conftest import write_config
 
 pytestmark = pytest.mark.slow
 
-MODEL = {"forms": ["raw"], "gbt": {"max_iter": 3, "max_depth": 2, "step_size": 0.5, "subsampling_rate": 1.0}}
+MODEL = {
+    "forms": ["raw"],
+    "pooled_snapshots": 2,
+    "gbt": {"max_iter": 3, "max_depth": 2, "step_size": 0.5, "subsampling_rate": 1.0},
+}
 
 
 def transactions(spark, customers: int = 150, dropout: bool = True):

@@ -30,6 +30,7 @@ SMALL = {
         "horizon_days": 181,
         "forms": ["log1p"],
         "backtest_snapshots": 1,
+        "pooled_snapshots": 1,  # pooling is tested in test_modeling
         "gbt": {"max_iter": 10, "max_depth": 3, "step_size": 0.3, "subsampling_rate": 1.0},
     },
 }

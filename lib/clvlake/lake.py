@@ -160,6 +160,7 @@ class Lake:
     def __init__(self, spark: SparkSession, root: str):
         self.spark = spark
         self.root = root.rstrip("/")
+        self._evolved: set[str] = set()  # tables whose schema this Lake already checked against the contract
 
     def path(self, table: str) -> str:
         spec = TABLES[table]
@@ -193,7 +194,9 @@ class Lake:
         a newer contract has (see `evolve`)."""
         spec = TABLES[table]
         if self.exists(table):
-            self.evolve(table)
+            if table not in self._evolved:
+                self.evolve(table)
+                self._evolved.add(table)
             return
         builder = DeltaTable.createIfNotExists(self.spark).location(self.path(table)).addColumns(spec.schema)
         if spec.partition_by:
