@@ -184,6 +184,7 @@ def main() -> None:
     parser.add_argument("--max-iter", type=int, help="override model.gbt.max_iter")
     parser.add_argument("--max-depth", type=int, help="override model.gbt.max_depth")
     parser.add_argument("--forms", help="override model.forms, e.g. hurdle (comma-separated)")
+    parser.add_argument("--pooled-snapshots", type=int, help="override model.pooled_snapshots")
     parser.add_argument("--out", type=Path, default=RESULTS)
     parser.add_argument("--name", default="model_quality", help="result file name under --out")
     args = parser.parse_args()
@@ -197,7 +198,8 @@ def main() -> None:
     root = args.work_dir or Path(tempfile.mkdtemp(prefix="clvlake-check-model-"))
     gbt = {k: v for k, v in (("max_iter", args.max_iter), ("max_depth", args.max_depth)) if v is not None}
     forms = {"forms": args.forms.split(",")} if args.forms else {}
-    cfg = load_config(work_config(root.resolve(), model={"gbt": gbt, **forms}))
+    pooled = {"pooled_snapshots": args.pooled_snapshots} if args.pooled_snapshots else {}
+    cfg = load_config(work_config(root.resolve(), model={"gbt": gbt, **forms, **pooled}))
     print(f"work directory: {root} (config {root / 'clvlake.yml'})", flush=True)
     spark = get_spark(cfg.spark)
     timings: dict[str, float] = {}
