@@ -7,8 +7,9 @@ AS_OF  ?= 2026-01-01
 CUSTOMERS ?= 10000
 CONF   ?= conf/local.yml
 PYTEST_ARGS ?=
+TEST_WORKERS ?= 2
 
-.PHONY: install browser demo test test-fast lint bench bench-btyd check-model check-real wheel cluster-up cluster-down clean clean-lake
+.PHONY: install browser demo test test-fast test-cluster lint bench bench-btyd check-model check-real wheel cluster-up cluster-down clean clean-lake
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -29,12 +30,17 @@ demo: $(STAMP)
 	$(BIN)/clv generate --conf $(CONF) --customers $(CUSTOMERS) --seed 42
 	$(BIN)/clv pipeline --conf $(CONF) --as-of $(AS_OF)
 
-## test: install and run the whole test suite (slow tests included)
+## test: install and run the test suite (slow end-to-end tests included) in $(TEST_WORKERS) processes, one test
+## file per process at a time (a file's module fixtures are built once); the cluster test is `make test-cluster`
 test: $(STAMP) browser
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not cluster" $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile -m "not slow and not cluster" $(PYTEST_ARGS)
+
+## test-cluster: the pipeline on a Spark standalone cluster (spark-submit, wheel, jars) equals local mode
+test-cluster: $(STAMP)
+	$(BIN)/python -m pytest -m cluster $(PYTEST_ARGS)
 
 ## bench: Spark feature build vs DuckDB vs lifetimes at 1M and 10M order events → bench/results/ (BENCH_SIZES=1M,10M,100M)
 BENCH_SIZES ?= 1M,10M

@@ -25,7 +25,7 @@ from clvlake.session import DELTA_SESSION_CONF
 from tests.conftest import REPO, write_config
 from tests.test_pipeline_e2e import AS_OF, SMALL
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 
 MASTER_PORT, WEBUI_PORT = "17077", "18080"
 SCORE_COLUMNS = ("customer_key", "score_date", "predicted_clv", "value_tier", "model_version")
