@@ -105,7 +105,8 @@ def test_cluster_scores_equal_local_scores(spark, cluster, wheel, tmp_path):
     assert '"job": "score"' in out
 
     shutil.copytree(
-        Path(load_config(cluster_conf).lake.root) / "silver", Path(load_config(local_conf).lake.root) / "silver"
+        Path(load_config(cluster_conf).lake.root) / "silver",
+        Path(load_config(local_conf).lake.root) / "silver",
     )
     for job in ("features", "train", "score"):
         assert main([job, "--conf", str(local_conf), "--as-of", AS_OF.isoformat()]) == 0
