@@ -54,9 +54,10 @@ bench-btyd: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python scripts/bench_btyd.py --events $(BTYD_EVENTS)
 
-## check-model: generate $(CUSTOMERS) customers in a temp dir, train, compare with the generator's oracle → bench/results/model_quality.*
+## check-model: generate $(CHECK_CUSTOMERS) customers in a temp dir, train, compare with the generator's oracle → bench/results/model_quality.*
+CHECK_CUSTOMERS ?= 20000
 check-model: $(STAMP)
-	$(BIN)/python scripts/check_model_quality.py --customers $(CUSTOMERS)
+	$(BIN)/python scripts/check_model_quality.py --customers $(CHECK_CUSTOMERS)
 
 ## check-real: lifetimes' real CDNOW transactions through ingest and `clv backtest` → bench/results/real_data.*
 check-real: $(STAMP)

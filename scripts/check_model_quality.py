@@ -1,6 +1,6 @@
 """Oracle check: the CLV regressor on generated data against the simulator's true expected value.
 
-    python scripts/check_model_quality.py                     # 10,000 customers, seed 42 (make check-model)
+    python scripts/check_model_quality.py                     # 20,000 customers, seed 42 (make check-model)
     python scripts/check_model_quality.py --work-dir /tmp/cm --skip-data --max-iter 120   # retrain only
 
 Generates customers (`clv generate`) into a work directory (a temporary one unless --work-dir), runs ingest,
@@ -174,7 +174,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--customers", type=int, default=10_000)
+    parser.add_argument("--customers", type=int, default=20_000)
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--as-of", type=date.fromisoformat, default=date(2026, 1, 1))
     parser.add_argument(
