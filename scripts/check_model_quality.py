@@ -198,7 +198,7 @@ def main() -> None:
     root = args.work_dir or Path(tempfile.mkdtemp(prefix="clvlake-check-model-"))
     gbt = {k: v for k, v in (("max_iter", args.max_iter), ("max_depth", args.max_depth)) if v is not None}
     forms = {"forms": args.forms.split(",")} if args.forms else {}
-    pooled = {"pooled_snapshots": args.pooled_snapshots} if args.pooled_snapshots else {}
+    pooled = {"pooled_snapshots": args.pooled_snapshots} if args.pooled_snapshots is not None else {}
     cfg = load_config(work_config(root.resolve(), model={"gbt": gbt, **forms, **pooled}))
     print(f"work directory: {root} (config {root / 'clvlake.yml'})", flush=True)
     spark = get_spark(cfg.spark)
