@@ -30,8 +30,8 @@ from pyspark.sql import functions as F
 from checks import RESULTS, Target, method_table, target_table, work_config, write_results
 from clvlake.config import Config, load_config
 from clvlake.lake import Lake
-from clvlake.modeling.backtest import method_name
 from clvlake.modeling.baselines import BTYD
+from clvlake.modeling.evaluation import method_name
 from clvlake.modeling.metrics import evaluate
 from clvlake.schemas import FEATURE_COLUMNS
 
@@ -124,12 +124,10 @@ def targets(metrics: dict[str, dict[str, float]], regressor: str, level: float) 
 
 def prepare(cfg: Config, args: argparse.Namespace, spark: SparkSession, timings: dict[str, float]) -> None:
     """generate → ingest → features (skipped with --skip-data: the work directory already holds them)."""
-    from clvlake.cli import generate, run_step
+    from clvlake.jobs import generate, run_step
 
     started = time.monotonic()
-    generate(
-        cfg, argparse.Namespace(customers=args.customers, seed=args.seed, error_rate=0.0)
-    )  # `clv generate`
+    generate(cfg, args.customers, args.seed, error_rate=0.0)  # `clv generate`
     timings["generate"] = time.monotonic() - started
     for step in ("ingest", "features"):
         started = time.monotonic()
@@ -191,7 +189,8 @@ def main() -> None:
     if args.skip_data and not args.work_dir:
         parser.error("--skip-data needs --work-dir")
 
-    from clvlake.cli import configure_logging, run_step
+    from clvlake.cli import configure_logging
+    from clvlake.jobs import run_step
     from clvlake.session import get_spark
 
     configure_logging(verbose=False)

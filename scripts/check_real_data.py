@@ -29,8 +29,8 @@ from checks import REPO, RESULTS, Target, method_table, target_table, work_confi
 from clvlake.config import Config, load_config
 from clvlake.ingest.transactions import load_mapping
 from clvlake.lake import Lake
-from clvlake.modeling.backtest import method_name
 from clvlake.modeling.baselines import BTYD
+from clvlake.modeling.evaluation import method_name
 
 MAPPING = REPO / "conf" / "sources" / "cdnow.yml"
 CALIBRATION_END, HOLDOUT_END = date(1997, 10, 1), date(1998, 7, 1)
@@ -124,7 +124,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=RESULTS)
     args = parser.parse_args()
 
-    from clvlake.cli import configure_logging, run_step
+    from clvlake.cli import configure_logging
+    from clvlake.jobs import run_step
     from clvlake.modeling.backtest import run as run_backtest
     from clvlake.session import get_spark
 

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import yaml
 
-from clvlake.modeling.backtest import TABLE_COLUMNS
+from clvlake.console import COMPARISON_COLUMNS
 
 REPO = Path(__file__).resolve().parents[1]
 RESULTS = REPO / "bench" / "results"
-METRIC_COLUMNS = TABLE_COLUMNS
+METRIC_COLUMNS = list(COMPARISON_COLUMNS)
 
 
 def _merged(base: dict, over: dict) -> dict:

@@ -10,9 +10,9 @@ from pyspark.sql import functions as F
 
 from clvlake import schemas
 from clvlake.cli import main
+from clvlake.dates import snapshot_dates
 from clvlake.errors import InputError
 from clvlake.features.build import FeatureSources, build_features
-from clvlake.features.run import snapshot_dates
 from clvlake.features.value import net_value_in_window, value_events
 from clvlake.lake import Lake
 from tests.conftest import write_config

@@ -1,4 +1,4 @@
-"""`clv backtest` on a transactions-only lake: orders and nothing else."""
+"""A transactions-only lake (orders and nothing else): `clv backtest`, and every other job."""
 
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -11,11 +11,13 @@ from clvlake import schemas
 from clvlake.cli import main
 from clvlake.config import load_config
 from clvlake.lake import Lake
-from clvlake.modeling.backtest import method_name
 from clvlake.modeling.baselines import BASELINES, BTYD
-from tests.conftest import write_config
+from clvlake.modeling.evaluation import method_name
+from tests.conftest import REPO, write_config
 
 pytestmark = pytest.mark.slow
+
+EXAMPLE = REPO / "conf" / "sources" / "transactions_example.yml"
 
 MODEL = {
     "forms": ["raw"],
@@ -24,39 +26,29 @@ MODEL = {
 }
 
 
-def transactions(spark, customers: int = 150, dropout: bool = True):
+def purchases(customers: int = 150, dropout: bool = True) -> list[tuple[int, int, datetime, Decimal]]:
     """BG/NBD-like buyers: gamma-distributed purchase rates, a beta-distributed dropout chance per purchase (or
-    none: everyone keeps buying to the end of the year)."""
+    none: everyone keeps buying to the end of the year). (customer, purchase number, timestamp, amount) rows."""
     rng = np.random.default_rng(11)
     rows, start = [], datetime(2024, 1, 1)
     for c in range(customers):
         rate, dropout_chance = rng.gamma(1.0, 1 / 30), rng.beta(1.0, 3.0) if dropout else 0.0
         day, n = float(rng.integers(0, 200)), 0
         while day < 365:
-            ts = start + timedelta(days=int(day))
-            amount = Decimal(f"{rng.uniform(5, 80):.2f}")
-            zero = Decimal("0")
-            rows.append(
-                (
-                    f"o{c}-{n}",
-                    f"k{c}",
-                    ts,
-                    None,
-                    "EUR",
-                    amount,
-                    zero,
-                    zero,
-                    zero,
-                    1,
-                    None,
-                    ts.date(),
-                    "f",
-                    "r",
-                )
-            )
+            rows.append((c, n, start + timedelta(days=int(day)), Decimal(f"{rng.uniform(5, 80):.2f}")))
             if rng.random() < dropout_chance:
                 break
             day, n = day + rng.exponential(1 / rate), n + 1
+    return rows
+
+
+def transactions(spark, customers: int = 150, dropout: bool = True):
+    """`purchases` as silver orders rows."""
+    zero = Decimal("0")
+    rows = [
+        (f"o{c}-{n}", f"k{c}", ts, None, "EUR", amount, zero, zero, zero, 1, None, ts.date(), "f", "r")
+        for c, n, ts, amount in purchases(customers, dropout)
+    ]
     return spark.createDataFrame(rows, schemas.ORDERS)
 
 
@@ -102,3 +94,27 @@ def test_without_dropout_the_backtest_runs_without_the_bgnbd_baseline(spark, tmp
     methods = {r["method"] for r in predictions.select("method").distinct().collect()}
     assert methods == {method_name("raw"), *(b for b in BASELINES if b != BTYD)}
     assert predictions.where(F.col("p_alive").isNotNull() | F.col("discrepant")).isEmpty()
+
+
+def test_the_whole_pipeline_runs_on_a_lake_of_mapped_transactions_only(spark, tmp_path, capsys):
+    """A landing area with one plain transactions file and none of the six sources: ingest, features, train,
+    score, report, monitor and backtest all run; the optional sources read as empty."""
+    model = {**MODEL, "horizon_days": 120, "backtest_step_days": 30}
+    conf = write_config(tmp_path, model=model, ingest={"transaction_sources": [str(EXAMPLE)]})
+    pos = tmp_path / "landing" / "pos"
+    pos.mkdir(parents=True)
+    lines = [f"k{c}  {ts:%d.%m.%Y}  {amount}  1" for c, _, ts, amount in purchases()]
+    (pos / "pos_2024.txt").write_text("kunde  datum  betrag  stueck\n" + "\n".join(lines) + "\n")
+    run_date = "2025-01-01"
+
+    assert main(["pipeline", "--conf", str(conf), "--as-of", run_date]) == 0
+    lake = Lake(spark, load_config(conf).lake.root)
+    customers = len({line.split()[0] for line in lines})
+    assert lake.read_partition("clv_scores", date(2025, 1, 1)).count() == customers
+    assert not any(lake.exists(t) for t in ("refunds", "customers", "sessions", "email_events"))
+    assert lake.read_partition("segment_summary", date(2025, 1, 1)).count() > 0
+    assert main(["monitor", "--conf", str(conf), "--as-of", run_date]) in (0, 2)  # 2: a check breached
+    assert lake.read_partition("monitor_checks", date(2025, 1, 1)).count() > 0
+    backtest = ["--calibration-end", "2024-09-01", "--holdout-end", "2024-12-31"]
+    assert main(["backtest", "--conf", str(conf), *backtest]) == 0
+    assert "error:" not in capsys.readouterr().err

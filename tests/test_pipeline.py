@@ -10,20 +10,23 @@ import pytest
 from clvlake.cli import main
 from clvlake.errors import InputError
 from clvlake.ingest.run import SourceCounts
-from clvlake.pipeline import STEPS, Pipeline
+from clvlake.jobs import JOBS, Job
+from clvlake.pipeline import STEPS, PipelineRun
 from tests.conftest import write_config
 
 D1, D2 = date(2025, 5, 1), date(2025, 6, 1)
 
 
 class FakeSteps:
-    """Records every call; returns what the real steps return (rows, versions, model version)."""
+    """A job registry of stand-ins: records every call; returns what the real steps return (rows, versions,
+    model version). The features backfill (several dates in one job) is recorded in `built`."""
 
     def __init__(self, fail: tuple[str, date] | None = None):
         self.calls: list[tuple[str, date]] = []
+        self.built: list[list[date]] = []
         self.fail = fail
 
-    def __call__(self, step, spark, cfg, as_of):
+    def result(self, step: str, as_of: date) -> dict:
         self.calls.append((step, as_of))
         if (step, as_of) == self.fail:
             raise InputError(f"{step} broke")
@@ -34,10 +37,25 @@ class FakeSteps:
             return {"model_version": "7", "table_versions": {"training_sets": 4}}
         return {"rows": 5, "table_versions": {f"{step}_table": as_of.day}}
 
+    def backfill(self, dates: list[date]) -> dict:
+        self.built.append(list(dates))
+        return {"rows": 10, "table_versions": {}}
+
+    def job(self, step: str) -> Job:
+        real = JOBS[step]
+        return Job(
+            run=lambda spark, cfg, as_of: self.result(step, as_of),
+            run_dates=(lambda spark, cfg, dates: self.backfill(dates)) if real.run_dates else None,
+            rows=real.rows,
+        )
+
+    def registry(self) -> dict[str, Job]:
+        return {step: self.job(step) for step in JOBS}
+
 
 def test_one_date_runs_every_step_in_order_and_summarises():
     steps = FakeSteps()
-    run = Pipeline(None, None, steps)
+    run = PipelineRun(None, None, steps.registry())
     run.one_date(D1)
     assert steps.calls == [(s, D1) for s in STEPS]
     summary = run.summary()
@@ -54,16 +72,11 @@ def test_one_date_runs_every_step_in_order_and_summarises():
     assert all(r["seconds"] >= 0 for r in summary["steps"])
 
 
-def test_backfill_builds_features_once_then_each_date_without_ingest(monkeypatch):
-    built = []
-    monkeypatch.setattr(
-        "clvlake.features.run.run_snapshots",
-        lambda spark, cfg, dates: built.append(list(dates)) or {"rows": 10, "table_versions": {}},
-    )
+def test_backfill_builds_features_once_then_each_date_without_ingest(capsys):
     steps = FakeSteps()
-    run = Pipeline(None, None, steps)
+    run = PipelineRun(None, None, steps.registry())
     run.backfill([D1, D2], train=False)
-    assert built == [[D1, D2]]
+    assert steps.built == [[D1, D2]]
     assert steps.calls == [("score", D1), ("report", D1), ("score", D2), ("report", D2)]
     assert run.summary()["steps"][0] == {
         "step": "features",
@@ -72,11 +85,19 @@ def test_backfill_builds_features_once_then_each_date_without_ingest(monkeypatch
         "rows": 10,
         "table_versions": {},
     }
+    printed = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(p["job"], p["as_of"]) for p in printed] == [
+        ("features", "2025-05-01..2025-06-01"),  # the backfill's features job prints its line like any step
+        ("score", "2025-05-01"),
+        ("report", "2025-05-01"),
+        ("score", "2025-06-01"),
+        ("report", "2025-06-01"),
+    ]
 
 
 def test_a_failing_step_ends_the_run_and_the_summary_names_it():
     steps = FakeSteps(fail=("train", D1))
-    run = Pipeline(None, None, steps)
+    run = PipelineRun(None, None, steps.registry())
     with pytest.raises(InputError, match="train broke"):
         run.one_date(D1)
     assert [c[0] for c in steps.calls] == ["ingest", "features", "train"]
@@ -88,7 +109,8 @@ def test_a_failing_step_ends_the_run_and_the_summary_names_it():
 
 def test_cli_prints_the_run_summary_also_when_a_step_fails(tmp_path, monkeypatch, capsys):
     conf = write_config(tmp_path)
-    monkeypatch.setattr("clvlake.cli.run_step", FakeSteps(fail=("score", D1)))
+    for step, job in FakeSteps(fail=("score", D1)).registry().items():
+        monkeypatch.setitem(JOBS, step, job)
     monkeypatch.setattr("clvlake.session.get_spark", lambda settings: None)
     assert main(["pipeline", "--conf", str(conf), "--as-of", D1.isoformat()]) == 2
     captured = capsys.readouterr()

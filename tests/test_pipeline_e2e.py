@@ -15,8 +15,9 @@ from clvlake import schemas
 from clvlake.cli import main
 from clvlake.config import load_config
 from clvlake.lake import TABLES, Lake
+from clvlake.reporting.export import export_path
 from clvlake.reporting.html import SECTIONS
-from clvlake.reporting.run import export_path, report_file
+from clvlake.reporting.run import report_file
 from tests import browser
 from tests.conftest import REPO, write_config
 

@@ -13,7 +13,7 @@ from clvlake.errors import ConfigError, InputError
 from clvlake.lake import Lake
 from clvlake.reporting.budget import SegmentDemand, allocate_budget, water_fill
 from clvlake.reporting.cohorts import cohorts
-from clvlake.reporting.run import export_campaign, export_path, rewrite_exports_holding
+from clvlake.reporting.export import export_campaign, export_path, rewrite_exports_holding
 from clvlake.reporting.segments import (
     campaign_export,
     segment_migration,

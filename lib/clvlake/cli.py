@@ -1,40 +1,22 @@
-"""`clv <job>`: the command line for every job, and the entry point the thin `jobs/*.py` files call.
+"""`clv <job>`: the command line of every job, and the entry point the thin `jobs/*.py` files call.
 
-Each job builds config and session, runs one library function and prints one JSON summary line (rows, table
-versions, duration). A configuration or input problem prints `error: …` without a traceback and exits 2.
+Arguments in, one call into `clvlake.jobs` out. A configuration or input problem prints `error: …` without a
+traceback and exits 2.
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
-import json
 import logging
 import sys
-import time
-from collections.abc import Callable, Sequence
-from datetime import date
+from collections.abc import Sequence
+from datetime import date, datetime, timezone
 
-from clvlake.config import Config, load_config
-from clvlake.errors import ClvError, InputError, QualityError
+from clvlake.config import load_config
+from clvlake.errors import ClvError, InputError
 
-log = logging.getLogger("clvlake")
 DEFAULT_CONF = "conf/local.yml"
-
-
-def _job(name: str) -> Callable:
-    """The `run(spark, cfg, as_of)` of a job, imported lazily so `clv --help` stays fast."""
-    from importlib import import_module
-
-    module = {
-        "ingest": "clvlake.ingest.run",
-        "features": "clvlake.features.run",
-        "train": "clvlake.modeling.train",
-        "score": "clvlake.scoring.run",
-        "report": "clvlake.reporting.run",
-        "monitor": "clvlake.monitoring.run",
-    }[name]
-    return import_module(module).run
+DATED_JOBS = ("ingest", "features", "train", "score", "report", "monitor")
 
 
 def parse_date(text: str) -> date:
@@ -42,6 +24,21 @@ def parse_date(text: str) -> date:
         return date.fromisoformat(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
+
+
+def add_dates(sub: argparse.ArgumentParser, as_of_help: str) -> None:
+    """--as-of D, or a backfill --from D1 --to D2 [--every day|week|month]."""
+    when = sub.add_mutually_exclusive_group(required=True)
+    when.add_argument("--as-of", type=parse_date, metavar="YYYY-MM-DD", help=as_of_help)
+    when.add_argument(
+        "--from", dest="start", type=parse_date, metavar="YYYY-MM-DD", help="backfill: first date"
+    )
+    sub.add_argument(
+        "--to", dest="end", type=parse_date, metavar="YYYY-MM-DD", help="backfill: last date (inclusive)"
+    )
+    sub.add_argument(
+        "--every", choices=("day", "week", "month"), default="month", help="backfill step (default month)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -117,195 +114,62 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def add_dates(sub: argparse.ArgumentParser, as_of_help: str) -> None:
-    """--as-of D, or a backfill --from D1 --to D2 [--every day|week|month]."""
-    when = sub.add_mutually_exclusive_group(required=True)
-    when.add_argument("--as-of", type=parse_date, metavar="YYYY-MM-DD", help=as_of_help)
-    when.add_argument(
-        "--from", dest="start", type=parse_date, metavar="YYYY-MM-DD", help="backfill: first date"
-    )
-    sub.add_argument(
-        "--to", dest="end", type=parse_date, metavar="YYYY-MM-DD", help="backfill: last date (inclusive)"
-    )
-    sub.add_argument(
-        "--every", choices=("day", "week", "month"), default="month", help="backfill step (default month)"
-    )
-
-
-def backfill_dates(args: argparse.Namespace) -> list[date]:
-    from clvlake.features.run import snapshot_dates
-
-    if args.end is None:
-        raise InputError("--from needs --to (the last date of the backfill)")
-    return snapshot_dates(args.start, args.end, args.every)
-
-
-def _json_default(value: object) -> object:
-    if dataclasses.is_dataclass(value):
-        return dataclasses.asdict(value)
-    return str(value)
-
-
-def summary_line(job: str, as_of: date | None, started: float, result: dict[str, object]) -> str:
-    record = {
-        "job": job,
-        "as_of": as_of.isoformat() if as_of else None,
-        "status": "ok",
-        "seconds": round(time.monotonic() - started, 1),
-        **result,
-    }
-    return json.dumps(record, default=_json_default)
-
-
-def run_step(name: str, spark, cfg: Config, as_of: date) -> dict[str, object]:
-    started = time.monotonic()
-    log.info("%s: started for %s", name, as_of)
-    result = _job(name)(spark, cfg, as_of)
-    table = result.pop("comparison_table", None)
-    alerts = result.pop("alerts", [])
-    print(summary_line(name, as_of, started, result), flush=True)
-    if table:
-        print_comparison(table, result)
-    for alert in alerts:
-        print(json.dumps(alert), flush=True)
-    if alerts:
-        checks = ", ".join(f"{a['stage']}/{a['name']}" for a in alerts[:5])
-        raise QualityError(
-            f"{len(alerts)} monitoring check(s) breached: {checks}{' …' if len(alerts) > 5 else ''}"
-        )
-    return result
-
-
-def print_comparison(table: str, result: dict[str, object]) -> None:
-    """`clv train`: the method × metric table on held-out customers, then whether the champion moved."""
-    print(f"\nHeld-out customers at {result['training_snapshot']} (trained form: {result['form']})\n{table}")
-    moved = "moved to" if result["champion_moved"] else "kept; new"
-    print(f"\nchampion {moved} version {result['model_version']}: {result['champion_reason']}\n", flush=True)
-
-
-def backtest(cfg: Config, args: argparse.Namespace) -> None:
-    """`clv backtest --calibration-end … --holdout-end …`: one summary line, then the comparison table."""
-    from clvlake.modeling.backtest import TABLE_COLUMNS, comparison_table
-    from clvlake.modeling.backtest import run as run_backtest
-    from clvlake.session import get_spark
-
-    started = time.monotonic()
-    result = run_backtest(get_spark(cfg.spark), cfg, args.calibration_end, args.holdout_end)
-    print(summary_line("backtest", None, started, result), flush=True)
-    print(f"\nHeld-out customers, {args.calibration_end} to {args.holdout_end}")
-    print(comparison_table(result["metrics"], TABLE_COLUMNS), flush=True)
-
-
-def print_tier_table(spark, cfg: Config, as_of: date) -> None:
-    from clvlake.lake import Lake
-    from clvlake.scoring.tiers import tier_summary
-
-    scores = Lake(spark, cfg.lake.root).read_partition("clv_scores", as_of)
-    rows = tier_summary(scores, cfg.scoring.tiers).collect()  # one row per tier
-    print(f"\nPredicted {cfg.model.horizon_days}-day customer value by tier, score date {as_of}")
-    print(f"{'tier':<12}{'customers':>10}{'avg CLV':>12}{'total CLV':>15}{'share':>8}")
-    for row in rows:
-        print(
-            f"{row['value_tier']:<12}{row['customers']:>10,}{row['avg_clv']:>12,.2f}"
-            f"{row['total_clv']:>15,.0f}{row['value_share']:>8.1%}"
-        )
-    print(f"\nScores: {Lake(spark, cfg.lake.root).path('clv_scores')}  (partition score_date={as_of})")
-
-
-def report_path(cfg: Config, as_of: date) -> str:
-    from clvlake.reporting.run import report_file
-
-    return str(report_file(cfg, as_of))
-
-
-def generate(cfg: Config, args: argparse.Namespace) -> None:
-    from clvlake.datagen import generate as generate_landing
-
-    if args.customers <= 0:
-        raise InputError("--customers must be positive")
-    summary = generate_landing(
-        out_dir=cfg.lake.landing,
-        oracle_dir=cfg.generator.oracle_dir,
-        customers=args.customers,
-        seed=args.seed,
-        start=cfg.generator.start,
-        end=cfg.generator.end,
-        error_rate=args.error_rate,
-    )
-    print(
-        json.dumps(
-            {
-                "job": "generate",
-                "status": "ok",
-                "landing": cfg.lake.landing,
-                "oracle": cfg.generator.oracle_dir,
-                **dataclasses.asdict(summary),
-            },
-            default=str,
-        )
-    )
-
-
-def backfill_features(cfg: Config, args: argparse.Namespace) -> None:
-    """`clv features --from … --to … --every …`: every snapshot in one job, one summary line."""
-    from clvlake.features.run import run_snapshots
-    from clvlake.session import get_spark
-
-    snapshots = backfill_dates(args)
-    started = time.monotonic()
-    result = run_snapshots(get_spark(cfg.spark), cfg, snapshots)
-    extra = {"from": args.start.isoformat(), "to": args.end.isoformat(), "every": args.every}
-    print(summary_line("features", None, started, {**extra, **result}), flush=True)
-
-
-def pipeline(cfg: Config, args: argparse.Namespace) -> None:
-    """`clv pipeline`: the steps for one date or a backfill, one summary line per step and one for the run."""
-    from clvlake.pipeline import Pipeline
-    from clvlake.session import get_spark
-
-    if args.as_of is not None and args.skip_train:
+def run_dates(args: argparse.Namespace) -> date | list[date] | None:
+    """The run date (`--as-of`), the dates of a backfill (`--from … --to … --every …`), or None."""
+    if getattr(args, "skip_train", False) and args.as_of is not None:
         raise InputError("--skip-train is for backfills (--from … --to …)")
-    dates = [args.as_of] if args.as_of is not None else backfill_dates(args)
-    spark = get_spark(cfg.spark)
-    run = Pipeline(spark, cfg, run_step)
+    if getattr(args, "start", None) is not None:
+        from clvlake.dates import backfill_dates
+
+        return backfill_dates(args.start, args.end, args.every)
+    return getattr(args, "as_of", None)
+
+
+def run_pipeline(spark, cfg, when: date | list[date], train: bool) -> None:
+    """`clv pipeline`: one summary line per step and one for the run (also when a step fails), then the value
+    tiers and the report of the last date."""
+    from clvlake import jobs
+    from clvlake.pipeline import PipelineRun
+
+    run = PipelineRun(spark, cfg)
     try:
-        if args.as_of is not None:
-            run.one_date(args.as_of)
+        if isinstance(when, date):
+            run.one_date(when)
         else:
-            run.backfill(dates, train=not args.skip_train)
+            run.backfill(when, train=train)
     finally:
-        print(run.summary_line(), flush=True)  # also when a step failed: status, failed step and error
-    print_tier_table(spark, cfg, dates[-1])
-    print(f"Report: {report_path(cfg, dates[-1])}", flush=True)
-
-
-def erase(cfg: Config, args: argparse.Namespace) -> None:
-    """`clv erase --customer-id ID | --ids-file PATH`: one summary line (never the ids themselves)."""
-    from datetime import datetime, timezone
-
-    from clvlake.privacy.erase import erase as erase_subjects
-    from clvlake.privacy.erase import read_ids_file
-    from clvlake.session import get_spark
-
-    started = time.monotonic()
-    ids = args.customer_id or read_ids_file(args.ids_file)
-    result = erase_subjects(get_spark(cfg.spark), cfg, ids, datetime.now(timezone.utc))
-    print(summary_line("erase", None, started, result), flush=True)
+        print(run.summary_line(), flush=True)
+    last = run.dates[-1]
+    jobs.print_tiers(spark, cfg, last)
+    print(f"Report: {jobs.report_path(cfg, last)}", flush=True)
 
 
 def execute(args: argparse.Namespace) -> None:
+    """Check config and arguments, then hand over to `clvlake.jobs` (imported here, after parsing, so
+    `clv --help` and argument errors answer at once)."""
     cfg = load_config(args.conf)
-    standalone = {"generate": generate, "erase": erase, "backtest": backtest, "pipeline": pipeline}
-    if args.command == "features" and args.as_of is None:
-        standalone["features"] = backfill_features
-    if args.command in standalone:
-        standalone[args.command](cfg, args)
-        return
-    from clvlake.session import get_spark
+    when = run_dates(args)
+    ids = None
+    if args.command == "erase":
+        from clvlake.privacy.erase import read_ids_file
 
-    run_step(args.command, get_spark(cfg.spark), cfg, args.as_of)
-    if args.command == "report":
-        print(f"Report: {report_path(cfg, args.as_of)}", flush=True)
+        ids = args.customer_id or read_ids_file(args.ids_file)
+    from clvlake import jobs, session
+
+    if args.command == "generate":
+        jobs.generate(cfg, args.customers, args.seed, args.error_rate)
+        return
+    spark = session.get_spark(cfg.spark)
+    if args.command in DATED_JOBS:
+        jobs.run_step(args.command, spark, cfg, when)
+        if args.command == "report":
+            print(f"Report: {jobs.report_path(cfg, when)}", flush=True)
+    elif args.command == "pipeline":
+        run_pipeline(spark, cfg, when, train=not args.skip_train)
+    elif args.command == "backtest":
+        jobs.backtest(spark, cfg, args.calibration_end, args.holdout_end)
+    elif args.command == "erase":
+        jobs.erase(spark, cfg, ids, datetime.now(timezone.utc))
 
 
 def configure_logging(verbose: bool) -> None:

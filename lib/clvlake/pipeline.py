@@ -11,12 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING
 
 from clvlake.config import Config
+from clvlake.jobs import JOBS, Job, dates_label, run_step
 
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
@@ -24,8 +25,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 STEPS = ("ingest", "features", "train", "score", "report")
 BACKFILL_STEPS = ("train", "score", "report")  # per date, after one features job for all dates
-
-StepRunner = Callable[[str, "SparkSession", Config, date], dict]
 
 
 @dataclass
@@ -37,44 +36,35 @@ class StepRecord:
     table_versions: dict[str, int] = field(default_factory=dict)
 
 
-def rows_of(step: str, result: dict) -> int | None:
-    if step == "ingest":
-        return sum(source.accepted for source in result["sources"])
-    return result.get("rows")
+class PipelineRun:
+    """Runs steps in order through the job registry and keeps what the summary line reports; a failing step
+    ends the run."""
 
-
-class Pipeline:
-    """Runs steps in order and keeps what the summary line reports; a failing step ends the run."""
-
-    def __init__(self, spark: SparkSession, cfg: Config, run_step: StepRunner):
-        self.spark, self.cfg, self.run_step = spark, cfg, run_step
+    def __init__(self, spark: SparkSession, cfg: Config, jobs: Mapping[str, Job] = JOBS):
+        self.spark, self.cfg, self.jobs = spark, cfg, jobs
         self.started = time.monotonic()
         self.dates: list[date] = []
         self.records: list[StepRecord] = []
         self.model_version: str | None = None
         self.failure: dict[str, str] | None = None
 
-    def _run(self, step: str, when: str, job: Callable[[], dict]) -> None:
-        begin = time.monotonic()
-        log.info("pipeline: %s for %s", step, when)
+    def _step(self, step: str, when: date | Sequence[date]) -> None:
+        begin, label = time.monotonic(), dates_label(when)
         try:
-            result = job()
+            result = run_step(step, self.spark, self.cfg, when, self.jobs)
         except Exception as err:
-            self.failure = {"step": step, "as_of": when, "error": f"{type(err).__name__}: {err}"}
+            self.failure = {"step": step, "as_of": label, "error": f"{type(err).__name__}: {err}"}
             raise
         self.model_version = result.get("model_version", self.model_version)
         self.records.append(
             StepRecord(
                 step,
-                when,
+                label,
                 round(time.monotonic() - begin, 1),
-                rows_of(step, result),
+                self.jobs[step].rows(result),
                 dict(result.get("table_versions", {})),
             )
         )
-
-    def _step(self, step: str, as_of: date) -> None:
-        self._run(step, as_of.isoformat(), lambda: self.run_step(step, self.spark, self.cfg, as_of))
 
     def one_date(self, as_of: date) -> None:
         self.dates = [as_of]
@@ -83,12 +73,9 @@ class Pipeline:
             self._step(step, as_of)
 
     def backfill(self, dates: list[date], train: bool = True) -> None:
-        from clvlake.features.run import run_snapshots
-
         self.dates = list(dates)
-        span = f"{dates[0].isoformat()}..{dates[-1].isoformat()}"
-        log.info("pipeline backfill: %d dates %s; features for all of them in one job", len(dates), span)
-        self._run("features", span, lambda: run_snapshots(self.spark, self.cfg, dates))
+        log.info("pipeline backfill: %d dates %s; features in one job", len(dates), dates_label(dates))
+        self._step("features", dates)
         steps = [s for s in BACKFILL_STEPS if train or s != "train"]
         for i, as_of in enumerate(dates, start=1):
             log.info("pipeline backfill: date %d/%d (%s): %s", i, len(dates), as_of, ", ".join(steps))

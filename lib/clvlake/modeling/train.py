@@ -24,22 +24,20 @@ from pyspark.sql import functions as F
 from clvlake import __version__
 from clvlake.config import Config
 from clvlake.errors import InputError
-from clvlake.features.run import features_at, lake_value_events
+from clvlake.features.inputs import features_at, lake_value_events
 from clvlake.lake import Lake
 from clvlake.modeling import registry
-from clvlake.modeling.backtest import (
-    TABLE_COLUMNS,
+from clvlake.modeling.champion import decide
+from clvlake.modeling.dataset import pooled_snapshots, pooled_training_rows, training_sets
+from clvlake.modeling.evaluation import (
     Evaluation,
     Outcome,
     baselines,
-    comparison_table,
     method_name,
     metric_rows,
     run_evaluation,
     union_all,
 )
-from clvlake.modeling.champion import decide
-from clvlake.modeling.dataset import pooled_snapshots, pooled_training_rows, training_sets
 from clvlake.modeling.metrics import evaluate, score_metric
 from clvlake.modeling.regressor import predict_clv
 from clvlake.schemas import FEATURE_COLUMNS
@@ -217,7 +215,6 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
         "form": form,
         "metrics": candidate,
         "comparison": comparison,
-        "comparison_table": comparison_table(comparison, TABLE_COLUMNS),
         "champion_moved": decision.moved,
         "champion_reason": decision.reason,
         "table_versions": versions,

@@ -14,7 +14,7 @@ from pyspark.sql import functions as F
 
 from clvlake import schemas
 from clvlake.config import Config
-from clvlake.features.run import lake_value_events
+from clvlake.features.inputs import lake_value_events
 from clvlake.lake import TABLES, Lake
 from clvlake.modeling import registry
 from clvlake.monitoring.checks import (

@@ -24,7 +24,7 @@ from clvlake.config import Config
 from clvlake.errors import InputError
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.lake import TABLES, Lake
-from clvlake.reporting.run import rewrite_exports_holding
+from clvlake.reporting.export import rewrite_exports_holding
 
 log = logging.getLogger(__name__)
 RAW_TEXT_COLUMNS = (schemas.CORRUPT_RECORD, "raw_record", "line")

@@ -10,75 +10,25 @@ import logging
 from datetime import date
 from pathlib import Path
 
-from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from clvlake.config import Config
-from clvlake.features.run import lake_value_events
+from clvlake.features.inputs import lake_value_events
 from clvlake.lake import Lake
 from clvlake.reporting.budget import SegmentDemand, allocate_budget
 from clvlake.reporting.cohorts import cohorts
+from clvlake.reporting.export import export_campaign
 from clvlake.reporting.html import render
 from clvlake.reporting.report_data import report_data
 from clvlake.reporting.segments import (
-    campaign_export,
     previous_score_date,
     segment_migration,
     segment_summary,
     what_if,
 )
-from clvlake.schemas import BUDGET_ALLOCATION, CAMPAIGN_EXPORT, SEGMENT_MIGRATION
+from clvlake.schemas import BUDGET_ALLOCATION, SEGMENT_MIGRATION
 
 log = logging.getLogger(__name__)
-
-
-def export_root(lake: Lake, file_format: str) -> str:
-    return f"{lake.root}/exports/campaign/{file_format}"
-
-
-def export_path(lake: Lake, file_format: str, score_date: date) -> str:
-    return f"{export_root(lake, file_format)}/score_date={score_date.isoformat()}"
-
-
-def write_export(rows: DataFrame, lake: Lake, formats: list[str], score_date: date) -> dict[str, str]:
-    """The campaign export in each format, one folder per score date (the date is in the path, Hive-style)."""
-    columns = [f.name for f in CAMPAIGN_EXPORT.fields if f.name != "score_date"]
-    rows = rows.select(*columns)
-    paths = {}
-    for file_format in formats:
-        path = export_path(lake, file_format, score_date)
-        rows.write.mode("overwrite").format(file_format).option("header", True).save(path)
-        paths[file_format] = path
-    return paths
-
-
-def export_campaign(lake: Lake, cfg: Config, score_date: date) -> dict[str, str]:
-    """Write the campaign export of a score date from its `clv_scores` rows; returns the folder per format."""
-    lake.ensure("customers")  # a transactions-only lake has no customer records (and so no consent)
-    scores = lake.read("clv_scores").where(F.col("score_date") == F.lit(score_date))
-    rows = campaign_export(scores, lake.read("customers"), cfg.segments.export.consented_only)
-    return write_export(rows, lake, cfg.segments.export.formats, score_date)
-
-
-def rewrite_exports_holding(lake: Lake, cfg: Config, customer_keys: DataFrame) -> list[date]:
-    """Rewrite, from `clv_scores`, the export folders of every score date that holds one of the customers
-    (for `clv erase`, after the scores were erased). Returns those score dates."""
-    dates: set[date] = set()
-    for file_format in cfg.segments.export.formats:
-        try:
-            exported = (
-                lake.spark.read.format(file_format)
-                .option("header", True)
-                .load(export_root(lake, file_format))
-            )
-        except AnalysisException:  # nothing exported in this format yet
-            continue
-        held = exported.join(customer_keys.select("customer_key"), on="customer_key", how="left_semi")
-        dates |= {r[0] for r in held.select(F.to_date("score_date")).distinct().collect()}  # a few dates
-    for score_date in sorted(dates):
-        export_campaign(lake, cfg, score_date)
-    return sorted(dates)
 
 
 def budget_rows(summary: DataFrame, cfg: Config) -> list[dict[str, object]]:
@@ -126,7 +76,6 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     )
     versions["segment_migration"] = lake.replace_partition(migration, "segment_migration", as_of)
 
-    lake.ensure("refunds")  # a transactions-only lake has none
     versions["cohorts"] = lake.replace_partition(
         cohorts(lake_value_events(lake, cfg.model.margin_mode), as_of), "cohorts", as_of
     )

@@ -1,0 +1,162 @@
+"""Every clvlake job in one registry: name → the library function that runs it, and `run_step`, which runs one
+job for a date (or, for features, several dates in one job) and prints its summary line.
+
+`clv <job>`, `clv pipeline` and the thin `jobs/*.py` entry points all go through here, so a step prints the same
+line whichever way it runs. The jobs without a run date (generate, backtest, erase) are plain functions below.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from datetime import date, datetime
+
+from pyspark.sql import SparkSession
+
+from clvlake import console
+from clvlake.config import Config
+from clvlake.datagen import generate as generate_landing
+from clvlake.errors import InputError, QualityError
+from clvlake.features import run as features
+from clvlake.ingest import run as ingest
+from clvlake.lake import Lake
+from clvlake.modeling import backtest as backtest_job
+from clvlake.modeling import train
+from clvlake.monitoring import run as monitor
+from clvlake.privacy.erase import erase as erase_subjects
+from clvlake.reporting import run as report
+from clvlake.scoring import run as score
+from clvlake.scoring.tiers import tier_summary
+
+log = logging.getLogger(__name__)
+Result = dict[str, object]
+ALERTS_SHOWN = 5
+
+
+def accepted_rows(result: Result) -> int:
+    return sum(source.accepted for source in result["sources"])
+
+
+def written_rows(result: Result) -> int | None:
+    return result.get("rows")
+
+
+def print_training(result: Result) -> None:
+    print(console.training_report(result), flush=True)
+
+
+def raise_on_alerts(result: Result) -> None:
+    """Monitoring's breached checks: one JSON line each, then a `QualityError` (exit 2) naming them."""
+    alerts = result.get("alerts", [])
+    for alert in alerts:
+        print(json.dumps(alert), flush=True)
+    if alerts:
+        checks = ", ".join(f"{a['stage']}/{a['name']}" for a in alerts[:ALERTS_SHOWN])
+        more = " …" if len(alerts) > ALERTS_SHOWN else ""
+        raise QualityError(f"{len(alerts)} monitoring check(s) breached: {checks}{more}")
+
+
+@dataclass(frozen=True)
+class Job:
+    """A dated job: `run(spark, cfg, as_of)`, optionally `run_dates(spark, cfg, dates)` for a backfill in one
+    job; `rows` reads the rows it produced from its result; `after` shows what people read (or stops the run)."""
+
+    run: Callable[[SparkSession, Config, date], Result]
+    run_dates: Callable[[SparkSession, Config, Sequence[date]], Result] | None = None
+    rows: Callable[[Result], int | None] = written_rows
+    after: Callable[[Result], None] | None = None
+    hidden: tuple[str, ...] = ()  # result keys left out of the summary line
+
+
+JOBS: dict[str, Job] = {
+    "ingest": Job(ingest.run, rows=accepted_rows),
+    "features": Job(features.run, run_dates=features.run_snapshots),
+    "train": Job(train.run, after=print_training),
+    "score": Job(score.run),
+    "report": Job(report.run),
+    "monitor": Job(monitor.run, after=raise_on_alerts, hidden=("alerts",)),
+}
+
+
+def dates_label(when: date | Sequence[date]) -> str:
+    """`2026-01-01`, or `first..last` for several dates."""
+    if isinstance(when, date):
+        return when.isoformat()
+    return f"{min(when).isoformat()}..{max(when).isoformat()}"
+
+
+def run_step(
+    name: str,
+    spark: SparkSession,
+    cfg: Config,
+    when: date | Sequence[date],
+    jobs: Mapping[str, Job] = JOBS,
+) -> Result:
+    """Run job `name` for one date (or several in one job, where the job can) and print its summary line."""
+    job = jobs[name]
+    started = time.monotonic()
+    label = dates_label(when)
+    log.info("%s: started for %s", name, label)
+    if isinstance(when, date):
+        result = job.run(spark, cfg, when)
+    elif job.run_dates is not None:
+        result = job.run_dates(spark, cfg, list(when))
+    else:
+        raise InputError(f"'{name}' runs one date at a time")
+    shown = {k: v for k, v in result.items() if k not in job.hidden}
+    print(console.summary_line(name, label, time.monotonic() - started, shown), flush=True)
+    if job.after is not None:
+        job.after(result)
+    return result
+
+
+def print_tiers(spark: SparkSession, cfg: Config, score_date: date) -> None:
+    """The value tiers of a score date, and where the scores are."""
+    lake = Lake(spark, cfg.lake.root)
+    scores = lake.read_partition("clv_scores", score_date)
+    rows = tier_summary(scores, cfg.scoring.tiers).collect()  # one row per tier
+    print(console.tier_table(rows, cfg.model.horizon_days, score_date))
+    print(f"\nScores: {lake.path('clv_scores')}  (partition score_date={score_date})", flush=True)
+
+
+def report_path(cfg: Config, score_date: date) -> str:
+    return str(report.report_file(cfg, score_date))
+
+
+def generate(cfg: Config, customers: int, seed: int, error_rate: float) -> Result:
+    """`clv generate`: synthetic landing files of all six sources (and the oracle) → its summary line."""
+    if customers <= 0:
+        raise InputError("--customers must be positive")
+    started = time.monotonic()
+    summary = generate_landing(
+        out_dir=cfg.lake.landing,
+        oracle_dir=cfg.generator.oracle_dir,
+        customers=customers,
+        seed=seed,
+        start=cfg.generator.start,
+        end=cfg.generator.end,
+        error_rate=error_rate,
+    )
+    result = {"landing": cfg.lake.landing, "oracle": cfg.generator.oracle_dir, **asdict(summary)}
+    print(console.summary_line("generate", None, time.monotonic() - started, result), flush=True)
+    return result
+
+
+def backtest(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: date) -> Result:
+    """`clv backtest`: its summary line, then the comparison table."""
+    started = time.monotonic()
+    result = backtest_job.run(spark, cfg, calibration_end, holdout_end)
+    print(console.summary_line("backtest", None, time.monotonic() - started, result), flush=True)
+    print(console.backtest_report(result), flush=True)
+    return result
+
+
+def erase(spark: SparkSession, cfg: Config, customer_ids: list[str], erased_at: datetime) -> Result:
+    """`clv erase`: its summary line (never the ids themselves)."""
+    started = time.monotonic()
+    result = erase_subjects(spark, cfg, customer_ids, erased_at)
+    print(console.summary_line("erase", None, time.monotonic() - started, result), flush=True)
+    return result

@@ -1,0 +1,242 @@
+"""The evaluation engine behind `clv train` and `clv backtest`: every candidate regressor form and every baseline,
+fitted on training customers and compared on the same evaluation rows.
+
+An evaluation fits at one snapshot and predicts the evaluation rows: held-out customers of the same snapshot
+("customers") or of a later one ("time_<training snapshot>"). The regressor fits on the training customers of
+that snapshot and of the snapshots pooled with it; BG/NBD + Gamma-Gamma and the formula baselines fit on that
+snapshot alone, as they are defined. A share of the training customers is kept out of the fit to calibrate the
+split-conformal interval, on their rows at the snapshot.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import date
+
+from pyspark.ml import PipelineModel
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from clvlake.config import ModelSettings
+from clvlake.errors import DegenerateFitError
+from clvlake.modeling.baselines import BASELINES, BTYD, FormulaInputs, retention_rate, with_formula_baselines
+from clvlake.modeling.btyd import BtydModel, fit_btyd, with_btyd
+from clvlake.modeling.conformal import Conformal, calibrate, coverage
+from clvlake.modeling.dataset import is_holdout
+from clvlake.modeling.metrics import decile_calibration, evaluate
+from clvlake.modeling.regressor import clv_pipeline, predict_clv
+
+log = logging.getLogger(__name__)
+
+
+def method_name(form: str) -> str:
+    return f"gbt_{form}"
+
+
+@dataclass(frozen=True)
+class FittedForm:
+    form: str
+    model: PipelineModel
+    conformal: Conformal
+
+
+@dataclass(frozen=True)
+class Evaluation:
+    name: str
+    training_snapshot: date
+    snapshot: date
+    train: DataFrame  # training rows at training_snapshot and the snapshots pooled with it
+    rows: DataFrame
+
+    @property
+    def train_at_snapshot(self) -> DataFrame:
+        return self.train.where(F.col("snapshot_date") == F.lit(self.training_snapshot))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    evaluation: Evaluation
+    forms: dict[str, FittedForm]
+    btyd: BtydModel | None  # None when BG/NBD could not be fitted: that baseline is then left out
+    metrics: dict[str, dict[str, float]]  # method → metric → value
+    predictions: DataFrame  # BACKTEST_PREDICTIONS rows
+    deciles: DataFrame  # method, decile, customers, mean_predicted, mean_actual
+
+
+def fit_forms(train: DataFrame, snapshot: date, cfg: ModelSettings) -> dict[str, FittedForm]:
+    """Each candidate form fitted on the training rows (of any pooled snapshot) of all but the conformal
+    calibration share of customers; the interval is calibrated on that share's rows at `snapshot`."""
+    calibration = is_holdout(F.col("customer_key"), cfg.conformal_fraction, cfg.seed + 1)
+    at_snapshot = F.col("snapshot_date") == F.lit(snapshot)
+    fit_rows, calibration_rows = train.where(~calibration), train.where(calibration & at_snapshot)
+    fitted = {}
+    for form in cfg.forms:
+        model = clv_pipeline(cfg.gbt, cfg.seed, form).fit(fit_rows)
+        conformal = calibrate(predict_clv(model, calibration_rows), cfg.conformal_level)
+        fitted[form] = FittedForm(form, model, conformal)
+    return fitted
+
+
+def fit_btyd_baseline(training: DataFrame, cfg: ModelSettings, what: str) -> BtydModel | None:
+    """BG/NBD + Gamma-Gamma on the training rows, or None (with a warning) when the data shows no dropout: a
+    short history must not stop training, it only loses that baseline (and P(alive) in the scores)."""
+    try:
+        return fit_btyd(training, cfg.btyd.unit_days, cfg.btyd.monetary_digits)
+    except DegenerateFitError as err:
+        log.warning("%s: the BG/NBD + Gamma-Gamma baseline is left out: %s", what, err)
+        return None
+
+
+def baselines(btyd: BtydModel | None) -> list[str]:
+    """The baselines of an evaluation: all of them, or the formulas only without a BG/NBD fit."""
+    return [b for b in BASELINES if b != BTYD or btyd is not None]
+
+
+def wide_predictions(
+    rows: DataFrame, forms: dict[str, FittedForm], btyd: BtydModel | None, inputs: FormulaInputs
+) -> DataFrame:
+    """Evaluation rows with one prediction column per method (and interval columns per form); without a BG/NBD
+    fit, p_alive, expected_orders and its prediction are null."""
+    with_p_alive = (
+        with_btyd(rows, btyd, inputs.horizon_days)
+        if btyd
+        else rows.withColumns(
+            {c: F.lit(None).cast("double") for c in ("p_alive", "expected_orders", "btyd_clv")}
+        )
+    )
+    wide = with_formula_baselines(with_p_alive, inputs).withColumnRenamed("btyd_clv", BTYD)
+    for form, fitted in forms.items():
+        name = method_name(form)
+        wide = predict_clv(fitted.model, wide).withColumnRenamed("prediction", name)
+        wide = wide.withColumns(
+            {
+                f"{name}_lower": fitted.conformal.lower(F.col(name)),
+                f"{name}_upper": fitted.conformal.upper(F.col(name)),
+            }
+        )
+    return wide
+
+
+def long_predictions(
+    wide: DataFrame, forms: list[str], baseline_methods: list[str], discrepancy_factor: float
+) -> DataFrame:
+    """One row per customer and method; `discrepant` where it and BG/NBD + Gamma-Gamma differ by the factor
+    (false without a BG/NBD fit)."""
+    methods = [*(method_name(f) for f in forms), *baseline_methods]
+    interval = {method_name(f) for f in forms}
+    entries = F.array(
+        *[
+            F.struct(
+                F.lit(m).alias("method"),
+                F.col(m).alias("predicted"),
+                (F.col(f"{m}_lower") if m in interval else F.lit(None).cast("double")).alias("lower"),
+                (F.col(f"{m}_upper") if m in interval else F.lit(None).cast("double")).alias("upper"),
+            )
+            for m in methods
+        ]
+    )
+    high = F.greatest("predicted", BTYD) + 1
+    low = F.greatest(F.least("predicted", BTYD), F.lit(0.0)) + 1
+    return (
+        wide.select(
+            "customer_key", F.col("label").alias("actual"), "p_alive", BTYD, F.explode(entries).alias("m")
+        )
+        .select("customer_key", "actual", "p_alive", BTYD, "m.*")
+        .withColumn("discrepant", F.coalesce(high / low > F.lit(discrepancy_factor), F.lit(False)))
+        .drop(BTYD)
+    )
+
+
+def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int) -> Outcome:
+    """Fit every form and baseline on `evaluation.train`, predict and score `evaluation.rows`."""
+    log.info("backtest %s: fitting on snapshot %s", evaluation.name, evaluation.training_snapshot)
+    forms = fit_forms(evaluation.train, evaluation.training_snapshot, cfg)
+    at_snapshot = evaluation.train_at_snapshot
+    btyd = fit_btyd_baseline(at_snapshot, cfg, f"backtest {evaluation.name}")
+    inputs = FormulaInputs(retention_rate(at_snapshot), cfg.formula_margin, horizon_days)
+    wide = wide_predictions(evaluation.rows, forms, btyd, inputs)
+    predictions = (
+        long_predictions(wide, cfg.forms, baselines(btyd), cfg.discrepancy_factor)
+        .withColumns(
+            {
+                "snapshot_date": F.lit(evaluation.snapshot),
+                "evaluation": F.lit(evaluation.name),
+                "training_snapshot": F.lit(evaluation.training_snapshot),
+            }
+        )
+        .cache()
+    )
+    metrics, deciles = {}, []
+    for method in [*(method_name(f) for f in cfg.forms), *baselines(btyd)]:
+        rows = predictions.where(F.col("method") == F.lit(method))
+        metrics[method] = evaluate(rows, "actual", "predicted")
+        if method.startswith("gbt_"):
+            metrics[method]["coverage"] = coverage(rows, "actual", "lower", "upper")
+        deciles.append(decile_calibration(rows, "actual", "predicted").withColumn("method", F.lit(method)))
+    for method, values in metrics.items():
+        log.info(
+            "backtest %s %s: %s",
+            evaluation.name,
+            method,
+            ", ".join(f"{k}={v:.4f}" for k, v in values.items()),
+        )
+    return Outcome(evaluation, forms, btyd, metrics, predictions, union_all(deciles))
+
+
+def union_all(frames: list[DataFrame]) -> DataFrame:
+    union = frames[0]
+    for frame in frames[1:]:
+        union = union.unionByName(frame)
+    return union
+
+
+def metric_rows(spark: SparkSession, outcomes: list[Outcome]) -> DataFrame:
+    """BACKTEST_METRICS rows: scalar metrics (decile null) and the decile calibration tables."""
+    scalar = [
+        (
+            o.evaluation.snapshot,
+            o.evaluation.name,
+            o.evaluation.training_snapshot,
+            method,
+            metric,
+            None,
+            value,
+        )
+        for o in outcomes
+        for method, values in o.metrics.items()
+        for metric, value in values.items()
+    ]
+    frame = spark.createDataFrame(
+        scalar,
+        "snapshot_date date, evaluation string, training_snapshot date, method string, metric string, "
+        "decile int, value double",
+    )
+    for o in outcomes:
+        e = o.evaluation
+        frame = frame.unionByName(
+            o.deciles.select(
+                F.lit(e.snapshot).alias("snapshot_date"),
+                F.lit(e.name).alias("evaluation"),
+                F.lit(e.training_snapshot).alias("training_snapshot"),
+                "method",
+                F.explode(
+                    F.array(
+                        *[
+                            F.struct(F.lit(m).alias("metric"), F.col(m).cast("double").alias("value"))
+                            for m in ("customers", "mean_predicted", "mean_actual")
+                        ]
+                    )
+                ).alias("kv"),
+                "decile",
+            ).select(
+                "snapshot_date",
+                "evaluation",
+                "training_snapshot",
+                "method",
+                "kv.metric",
+                "decile",
+                "kv.value",
+            )
+        )
+    return frame
