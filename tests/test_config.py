@@ -172,6 +172,17 @@ def test_each_validation_rule_names_its_key_and_the_file(tmp_path, key, value, m
     assert str(raised.value) == f"{path}: {message}"
 
 
+def test_the_regressor_takes_its_forms_from_the_config_and_refuses_to_import_without_each():
+    from clvlake.config import MODEL_FORMS
+    from clvlake.modeling.regressor import FORMS
+
+    assert FORMS is MODEL_FORMS
+    code = "import clvlake.config as c; c.MODEL_FORMS += ('sqrt',); import clvlake.modeling.regressor"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "but clvlake.config.MODEL_FORMS names ['hurdle', 'log1p', 'raw', 'sqrt']" in result.stderr
+
+
 def test_reading_a_config_does_not_import_spark_ml():
     code = (
         "import sys, clvlake.config as c; c.load_config('conf/local.yml'); print('pyspark.ml' in sys.modules)"
