@@ -1,3 +1,5 @@
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,3 +91,103 @@ def test_drift_report_only_must_name_model_inputs(tmp_path):
     data["monitoring"]["drift_report_only"] = ["customer_age_dayz"]
     with pytest.raises(ConfigError, match="monitoring.drift_report_only.*customer_age_dayz"):
         load_config(write(tmp_path, data))
+
+
+def _set(data: dict, dotted: str, value) -> None:
+    *parents, last = dotted.split(".")
+    for key in parents:
+        data = data[key]
+    data[last] = value
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "message"),
+    [
+        ("model.forms", ["raw", "sqrt"], "key 'model.forms' must list some of raw, log1p, hurdle"),
+        ("model.forms", [], "key 'model.forms' must list some of raw, log1p, hurdle"),
+        (
+            "model.selection_metric",
+            "r2",
+            "key 'model.selection_metric' must name metrics of "
+            "rmse, mae, spearman, normalised_gini, top_decile_capture, total_ratio",
+        ),
+        (
+            "model.champion_metrics",
+            [],
+            "key 'model.champion_metrics' must name metrics of "
+            "rmse, mae, spearman, normalised_gini, top_decile_capture, total_ratio",
+        ),
+        ("model.conformal_fraction", 1.0, "key 'model.conformal_fraction' must be between 0 and 1"),
+        (
+            "model.pooled_snapshots",
+            0,
+            "keys 'model.backtest_snapshots', 'model.backtest_step_days' and 'model.pooled_snapshots' must be ≥ 1",
+        ),
+        (
+            "model.discrepancy_factor",
+            1.0,
+            "key 'model.discrepancy_factor' must be > 1 and 'model.formula_margin' positive",
+        ),
+        (
+            "model.btyd.monetary_digits",
+            16,
+            "key 'model.btyd' needs unit_days ≥ 1 and monetary_digits between 1 and 15",
+        ),
+        ("model.holdout_fraction", 0.0, "key 'model.holdout_fraction' must be between 0 and 1"),
+        ("ingest.max_quarantine_rate", 1.5, "key 'ingest.max_quarantine_rate' must be between 0 and 1"),
+        ("privacy.vacuum_retention_hours", -1, "key 'privacy.vacuum_retention_hours' must not be negative"),
+        (
+            "scoring.lifecycle.frequency_window_days",
+            45,
+            "key 'scoring.lifecycle.frequency_window_days' must be one of the feature windows [30, 90, 180, 365]",
+        ),
+        (
+            "scoring.lifecycle.at_risk_after_days",
+            400,
+            "key 'scoring.lifecycle' needs new_within_days > 0 and 0 < at_risk_after_days < lost_after_days",
+        ),
+        (
+            "segments.budget.min_share",
+            0.5,
+            "key 'segments.budget' needs total ≥ 0 and 0 ≤ min_share ≤ max_share ≤ 1",
+        ),
+        (
+            "segments.what_if",
+            [{"name": "collapse", "churn_change": -1.5}],
+            "key 'segments.what_if' (collapse): a change below −1 (−100 %) is impossible",
+        ),
+        (
+            "segments.export.formats",
+            ["csv", "xlsx"],
+            "key 'segments.export.formats' allows parquet and csv, got ['xlsx']",
+        ),
+    ],
+)
+def test_each_validation_rule_names_its_key_and_the_file(tmp_path, key, value, message):
+    data = local()
+    _set(data, key, value)
+    path = write(tmp_path, data)
+    with pytest.raises(ConfigError) as raised:
+        load_config(path)
+    assert str(raised.value) == f"{path}: {message}"
+
+
+def test_the_regressor_takes_its_forms_from_the_config_and_refuses_to_import_without_each():
+    from clvlake.config import MODEL_FORMS
+    from clvlake.modeling.regressor import FORMS
+
+    assert FORMS is MODEL_FORMS
+    code = "import clvlake.config as c; c.MODEL_FORMS += ('sqrt',); import clvlake.modeling.regressor"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 1
+    assert "but clvlake.config.MODEL_FORMS names ['hurdle', 'log1p', 'raw', 'sqrt']" in result.stderr
+
+
+def test_reading_a_config_does_not_import_spark_ml():
+    code = (
+        "import sys, clvlake.config as c; c.load_config('conf/local.yml'); print('pyspark.ml' in sys.modules)"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"

@@ -13,6 +13,9 @@ fitted `PipelineModel` saves and loads (and round-trips through MLflow) like a b
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 from pyspark import keyword_only
 from pyspark.ml import Estimator, Model, Pipeline, PipelineModel, Transformer
 from pyspark.ml.classification import GBTClassifier
@@ -21,13 +24,13 @@ from pyspark.ml.functions import vector_to_array
 from pyspark.ml.param import Param, Params, TypeConverters
 from pyspark.ml.regression import GBTRegressor
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
-from pyspark.sql import DataFrame
+from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from clvlake.config import GbtSettings
+from clvlake.config import MODEL_FORMS, GbtSettings
 from clvlake.schemas import FEATURE_COLUMNS
 
-FORMS = ("raw", "log1p", "hurdle")
+FORMS = MODEL_FORMS
 LABEL = "label"
 _TARGET, _WEIGHT, _PART, _SPEND, _UNCALIBRATED = "_target", "_weight", "_part", "_spend", "_uncalibrated"
 
@@ -47,7 +50,7 @@ class FillMissing(Transformer, _Persistable):
 class _FormTransformer(Transformer, _Persistable):
     """A transformer whose behaviour depends on the model form (raw, log1p or hurdle)."""
 
-    form = Param(Params._dummy(), "form", "raw, log1p or hurdle", typeConverter=TypeConverters.toString)
+    form = Param(Params._dummy(), "form", ", ".join(FORMS), typeConverter=TypeConverters.toString)
 
     @keyword_only
     def __init__(self, form: str = "raw"):
@@ -62,26 +65,14 @@ class TargetColumns(_FormTransformer):
     def _transform(self, df: DataFrame) -> DataFrame:
         if LABEL not in df.columns:
             return df
-        label, form = F.col(LABEL), self.getOrDefault(self.form)
-        if form == "log1p":
-            return df.withColumn(_TARGET, F.log1p(F.greatest(label, F.lit(0.0))))
-        if form == "hurdle":
-            buyer = (label > 0).cast("double")
-            return df.withColumns({_TARGET: buyer, _WEIGHT: buyer})
-        return df.withColumn(_TARGET, label)
+        return df.withColumns(_IMPLEMENTATIONS[self.getOrDefault(self.form)].targets(F.col(LABEL)))
 
 
 class CombineParts(_FormTransformer):
     """`_uncalibrated` from the form's model outputs: expm1 of the log prediction, or P(buy) × spend."""
 
     def _transform(self, df: DataFrame) -> DataFrame:
-        form = self.getOrDefault(self.form)
-        if form == "log1p":
-            value = F.expm1(F.col(_PART))
-        elif form == "hurdle":
-            value = vector_to_array(F.col("_p_buy"))[1] * F.greatest(F.col(_SPEND), F.lit(0.0))
-        else:
-            value = F.col(_PART)
+        value = _IMPLEMENTATIONS[self.getOrDefault(self.form)].combine()
         return df.withColumn(_UNCALIBRATED, F.greatest(value, F.lit(0.0)))
 
 
@@ -129,20 +120,59 @@ def _gbt_params(params: GbtSettings, seed: int) -> dict[str, object]:
     }
 
 
+def _one_gbt(gbt: dict[str, object]) -> list[Estimator]:
+    return [GBTRegressor(**gbt, predictionCol=_PART)]
+
+
+def _hurdle_gbts(gbt: dict[str, object]) -> list[Estimator]:
+    return [
+        GBTClassifier(**gbt, predictionCol="_p_class")
+        .setProbabilityCol("_p_buy")
+        .setRawPredictionCol("_p_raw"),
+        GBTRegressor(**{**gbt, "labelCol": LABEL}, weightCol=_WEIGHT, predictionCol=_SPEND),
+    ]
+
+
+def _buyer_targets(label: Column) -> dict[str, Column]:
+    buyer = (label > 0).cast("double")
+    return {_TARGET: buyer, _WEIGHT: buyer}
+
+
+@dataclass(frozen=True)
+class _Form:
+    """One model form: its training targets from the label, the GBTs it fits (given their shared parameters)
+    and the expression that combines their outputs into `_uncalibrated` (before the floor at zero)."""
+
+    targets: Callable[[Column], dict[str, Column]]
+    models: Callable[[dict[str, object]], list[Estimator]]
+    combine: Callable[[], Column]
+
+
+_IMPLEMENTATIONS = {
+    "raw": _Form(targets=lambda label: {_TARGET: label}, models=_one_gbt, combine=lambda: F.col(_PART)),
+    "log1p": _Form(
+        targets=lambda label: {_TARGET: F.log1p(F.greatest(label, F.lit(0.0)))},
+        models=_one_gbt,
+        combine=lambda: F.expm1(F.col(_PART)),
+    ),
+    "hurdle": _Form(
+        targets=_buyer_targets,
+        models=_hurdle_gbts,
+        combine=lambda: vector_to_array(F.col("_p_buy"))[1] * F.greatest(F.col(_SPEND), F.lit(0.0)),
+    ),
+}
+if sorted(_IMPLEMENTATIONS) != sorted(FORMS):
+    raise RuntimeError(
+        f"clvlake.modeling.regressor implements forms {sorted(_IMPLEMENTATIONS)}, "
+        f"but clvlake.config.MODEL_FORMS names {sorted(FORMS)}"
+    )
+
+
 def clv_pipeline(params: GbtSettings, seed: int, form: str = "raw") -> Pipeline:
     """Fill missing → assembler → target → GBT(s) → combine → total calibration, for one of `FORMS`."""
     if form not in FORMS:
         raise ValueError(f"unknown model form {form!r}; expected one of {FORMS}")
-    gbt = _gbt_params(params, seed)
-    if form == "hurdle":
-        models = [
-            GBTClassifier(**gbt, predictionCol="_p_class")
-            .setProbabilityCol("_p_buy")
-            .setRawPredictionCol("_p_raw"),
-            GBTRegressor(**{**gbt, "labelCol": LABEL}, weightCol=_WEIGHT, predictionCol=_SPEND),
-        ]
-    else:
-        models = [GBTRegressor(**gbt, predictionCol=_PART)]
+    models = _IMPLEMENTATIONS[form].models(_gbt_params(params, seed))
     return Pipeline(
         stages=[
             FillMissing(),

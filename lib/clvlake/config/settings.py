@@ -1,0 +1,248 @@
+"""The settings of every job as frozen dataclasses, and the names some of them may take.
+
+`clvlake.config.loader` builds them from YAML; `clvlake.config.validation` checks the rules between fields.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """Local-mode session settings. Under spark-submit or Databricks the cluster's settings win."""
+
+    master: str
+    app_name: str
+    shuffle_partitions: int
+    driver_memory: str
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class LakeSettings:
+    """Where the lake and the landing area live (local paths, or s3a:/abfss:/dbfs: URIs)."""
+
+    root: str
+    landing: str
+
+
+@dataclass(frozen=True)
+class MlflowSettings:
+    tracking_uri: str
+    registry_uri: str
+    artifact_root: str
+    experiment: str
+    model_name: str
+
+
+@dataclass(frozen=True)
+class PrivacySettings:
+    """`salt` keys the customer_key hash; keep it secret (set it from the environment on real lakes).
+
+    `vacuum_retention_hours`: the VACUUM retention `clv erase` applies after deleting a subject.
+    """
+
+    salt: str
+    vacuum_retention_hours: float
+
+
+@dataclass(frozen=True)
+class GeneratorSettings:
+    """Synthetic data for the demo: written into `lake.landing`, the oracle into `oracle_dir`."""
+
+    oracle_dir: str
+    start: date
+    end: date
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    """`max_quarantine_rate`: share of a source's rows in quarantine above which ingest stops (exit 2).
+    `transaction_sources`: mapping files (conf/sources/*.yml) of plain transactions files loaded into orders."""
+
+    reporting_currency: str
+    business_start: date
+    max_quarantine_rate: float
+    transaction_sources: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class GbtSettings:
+    max_iter: int
+    max_depth: int
+    step_size: float
+    subsampling_rate: float
+
+
+@dataclass(frozen=True)
+class BtydSettings:
+    """BG/NBD + Gamma-Gamma fit: t_x and T rounded to whole `unit_days`, mean value to `monetary_digits`."""
+
+    unit_days: int
+    monetary_digits: int
+
+
+# The regressor forms `model.forms` may list; clvlake.modeling.regressor implements each (and checks so on import).
+# Named here, not there, so that reading a config never imports pyspark.ml.
+MODEL_FORMS = ("raw", "log1p", "hurdle")
+MODEL_METRICS = ("rmse", "mae", "spearman", "normalised_gini", "top_decile_capture", "total_ratio")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Label = net value in [c, c + horizon_days); margin_mode subtracts cost of goods and shipping.
+
+    `forms` are the candidate regressors, the best by `selection_metric` over the backtest is trained;
+    `champion_metrics` must all improve on the champion and every baseline for the alias to move.
+    """
+
+    horizon_days: int
+    holdout_fraction: float
+    seed: int
+    margin_mode: bool
+    gbt: GbtSettings
+    forms: list[str]
+    selection_metric: str
+    champion_metrics: list[str]
+    backtest_snapshots: int
+    backtest_step_days: int
+    pooled_snapshots: int  # a fit pools the training customers of its snapshot and this many − 1 earlier ones
+    conformal_level: float
+    conformal_fraction: float
+    discrepancy_factor: float
+    formula_margin: float
+    btyd: BtydSettings
+
+
+@dataclass(frozen=True)
+class TierRule:
+    """A value tier holds customers whose predicted CLV is above its `min_quantile` quantile (0 = everyone left)."""
+
+    name: str
+    min_quantile: float
+
+
+LIFECYCLE_STAGES = ("prospect", "new", "active", "loyal", "at_risk", "lost")
+
+
+@dataclass(frozen=True)
+class LifecycleRules:
+    """Lifecycle stage at the score date; the first matching rule wins, in this order:
+
+    prospect (never bought) → lost (no purchase for `lost_after_days`) → new (first purchase less than
+    `new_within_days` ago) → at_risk (no purchase for `at_risk_after_days`, or orders in the last
+    `frequency_window_days` below `at_risk_frequency_ratio` × the customer's own usual rate) → loyal (at least
+    `loyal_min_orders_365d` orders in the last 365 days) → active.
+    """
+
+    new_within_days: int
+    at_risk_after_days: int
+    lost_after_days: int
+    frequency_window_days: int
+    at_risk_frequency_ratio: float
+    loyal_min_orders_365d: int
+
+
+@dataclass(frozen=True)
+class ActionRow:
+    """The recommended action for each lifecycle stage of one value tier (a row of the tier × stage matrix)."""
+
+    tier: str
+    prospect: str
+    new: str
+    active: str
+    loyal: str
+    at_risk: str
+    lost: str
+
+    def action(self, stage: str) -> str:
+        return getattr(self, stage)
+
+
+@dataclass(frozen=True)
+class ScoringSettings:
+    tiers: list[TierRule]
+    lifecycle: LifecycleRules
+    actions: list[ActionRow]
+
+
+@dataclass(frozen=True)
+class ActionSpec:
+    """A marketing action: cost per customer contacted, and the planning assumptions of the marketer: the
+    share of contacted customers expected to respond (`conversion_rate`) and the relative CLV gain of one who
+    does (`uplift`). Expected incremental value per contacted customer = conversion_rate × uplift × CLV."""
+
+    name: str
+    cost: float
+    conversion_rate: float
+    uplift: float
+
+
+@dataclass(frozen=True)
+class BudgetSettings:
+    """`total` split across segments in proportion to expected incremental value, each segment's share of
+    it kept within [min_share, max_share]."""
+
+    total: float
+    min_share: float
+    max_share: float
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A what-if: relative changes of churn probability, purchase frequency and order value (−0.05 = −5 %)."""
+
+    name: str
+    churn_change: float = 0.0
+    frequency_change: float = 0.0
+    order_value_change: float = 0.0
+
+
+@dataclass(frozen=True)
+class ExportSettings:
+    """The campaign export for CRM tools: file formats (parquet, csv) under `<lake>/exports/campaign/`."""
+
+    formats: list[str]
+    consented_only: bool  # only customers whose latest record gives marketing consent
+
+
+@dataclass(frozen=True)
+class SegmentSettings:
+    """`clv report`: segment tables, campaign export and the HTML report (written under `report_dir`)."""
+
+    actions: list[ActionSpec]
+    budget: BudgetSettings
+    what_if: list[Scenario]
+    export: ExportSettings
+    report_dir: str
+
+
+@dataclass(frozen=True)
+class MonitoringSettings:
+    """`clv monitor`: PSI bins and thresholds, the largest tolerated change in customers between snapshots,
+    inputs whose drift is reported but never alerts (age-like ones grow as the customer base ages), and an
+    optional webhook that receives the alerts as JSON."""
+
+    psi_bins: int
+    feature_psi_threshold: float
+    prediction_psi_threshold: float
+    max_customer_change: float
+    drift_report_only: list[str] = field(default_factory=list)
+    webhook_url: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    spark: SparkSettings
+    lake: LakeSettings
+    mlflow: MlflowSettings
+    privacy: PrivacySettings
+    generator: GeneratorSettings
+    ingest: IngestSettings
+    model: ModelSettings
+    scoring: ScoringSettings
+    segments: SegmentSettings
+    monitoring: MonitoringSettings
+    source_file: str = "<memory>"

@@ -1,0 +1,132 @@
+"""The rules between config fields that types alone cannot express; each error names the key and the file."""
+
+from __future__ import annotations
+
+from clvlake.config.settings import (
+    LIFECYCLE_STAGES,
+    MODEL_FORMS,
+    MODEL_METRICS,
+    Config,
+    ModelSettings,
+    ScoringSettings,
+    SegmentSettings,
+)
+from clvlake.errors import ConfigError
+
+
+def _validate_model(model: ModelSettings, source: str) -> None:
+    unknown_forms = sorted(set(model.forms) - set(MODEL_FORMS))
+    if not model.forms or unknown_forms:
+        raise ConfigError(f"{source}: key 'model.forms' must list some of {', '.join(MODEL_FORMS)}")
+    for key, metrics in (
+        ("selection_metric", [model.selection_metric]),
+        ("champion_metrics", model.champion_metrics),
+    ):
+        if not metrics or set(metrics) - set(MODEL_METRICS):
+            raise ConfigError(f"{source}: key 'model.{key}' must name metrics of {', '.join(MODEL_METRICS)}")
+    for key, value in (
+        ("conformal_level", model.conformal_level),
+        ("conformal_fraction", model.conformal_fraction),
+    ):
+        if not 0 < value < 1:
+            raise ConfigError(f"{source}: key 'model.{key}' must be between 0 and 1")
+    if min(model.backtest_snapshots, model.backtest_step_days, model.pooled_snapshots) < 1:
+        raise ConfigError(
+            f"{source}: keys 'model.backtest_snapshots', 'model.backtest_step_days' and "
+            "'model.pooled_snapshots' must be ≥ 1"
+        )
+    if model.discrepancy_factor <= 1 or model.formula_margin <= 0:
+        raise ConfigError(
+            f"{source}: key 'model.discrepancy_factor' must be > 1 and 'model.formula_margin' positive"
+        )
+    if model.btyd.unit_days < 1 or not 1 <= model.btyd.monetary_digits <= 15:
+        raise ConfigError(
+            f"{source}: key 'model.btyd' needs unit_days ≥ 1 and monetary_digits between 1 and 15"
+        )
+
+
+def _validate_scoring(scoring: ScoringSettings, segments: SegmentSettings, source: str) -> None:
+    if not scoring.tiers:
+        raise ConfigError(f"{source}: key 'scoring.tiers' needs at least one tier")
+    quantiles = [t.min_quantile for t in scoring.tiers]
+    if (
+        quantiles != sorted(quantiles, reverse=True)
+        or quantiles[-1] != 0
+        or len(set(quantiles)) != len(quantiles)
+    ):
+        raise ConfigError(
+            f"{source}: key 'scoring.tiers' must list tiers from the top down with strictly "
+            f"decreasing min_quantile ending at 0, got {quantiles}"
+        )
+    from clvlake.schemas import TRAILING_WINDOWS_DAYS
+
+    rules = scoring.lifecycle
+    if rules.frequency_window_days not in TRAILING_WINDOWS_DAYS:
+        raise ConfigError(
+            f"{source}: key 'scoring.lifecycle.frequency_window_days' must be one of the feature windows "
+            f"{list(TRAILING_WINDOWS_DAYS)}"
+        )
+    if not (rules.new_within_days > 0 and 0 < rules.at_risk_after_days < rules.lost_after_days):
+        raise ConfigError(
+            f"{source}: key 'scoring.lifecycle' needs new_within_days > 0 and "
+            "0 < at_risk_after_days < lost_after_days"
+        )
+    tiers = [t.name for t in scoring.tiers]
+    rows = [r.tier for r in scoring.actions]
+    if sorted(rows) != sorted(tiers):
+        raise ConfigError(
+            f"{source}: key 'scoring.actions' needs exactly one row per tier {tiers}, got {rows}"
+        )
+    known = {a.name for a in segments.actions}
+    for row in scoring.actions:
+        for stage in LIFECYCLE_STAGES:
+            if row.action(stage) not in known:
+                raise ConfigError(
+                    f"{source}: key 'scoring.actions' ({row.tier}, {stage}) names action "
+                    f"'{row.action(stage)}', which 'segments.actions' does not define"
+                )
+
+
+def _validate_segments(segments: SegmentSettings, source: str) -> None:
+    for action in segments.actions:
+        if action.cost < 0 or not 0 <= action.conversion_rate <= 1 or action.uplift < 0:
+            raise ConfigError(
+                f"{source}: key 'segments.actions' ({action.name}) needs cost ≥ 0, conversion_rate in "
+                "[0, 1] and uplift ≥ 0"
+            )
+    budget = segments.budget
+    if budget.total < 0 or not 0 <= budget.min_share <= budget.max_share <= 1:
+        raise ConfigError(
+            f"{source}: key 'segments.budget' needs total ≥ 0 and 0 ≤ min_share ≤ max_share ≤ 1"
+        )
+    for scenario in segments.what_if:
+        if scenario.churn_change < -1 or scenario.frequency_change < -1 or scenario.order_value_change < -1:
+            raise ConfigError(
+                f"{source}: key 'segments.what_if' ({scenario.name}): a change below −1 (−100 %) is impossible"
+            )
+    unknown = sorted(set(segments.export.formats) - {"parquet", "csv"})
+    if unknown:
+        raise ConfigError(f"{source}: key 'segments.export.formats' allows parquet and csv, got {unknown}")
+
+
+def validate(cfg: Config) -> None:
+    """Raise ConfigError on the first rule `cfg` breaks."""
+    source = cfg.source_file
+    from clvlake.schemas import FEATURE_COLUMNS  # pyspark types only; imported here to keep config light
+
+    unknown_inputs = sorted(set(cfg.monitoring.drift_report_only) - set(FEATURE_COLUMNS))
+    if unknown_inputs:
+        raise ConfigError(
+            f"{source}: key 'monitoring.drift_report_only' names unknown model inputs {unknown_inputs}"
+        )
+    if not 0 <= cfg.ingest.max_quarantine_rate <= 1:
+        raise ConfigError(f"{source}: key 'ingest.max_quarantine_rate' must be between 0 and 1")
+    if cfg.privacy.vacuum_retention_hours < 0:
+        raise ConfigError(f"{source}: key 'privacy.vacuum_retention_hours' must not be negative")
+    if cfg.model.horizon_days <= 0:
+        raise ConfigError(f"{source}: key 'model.horizon_days' must be positive")
+    if not 0 < cfg.model.holdout_fraction < 1:
+        raise ConfigError(f"{source}: key 'model.holdout_fraction' must be between 0 and 1")
+    _validate_model(cfg.model, source)
+    _validate_segments(cfg.segments, source)
+    _validate_scoring(cfg.scoring, cfg.segments, source)
