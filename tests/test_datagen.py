@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 from datetime import date
 from pathlib import Path
 
@@ -10,9 +11,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from clvlake.cli import main
 from clvlake.datagen import expected_value, generate
-from clvlake.datagen.cli import main
 from clvlake.errors import InputError
+from tests.conftest import write_config
 
 START, END = pd.Timestamp("2023-01-01", tz="UTC"), pd.Timestamp("2026-01-01", tz="UTC")
 CONTRACT = {
@@ -271,10 +273,24 @@ def test_invalid_arguments_raise_input_error(tmp_path: Path) -> None:
         generate(tmp_path, tmp_path, start=date(2025, 1, 1), end=date(2025, 1, 31))
 
 
-def test_cli_writes_files_and_exits_2_on_bad_input(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
-    out, oracle = str(tmp_path / "landing"), str(tmp_path / "oracle")
-    assert main(["--customers", "200", "--seed", "3", "--out", out, "--oracle-dir", oracle]) == 0
-    assert "generated 200 customers" in capsys.readouterr().out
-    assert (tmp_path / "oracle" / "customer_truth.csv").exists()
-    assert main(["--customers", "0", "--out", out, "--oracle-dir", oracle]) == 2
-    assert "customers must be >= 1" in capsys.readouterr().err
+def test_clv_generate_writes_the_configured_folders_logs_progress_and_exits_2_on_bad_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture, caplog: pytest.LogCaptureFixture
+) -> None:
+    start, end = date(2024, 1, 1), date(2024, 6, 30)
+    conf = str(write_config(tmp_path / "clv", generator={"start": start, "end": end}))
+    caplog.set_level(logging.INFO, logger="clvlake")
+    assert (
+        main(["generate", "--conf", conf, "--customers", "200", "--seed", "3", "--error-rate", "0.05"]) == 0
+    )
+    line = json.loads(capsys.readouterr().out)
+    assert line["job"] == "generate" and line["status"] == "ok"
+    assert line["customers"] == 200 and line["rows"]["customers"] == 200 and line["injected_errors"] > 0
+    assert "chunk 1/1: customers up to 200" in caplog.text
+    assert "generated 200 customers" in caplog.text
+    direct = generate(tmp_path / "landing", tmp_path / "oracle", 200, 3, start, end, error_rate=0.05)
+    assert line["rows"] == direct.rows and line["files_written"] == direct.files_written
+    assert _files(tmp_path / "clv" / "landing") == _files(tmp_path / "landing")
+    assert _files(tmp_path / "clv" / "oracle") == _files(tmp_path / "oracle")
+    assert main(["generate", "--conf", conf, "--customers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and "customers" in err and "Traceback" not in err
