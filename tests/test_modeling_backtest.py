@@ -18,6 +18,7 @@ from tests.conftest import REPO, write_config
 pytestmark = pytest.mark.slow
 
 EXAMPLE = REPO / "conf" / "sources" / "transactions_example.yml"
+RUN_DATE = date(2025, 1, 1)
 
 MODEL = {
     "forms": ["raw"],
@@ -52,11 +53,33 @@ def transactions(spark, customers: int = 150, dropout: bool = True):
     return spark.createDataFrame(rows, schemas.ORDERS)
 
 
-def test_backtest_writes_predictions_and_metrics_of_every_method(spark, tmp_path, capsys):
-    conf = write_config(tmp_path, model=MODEL)
-    cfg = load_config(conf)
-    lake = Lake(spark, cfg.lake.root)
-    lake.merge_new(transactions(spark), "orders")
+@pytest.fixture(scope="module")
+def mapped_lake(spark, tmp_path_factory):
+    """A landing area with one plain transactions file and none of the six sources, through `clv pipeline`."""
+    root = tmp_path_factory.mktemp("mapped")
+    model = {**MODEL, "horizon_days": 120, "backtest_step_days": 30}
+    conf = write_config(root, model=model, ingest={"transaction_sources": [str(EXAMPLE)]})
+    pos = root / "landing" / "pos"
+    pos.mkdir(parents=True)
+    lines = [f"k{c}  {ts:%d.%m.%Y}  {amount}  1" for c, _, ts, amount in purchases()]
+    (pos / "pos_2024.txt").write_text("kunde  datum  betrag  stueck\n" + "\n".join(lines) + "\n")
+    assert main(["pipeline", "--conf", str(conf), "--as-of", RUN_DATE.isoformat()]) == 0
+    return conf, Lake(spark, load_config(conf).lake.root), len({line.split()[0] for line in lines})
+
+
+def test_every_job_runs_on_a_lake_of_mapped_transactions_only(mapped_lake):
+    """ingest, features, train, score, report (the pipeline) and monitor; the optional sources read as empty."""
+    conf, lake, customers = mapped_lake
+    assert lake.read_partition("clv_scores", RUN_DATE).count() == customers
+    assert not any(lake.exists(t) for t in ("refunds", "customers", "sessions", "email_events"))
+    assert lake.read_partition("segment_summary", RUN_DATE).count() > 0
+    assert main(["monitor", "--conf", str(conf), "--as-of", RUN_DATE.isoformat()]) in (0, 2)  # 2: a breach
+    assert lake.read_partition("monitor_checks", RUN_DATE).count() > 0
+
+
+def test_backtest_writes_predictions_and_metrics_of_every_method(mapped_lake, capsys):
+    conf, lake, _ = mapped_lake
+    capsys.readouterr()
     args = ["backtest", "--conf", str(conf), "--calibration-end", "2024-09-01", "--holdout-end", "2024-12-31"]
     assert main(args) == 0
     out = capsys.readouterr().out
@@ -94,27 +117,3 @@ def test_without_dropout_the_backtest_runs_without_the_bgnbd_baseline(spark, tmp
     methods = {r["method"] for r in predictions.select("method").distinct().collect()}
     assert methods == {method_name("raw"), *(b for b in BASELINES if b != BTYD)}
     assert predictions.where(F.col("p_alive").isNotNull() | F.col("discrepant")).isEmpty()
-
-
-def test_the_whole_pipeline_runs_on_a_lake_of_mapped_transactions_only(spark, tmp_path, capsys):
-    """A landing area with one plain transactions file and none of the six sources: ingest, features, train,
-    score, report, monitor and backtest all run; the optional sources read as empty."""
-    model = {**MODEL, "horizon_days": 120, "backtest_step_days": 30}
-    conf = write_config(tmp_path, model=model, ingest={"transaction_sources": [str(EXAMPLE)]})
-    pos = tmp_path / "landing" / "pos"
-    pos.mkdir(parents=True)
-    lines = [f"k{c}  {ts:%d.%m.%Y}  {amount}  1" for c, _, ts, amount in purchases()]
-    (pos / "pos_2024.txt").write_text("kunde  datum  betrag  stueck\n" + "\n".join(lines) + "\n")
-    run_date = "2025-01-01"
-
-    assert main(["pipeline", "--conf", str(conf), "--as-of", run_date]) == 0
-    lake = Lake(spark, load_config(conf).lake.root)
-    customers = len({line.split()[0] for line in lines})
-    assert lake.read_partition("clv_scores", date(2025, 1, 1)).count() == customers
-    assert not any(lake.exists(t) for t in ("refunds", "customers", "sessions", "email_events"))
-    assert lake.read_partition("segment_summary", date(2025, 1, 1)).count() > 0
-    assert main(["monitor", "--conf", str(conf), "--as-of", run_date]) in (0, 2)  # 2: a check breached
-    assert lake.read_partition("monitor_checks", date(2025, 1, 1)).count() > 0
-    backtest = ["--calibration-end", "2024-09-01", "--holdout-end", "2024-12-31"]
-    assert main(["backtest", "--conf", str(conf), *backtest]) == 0
-    assert "error:" not in capsys.readouterr().err
