@@ -60,13 +60,8 @@ def offset_of_range(offsets: dict[int, float]) -> Column:
     return F.element_at(F.create_map(*[F.lit(x) for pair in offsets.items() for x in pair]), F.col("_range"))
 
 
-def running_sums(steps: DataFrame, range_totals: list[Row]) -> DataFrame:
-    """cum_n and cum_v over `_score` descending: a window within each `_range`, plus the totals of the ranges
-    above it (`range_totals`: _range, n, v; one row a range, as literals)."""
-    n_before, v_before, n_sum, v_sum = {}, {}, 0, 0.0
-    for r in sorted(range_totals, key=lambda r: r["_range"]):
-        n_before[r["_range"]], v_before[r["_range"]] = n_sum, v_sum
-        n_sum, v_sum = n_sum + r["n"], v_sum + r["v"]
+def running_sums_within_ranges(steps: DataFrame) -> DataFrame:
+    """cum_n and cum_v over `_score` descending within each `_range` (a window partitioned by range)."""
     within = (
         Window.partitionBy("_range")
         .orderBy(F.col("_score").desc())
@@ -77,8 +72,23 @@ def running_sums(steps: DataFrame, range_totals: list[Row]) -> DataFrame:
         "_range",
         "n",
         "v",
-        (offset_of_range(n_before) + F.sum("n").over(within)).alias("cum_n"),
-        (offset_of_range(v_before) + F.sum("v").over(within)).alias("cum_v"),
+        F.sum("n").over(within).alias("cum_n"),
+        F.sum("v").over(within).alias("cum_v"),
+    )
+
+
+def add_ranges_above(summed: DataFrame, range_totals: list[Row]) -> DataFrame:
+    """Running sums within ranges made running sums over all steps: each range's cum_n and cum_v plus the totals
+    of the ranges above it (`range_totals`: _range, n, v; one row a range, as literals)."""
+    n_before, v_before, n_sum, v_sum = {}, {}, 0, 0.0
+    for r in sorted(range_totals, key=lambda r: r["_range"]):
+        n_before[r["_range"]], v_before[r["_range"]] = n_sum, v_sum
+        n_sum, v_sum = n_sum + r["n"], v_sum + r["v"]
+    return summed.withColumns(
+        {
+            "cum_n": offset_of_range(n_before) + F.col("cum_n"),
+            "cum_v": offset_of_range(v_before) + F.col("cum_v"),
+        }
     )
 
 
@@ -100,13 +110,15 @@ def gain_curve(
         scores.agg(F.percentile_approx("_score", probabilities, 4 * ranges)).first()[0] if ranges > 1 else []
     )
     steps = (
-        scores.groupBy(score_range(bounds or []).alias("_range"), "_score")
+        scores.withColumn("_range", score_range(bounds or []))
+        .repartition("_range")  # one shuffle: the steps and their windows then need no other
+        .groupBy("_range", "_score")
         .agg(F.count(F.lit(1)).alias("n"), F.sum("_actual").alias("v"))
-        .localCheckpoint()  # aggregated once, on the executors, for the totals and the windows
     )
-    range_totals = steps.groupBy("_range").agg(F.sum("n").alias("n"), F.sum("v").alias("v")).collect()
+    summed = running_sums_within_ranges(steps).localCheckpoint()  # one pass; the totals and the curve read it
+    range_totals = summed.groupBy("_range").agg(F.sum("n").alias("n"), F.sum("v").alias("v")).collect()
     total_n, total_v = sum(r["n"] for r in range_totals), sum(r["v"] for r in range_totals)
-    return running_sums(steps, range_totals), float(total_n), float(total_v)
+    return add_ranges_above(summed, range_totals), float(total_n), float(total_v)
 
 
 def gini(df: DataFrame, actual: str, ordered_by: str) -> float:
