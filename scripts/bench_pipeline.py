@@ -17,7 +17,7 @@ next to the lake as clvlake.yml, so any step can be re-run by hand with `clv …
    training, as a daily job with a weekly retraining would run).
 
 Per stage: seconds, input rows per second (landing rows for ingest, silver rows loaded so far for features,
-feature rows for train, scored customers for score and report), the peak resident memory of the Python driver
+feature rows for train and score, scored customers for report), the peak resident memory of the Python driver
 and of its child processes (Spark's JVM), Delta commits (new `_delta_log/*.json`), data files written (new
 `.parquet` outside `_delta_log`) and the lake's file count after the stage. Results go to
 bench/results/pipeline.json and pipeline.md with the targets of issue 16.
@@ -180,7 +180,7 @@ def input_rows(stage: str, state: dict) -> int | None:
     """What a stage reads, in rows (see the module's docstring), from the run's `state`."""
     if stage in ("ingest", "features"):
         return state["landing_rows" if stage == "ingest" else "silver_rows"]
-    previous = state.get("features" if stage == "train" else "score") or {}
+    previous = state.get("score" if stage == "report" else "features") or {}  # train and score read features
     return (previous.get("summary") or {}).get("rows")
 
 
@@ -477,8 +477,10 @@ def markdown(report: dict) -> str:
         f"{report['settings']['shuffle_partitions']} shuffle partitions and driver memory "
         f"{report['settings']['driver_memory']}. Each stage is its own `clv` process; peaks are resident memory, "
         "polled every 0.2 s (Python: the `clv` process; JVM: its child processes). Input rows: landing rows for "
-        "ingest, silver rows loaded so far for features, feature rows for train, scored customers for score and "
-        "report. The next-day run lands the as-of date's events (held back from the initial landing) and runs "
+        "ingest, silver rows loaded so far for features, feature rows for train and score, scored customers for "
+        "report. Data files are the `.parquet` files under the lake outside `_delta_log` (the campaign exports "
+        "included); commits are new `_delta_log/*.json`. The next-day run lands the as-of date's events "
+        "(held back from the initial landing) and runs "
         "without training.",
         "",
         "## Targets (issue 16)",
