@@ -9,7 +9,7 @@ CONF   ?= conf/local.yml
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
-.PHONY: install browser demo test test-fast test-cluster lint bench bench-btyd check-model check-real wheel cluster-up cluster-down clean clean-lake
+.PHONY: install browser demo test test-fast test-cluster lint bench bench-pipeline bench-btyd check-model check-real wheel cluster-up cluster-down clean clean-lake
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,14 @@ BENCH_SIZES ?= 1M,10M
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python scripts/bench_features.py --sizes $(BENCH_SIZES)
+
+## bench-pipeline: every stage as its own `clv` process at PIPELINE_SIZES customers (10k,100k,1M), then a next-day
+## run, DuckDB's load-and-validate as ingest's peer → bench/results/pipeline.* (temp dirs under PIPELINE_WORK_DIR)
+PIPELINE_SIZES ?= 10k
+PIPELINE_WORK_DIR ?= /tmp/clvlake-bench-pipeline
+bench-pipeline: $(STAMP)
+	$(BIN)/pip install --quiet -e '.[bench]'
+	$(BIN)/python scripts/bench_pipeline.py --sizes $(PIPELINE_SIZES) --work-dir $(PIPELINE_WORK_DIR)
 
 ## bench-btyd: BG/NBD + Gamma-Gamma fit (Spark collapse + scipy) vs lifetimes' fitters on BTYD_EVENTS order events → bench/results/btyd.*
 BTYD_EVENTS ?= 10M

@@ -49,13 +49,14 @@ class Target:
     name: str
     goal: str
     measured: str
-    passed: bool
+    passed: bool | None  # None: not measured in this run
 
 
 def target_table(targets: Iterable[Target]) -> str:
     """The targets as a Markdown table (readable in a terminal too)."""
     lines = ["| target | goal | measured | result |", "|---|---|---|---|"]
-    lines += [f"| {t.name} | {t.goal} | {t.measured} | {'PASS' if t.passed else 'MISS'} |" for t in targets]
+    verdict = {True: "PASS", False: "MISS", None: "not run"}
+    lines += [f"| {t.name} | {t.goal} | {t.measured} | {verdict[t.passed]} |" for t in targets]
     return "\n".join(lines)
 
 

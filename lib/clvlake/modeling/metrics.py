@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pyspark.ml.feature import VectorAssembler
 from pyspark.ml.stat import Correlation
-from pyspark.sql import DataFrame, Window
+from pyspark.sql import Column, DataFrame, Row, Window
 from pyspark.sql import functions as F
 
 
@@ -33,21 +33,92 @@ def spearman(df: DataFrame, actual: str, predicted: str) -> float:
     return float(matrix[0, 1])
 
 
-def gain_curve(df: DataFrame, actual: str, ordered_by: str) -> tuple[DataFrame, float, float]:
+GAIN_CURVE_RANGES = 64  # score ranges the gain curve's running sums are split into, so they spread over tasks
+
+
+def bounds_above(score: Column, bounds: list[float]) -> Column:
+    """How many of the ascending `bounds` lie above `score`, by binary search (a few comparisons a row)."""
+    if not bounds:
+        return F.lit(0)
+    middle = len(bounds) // 2
+    return F.when(
+        score < F.lit(bounds[middle]), len(bounds) - middle + bounds_above(score, bounds[:middle])
+    ).otherwise(bounds_above(score, bounds[middle + 1 :]))
+
+
+def score_range(bounds: list[float]) -> Column:
+    """The range of a step's `_score`, 0 = the highest: how many `bounds` lie above it; nulls, which the curve
+    sorts last, fall in the last range. A score is one step, so tied customers always share a range."""
+    ascending = sorted({b for b in bounds if b == b})  # NaN sorts above every number in Spark: in range 0
+    return F.when(F.col("_score").isNull(), len(ascending)).otherwise(
+        bounds_above(F.col("_score"), ascending)
+    )
+
+
+def offset_of_range(offsets: dict[int, float]) -> Column:
+    """The value in `offsets` (range → value) of each row's `_range`."""
+    return F.element_at(F.create_map(*[F.lit(x) for pair in offsets.items() for x in pair]), F.col("_range"))
+
+
+def running_sums_within_ranges(steps: DataFrame) -> DataFrame:
+    """cum_n and cum_v over `_score` descending within each `_range` (a window partitioned by range)."""
+    within = (
+        Window.partitionBy("_range")
+        .orderBy(F.col("_score").desc())
+        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    )
+    return steps.select(
+        "_score",
+        "_range",
+        "n",
+        "v",
+        F.sum("n").over(within).alias("cum_n"),
+        F.sum("v").over(within).alias("cum_v"),
+    )
+
+
+def add_ranges_above(summed: DataFrame, range_totals: list[Row]) -> DataFrame:
+    """Running sums within ranges made running sums over all steps: each range's cum_n and cum_v plus the totals
+    of the ranges above it (`range_totals`: _range, n, v; one row a range, as literals)."""
+    n_before, v_before, n_sum, v_sum = {}, {}, 0, 0.0
+    for r in sorted(range_totals, key=lambda r: r["_range"]):
+        n_before[r["_range"]], v_before[r["_range"]] = n_sum, v_sum
+        n_sum, v_sum = n_sum + r["n"], v_sum + r["v"]
+    return summed.withColumns(
+        {
+            "cum_n": offset_of_range(n_before) + F.col("cum_n"),
+            "cum_v": offset_of_range(v_before) + F.col("cum_v"),
+        }
+    )
+
+
+def gain_curve(
+    df: DataFrame, actual: str, ordered_by: str, ranges: int = GAIN_CURVE_RANGES
+) -> tuple[DataFrame, float, float]:
     """Steps of the gain curve (customers ordered by `ordered_by`, descending), with the totals N and V.
 
     Customers with equal `ordered_by` are one step (`_score`, n, v, cum_n, cum_v), so ties are not ordered by
-    chance. The window runs over distinct score values, not over customers' rows on the driver.
+    chance; a missing `actual` counts as 0. The running sums run in parallel: customers are split into about
+    `ranges` score ranges between approximate quantiles, and each range is summed on its own.
     """
-    steps = df.groupBy(F.col(ordered_by).alias("_score")).agg(
-        F.count(F.lit(1)).alias("n"), F.sum(actual).alias("v")
+    scores = df.select(
+        F.col(ordered_by).alias("_score"),
+        F.coalesce(F.col(actual).cast("double"), F.lit(0.0)).alias("_actual"),
     )
-    running = Window.orderBy(F.col("_score").desc()).rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    curve = steps.select(
-        "_score", "n", "v", F.sum("n").over(running).alias("cum_n"), F.sum("v").over(running).alias("cum_v")
+    probabilities = [i / ranges for i in range(1, ranges)]
+    bounds = (
+        scores.agg(F.percentile_approx("_score", probabilities, 4 * ranges)).first()[0] if ranges > 1 else []
     )
-    totals = steps.agg(F.sum("n").alias("N"), F.sum("v").alias("V")).first()
-    return curve, float(totals["N"] or 0), float(totals["V"] or 0.0)
+    steps = (
+        scores.withColumn("_range", score_range(bounds or []))
+        .repartition("_range")  # one shuffle: the steps and their windows then need no other
+        .groupBy("_range", "_score")
+        .agg(F.count(F.lit(1)).alias("n"), F.sum("_actual").alias("v"))
+    )
+    summed = running_sums_within_ranges(steps).localCheckpoint()  # one pass; the totals and the curve read it
+    range_totals = summed.groupBy("_range").agg(F.sum("n").alias("n"), F.sum("v").alias("v")).collect()
+    total_n, total_v = sum(r["n"] for r in range_totals), sum(r["v"] for r in range_totals)
+    return add_ranges_above(summed, range_totals), float(total_n), float(total_v)
 
 
 def gini(df: DataFrame, actual: str, ordered_by: str) -> float:
