@@ -29,3 +29,24 @@ def test_scoring_before_features_exist_names_the_table(spark, tmp_path, capsys):
     conf = write_config(tmp_path)
     assert main(["score", "--conf", str(conf), "--as-of", "2025-01-01"]) == 2
     assert "table 'customer_features' does not exist yet" in capsys.readouterr().err
+
+
+def test_a_java_heap_exhaustion_is_one_error_line_naming_the_setting(tmp_path, monkeypatch, capsys):
+    from clvlake import jobs
+
+    def exhausted(spark, cfg, as_of):
+        raise RuntimeError(
+            "An error occurred while calling o123.save.\n: java.lang.OutOfMemoryError: Java heap space"
+        )
+
+    monkeypatch.setitem(jobs.JOBS, "ingest", jobs.Job(exhausted))
+    monkeypatch.setattr("clvlake.session.get_spark", lambda settings: None)
+    conf = write_config(tmp_path)
+    assert main(["ingest", "--conf", str(conf), "--as-of", "2025-01-01"]) == 2
+    err = capsys.readouterr().err
+    assert err.splitlines()[-1] == (
+        f"error: clv ingest ran out of Java heap memory; raise spark.driver_memory in {conf} (local mode: the "
+        "driver runs the tasks too) or the executors' memory on a cluster, and run it again (every job "
+        "replaces its own output, so a rerun is safe)"
+    )
+    assert "Traceback" not in err

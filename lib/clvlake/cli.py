@@ -16,6 +16,7 @@ from clvlake.config import load_config
 from clvlake.errors import ClvError, InputError
 
 DEFAULT_CONF = "conf/local.yml"
+JAVA_OUT_OF_MEMORY = "java.lang.OutOfMemoryError"
 DATED_JOBS = ("ingest", "features", "train", "score", "report", "monitor")
 
 
@@ -190,6 +191,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         execute(args)
     except ClvError as err:
         print(f"error: {err}", file=sys.stderr)
+        return 2
+    except Exception as err:  # Py4J's error carries the JVM's; nothing else is caught here
+        if JAVA_OUT_OF_MEMORY not in str(err):
+            raise
+        print(
+            f"error: clv {args.command} ran out of Java heap memory; raise spark.driver_memory in {args.conf} "
+            "(local mode: the driver runs the tasks too) or the executors' memory on a cluster, and run it "
+            "again (every job replaces its own output, so a rerun is safe)",
+            file=sys.stderr,
+        )
         return 2
     return 0
 
