@@ -15,7 +15,7 @@ from clvlake.features.build import FeatureSources, build_features
 from clvlake.features.run import snapshot_dates
 from clvlake.features.value import net_value_in_window, value_events
 from clvlake.lake import Lake
-from tests.conftest import write_config
+from tests.support.config import write_config
 
 SNAPSHOT = date(2024, 7, 1)
 

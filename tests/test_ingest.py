@@ -11,7 +11,7 @@ from clvlake.cli import main
 from clvlake.errors import InputError
 from clvlake.ingest import run as ingest
 from clvlake.lake import TABLES, Lake
-from tests.conftest import make_config, write_config
+from tests.support.config import make_config, write_config
 
 AS_OF = date(2025, 1, 1)
 ORDERS_HEADER = (

@@ -13,7 +13,7 @@ from clvlake.config import load_config
 from clvlake.lake import Lake
 from clvlake.modeling.backtest import method_name
 from clvlake.modeling.baselines import BASELINES, BTYD
-from tests.conftest import write_config
+from tests.support.config import write_config
 
 pytestmark = pytest.mark.slow
 

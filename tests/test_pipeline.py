@@ -11,7 +11,7 @@ from clvlake.cli import main
 from clvlake.errors import InputError
 from clvlake.ingest.run import SourceCounts
 from clvlake.pipeline import STEPS, Pipeline
-from tests.conftest import write_config
+from tests.support.config import write_config
 
 D1, D2 = date(2025, 5, 1), date(2025, 6, 1)
 
