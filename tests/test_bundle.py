@@ -16,7 +16,7 @@ from databricks.bundles.jobs import Job
 
 from clvlake.cli import build_parser
 from clvlake.pipeline import STEPS as PIPELINE_STEPS
-from tests.conftest import REPO
+from tests.support.config import REPO
 
 BUNDLE = yaml.safe_load((REPO / "databricks.yml").read_text())
 TOP_LEVEL = {

@@ -3,7 +3,7 @@
 import pytest
 
 from clvlake.cli import main
-from tests.conftest import write_config
+from tests.support.config import write_config
 
 
 def test_bad_config_exits_2_with_the_key(tmp_path, capsys):

@@ -22,8 +22,8 @@ from clvlake.config import load_config
 from clvlake.jars import cached_jars
 from clvlake.lake import Lake
 from clvlake.session import DELTA_SESSION_CONF
-from tests.conftest import REPO, write_config
-from tests.test_pipeline_e2e import AS_OF, SMALL
+from tests.support.config import REPO, write_config
+from tests.support.pipeline import AS_OF, SMALL
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
 

@@ -7,8 +7,7 @@ import yaml
 
 from clvlake.config import absolute_location, expand_env, load_config
 from clvlake.errors import ConfigError
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.support.config import REPO
 
 
 def write(tmp_path: Path, data: dict) -> Path:

@@ -12,7 +12,7 @@ from clvlake.errors import InputError
 from clvlake.ingest.run import SourceCounts
 from clvlake.jobs import JOBS, Job
 from clvlake.pipeline import STEPS, PipelineRun
-from tests.conftest import write_config
+from tests.support.config import write_config
 
 D1, D2 = date(2025, 5, 1), date(2025, 6, 1)
 

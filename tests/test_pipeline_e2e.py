@@ -18,23 +18,13 @@ from clvlake.lake import TABLES, Lake
 from clvlake.reporting.export import export_path
 from clvlake.reporting.html import SECTIONS
 from clvlake.reporting.run import report_file
-from tests import browser
-from tests.conftest import REPO, write_config
+from tests.support import browser
+from tests.support.config import REPO, write_config
+from tests.support.pipeline import AS_OF, SMALL
 
 pytestmark = pytest.mark.slow
 
-AS_OF = date(2025, 7, 1)
-TRAIN_SNAPSHOT = date(2025, 1, 1)  # AS_OF − the 181-day horizon below
-SMALL = {
-    "generator": {"start": "2024-01-01", "end": "2025-06-30"},  # a year of history: BG/NBD sees dropout
-    "model": {  # one form and one backtest snapshot: the forms' selection is tested in test_modeling*
-        "horizon_days": 181,
-        "forms": ["log1p"],
-        "backtest_snapshots": 1,
-        "pooled_snapshots": 1,  # pooling is tested in test_modeling
-        "gbt": {"max_iter": 10, "max_depth": 3, "step_size": 0.3, "subsampling_rate": 1.0},
-    },
-}
+TRAIN_SNAPSHOT = date(2025, 1, 1)  # AS_OF − the 181-day horizon of SMALL
 
 
 def field_types(schema):

@@ -5,6 +5,7 @@ Nothing is inferred and bad lines are kept (the corrupt-record column) so that t
 
 from __future__ import annotations
 
+import csv
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -59,6 +60,26 @@ def list_landing(
     return sorted(LandingFile(r["path"], r["length"], r["modificationTime"]) for r in rows)
 
 
+def check_csv_headers(spark: SparkSession, paths: list[str], source: Source) -> None:
+    """Every file's header names the source's raw columns in order (case aside, as Spark compares them), or an
+    InputError names the file and the columns that differ. Reads the first line of each file only."""
+    expected = list(source.raw_columns)
+    for path in paths:
+        first = spark.read.text(path).first()
+        header = next(csv.reader([first["value"]])) if first else expected  # an empty file has no header
+        found, wanted = [h.lower() for h in header], [c.lower() for c in expected]
+        if found == wanted:
+            continue
+        missing = [c for c in expected if c.lower() not in found]
+        unexpected = [h for h in header if h.lower() not in wanted]
+        differ = (
+            f"missing {missing}, unexpected {unexpected}" if missing or unexpected else "in another order"
+        )
+        raise InputError(
+            f"{path}: the header does not match source '{source.name}' ({differ}); expected {','.join(expected)}"
+        )
+
+
 def read_landing(spark: SparkSession, paths: list[str], source: Source) -> DataFrame:
     """The given files of one source as raw text columns plus `_corrupt_record` and `_source_file`."""
     reader = (
@@ -67,6 +88,7 @@ def read_landing(spark: SparkSession, paths: list[str], source: Source) -> DataF
         .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
     )
     if source.file_format == "csv":
+        check_csv_headers(spark, paths, source)
         # enforceSchema=false checks the header against the contract instead of trusting column positions.
         df = reader.option("header", True).option("enforceSchema", False).csv(paths)
     else:

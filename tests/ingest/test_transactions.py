@@ -14,7 +14,7 @@ from clvlake.ingest.sources import RuleContext
 from clvlake.ingest.transactions import load_mapping, read_transactions, transactions_source
 from clvlake.ingest.validation import ACCEPTED, checked_rows
 from clvlake.lake import Lake
-from tests.conftest import REPO, make_config
+from tests.support.config import REPO, make_config
 
 EXAMPLE = REPO / "conf" / "sources" / "transactions_example.yml"
 CTX = RuleContext(date(2025, 1, 1), date(2015, 1, 1), "EUR", "salt")

@@ -4,8 +4,6 @@ tests/data/cdnow_summary.csv is lifetimes' `cdnow_customers_summary_with_transac
 CDNOW sample of Fader & Hardie): x, t_x and T in weeks, monetary = mean repeat transaction value.
 """
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -26,8 +24,9 @@ from clvlake.modeling.btyd import (
     gamma_gamma_log_likelihood,
     with_btyd,
 )
+from tests.support.config import REPO
 
-CDNOW = Path(__file__).parent / "data" / "cdnow_summary.csv"
+CDNOW = REPO / "tests" / "data" / "cdnow_summary.csv"
 PUBLISHED_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}  # lifetimes' docs, weeks
 PUBLISHED_GAMMA_GAMMA = {"p": 6.25, "q": 3.74, "v": 15.44}
 

@@ -10,34 +10,15 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-import yaml
 
 from clvlake.errors import QualityError
 from clvlake.ingest import run as ingest
-from clvlake.lake import TABLES, Lake
-from tests.conftest import make_config
-from tests.landing_files import BAD_LINES, GOOD, MAPPING, expected_counts, write_landing
+from clvlake.lake import Lake
+from tests.support.config import make_config
+from tests.support.lake import snapshot
+from tests.support.landing import BAD_LINES, GOOD, expected_counts, mapping_file, write_landing
 
 AS_OF = date(2025, 1, 1)
-
-
-def mapping_file(root: Path) -> str:
-    path = root / "sources" / "pos.yml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(MAPPING))
-    return str(path)
-
-
-def snapshot(lake: Lake) -> dict[str, list]:
-    """Every table's sorted content; `_ingested_at` (bronze, wall-clock) is the only column left out."""
-    tables = {}
-    for table in TABLES:
-        if lake.exists(table):
-            df = lake.read(table)
-            tables[table] = sorted(
-                df.drop(*[c for c in df.columns if c == "_ingested_at"]).collect(), key=repr
-            )
-    return tables
 
 
 @pytest.fixture(scope="module")

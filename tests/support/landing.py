@@ -1,7 +1,8 @@
 """Hand-written landing files for ingest tests: good rows of every source mixed with many kinds of bad rows.
 
-`write_landing(root)` writes them and returns the expected outcome: every bad row with the rule that must
-catch it (each carries a unique marker id), and per source the rows read / accepted / quarantined / duplicate.
+`write_landing(root)` writes them; `BAD_LINES` holds every bad row with the rule that must catch it (each carries a
+unique marker id), `expected_counts()` per source the rows read / accepted / quarantined / duplicate, and
+`mapping_file(root)` writes the mapping of the whitespace-separated POS transactions files.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
+
+import yaml
 
 AS_OF = "2025-01-01"
 ORDERS_HEADER = (
@@ -172,6 +175,13 @@ MAPPING = {
     "columns": {"customer_id": "kunde", "timestamp": "datum", "amount": "betrag", "quantity": "stueck"},
     "channel": "store",
 }
+
+
+def mapping_file(root: Path) -> str:
+    path = root / "sources" / "pos.yml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(MAPPING))
+    return str(path)
 
 
 def _write(path: Path, lines: list[str]) -> None:

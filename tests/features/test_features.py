@@ -15,7 +15,7 @@ from clvlake.errors import InputError
 from clvlake.features.build import FeatureSources, build_features
 from clvlake.features.value import net_value_in_window, value_events
 from clvlake.lake import Lake
-from tests.conftest import write_config
+from tests.support.config import write_config
 
 SNAPSHOT = date(2024, 7, 1)
 

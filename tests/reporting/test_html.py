@@ -80,7 +80,11 @@ def test_every_section_renders_with_its_charts():
         assert f'<section id="{section}"><h2>{title}</h2>' in page
     assert page.count("<svg") == 8
     assert "<script" not in page and "http://" not in page.replace('xmlns="http://www.w3.org/2000/svg"', "")
-    assert "+5.0%" in page or "5.0%" in page  # gold's what-if change
+    # the what-if row: gold +5.0% (1000 → 1050), bronze +2.2% (450 → 460), in all +60 = +4.1% of 1450
+    assert (
+        "<tr><th>scenario</th><th>gold</th><th>bronze</th><th>change</th><th>change %</th></tr></thead>"
+        "<tbody><tr><td>churn -5%</td><td>5.0%</td><td>2.2%</td><td>60</td><td>4.1%</td></tr></tbody>"
+    ) in page
 
 
 def test_first_score_date_and_untrained_model_say_so():

@@ -16,9 +16,9 @@ import pytest
 from clvlake.config import LakeSettings, load_config
 from clvlake.ingest import run as ingest
 from clvlake.lake import Lake
-from tests.conftest import REPO, make_config, write_config
-from tests.landing_files import write_landing
-from tests.test_ingest_fuzz import mapping_file, snapshot
+from tests.support.config import REPO, make_config, write_config
+from tests.support.lake import snapshot
+from tests.support.landing import mapping_file, write_landing
 
 pytestmark = pytest.mark.slow
 AS_OF = date(2025, 1, 1)

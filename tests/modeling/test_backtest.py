@@ -13,7 +13,7 @@ from clvlake.config import load_config
 from clvlake.lake import Lake
 from clvlake.modeling.baselines import BASELINES, BTYD
 from clvlake.modeling.evaluation import method_name
-from tests.conftest import REPO, write_config
+from tests.support.config import REPO, write_config
 
 pytestmark = pytest.mark.slow
 

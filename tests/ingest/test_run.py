@@ -1,15 +1,17 @@
 """The ingest job on hand-written landing files: typing, quarantine with reasons, de-duplication, idempotency."""
 
 import json
+import re
 from datetime import date
 from pathlib import Path
 
 import pytest
 
+from clvlake.cli import main
 from clvlake.errors import InputError
 from clvlake.ingest import run as ingest
 from clvlake.lake import TABLES, Lake
-from tests.conftest import make_config
+from tests.support.config import make_config, write_config
 
 AS_OF = date(2025, 1, 1)
 ORDERS_HEADER = (
@@ -261,10 +263,20 @@ def test_missing_source_folder_is_a_clear_error(spark, cfg, landing):
         ingest.run(spark, cfg, AS_OF)
 
 
-def test_header_that_does_not_match_the_contract_fails(spark, cfg, landing):
+def test_header_that_does_not_match_the_contract_fails(spark, cfg, landing, tmp_path, capsys):
     write_lines(
         landing / "orders" / "orders_2024-04.csv",
         [ORDERS_HEADER.replace("gross_amount", "gross"), GOOD_ORDERS[0].replace("O1", "O99")],
     )
-    with pytest.raises(Exception, match="(?i)header|gross"):
+    differ = (
+        r"orders_2024-04\.csv: the header does not match source 'orders' "
+        r"\(missing \['gross_amount'\], unexpected \['gross'\]\)"
+    )
+    with pytest.raises(InputError, match=differ):
         ingest.run(spark, cfg, AS_OF)
+    conf = write_config(tmp_path, ingest={"max_quarantine_rate": 1.0})  # the same landing folder as `cfg`
+    assert main(["ingest", "--conf", str(conf), "--as-of", AS_OF.isoformat()]) == 2
+    err = capsys.readouterr().err
+    errors = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "Traceback" not in err, err
+    assert re.fullmatch(rf"error: \S*{differ}; expected {ORDERS_HEADER}", errors[0]), errors[0]

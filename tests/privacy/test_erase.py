@@ -16,9 +16,8 @@ from clvlake.ingest import run as ingest
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.lake import TABLES, Lake
 from clvlake.privacy.erase import token_pattern
-from tests.conftest import write_config
-from tests.landing_files import ERASED_ID, write_landing
-from tests.test_ingest_fuzz import mapping_file
+from tests.support.config import write_config
+from tests.support.landing import ERASED_ID, mapping_file, write_landing
 
 AS_OF = date(2025, 1, 1)
 PII = (b"cy@example.com", b"Cy Dee")

@@ -14,7 +14,7 @@ import pytest
 from clvlake.cli import main
 from clvlake.datagen import expected_value, generate
 from clvlake.errors import InputError
-from tests.conftest import write_config
+from tests.support.config import write_config
 
 START, END = pd.Timestamp("2023-01-01", tz="UTC"), pd.Timestamp("2026-01-01", tz="UTC")
 CONTRACT = {

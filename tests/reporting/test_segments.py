@@ -22,7 +22,7 @@ from clvlake.reporting.segments import (
 )
 from clvlake.schemas import CLV_SCORES
 from clvlake.scoring.lifecycle import lifecycle_stage, recommended_action
-from tests.conftest import config_data, make_config
+from tests.support.config import config_data, make_config
 
 RULES = LifecycleRules(
     new_within_days=90,

@@ -160,7 +160,7 @@ def test_the_form_trained_is_the_best_on_the_selection_metric_over_the_evaluatio
     from types import SimpleNamespace
 
     from clvlake.modeling.train import best_form
-    from tests.conftest import make_config
+    from tests.support.config import make_config
 
     cfg = make_config(tmp_path, model={"selection_metric": metric})
     evaluations = [  # hurdle ranks best on average, log1p has the smallest errors on average

@@ -1,0 +1,1 @@
+"""Tests of clvlake.datagen (lib/clvlake/datagen/)."""

@@ -1,0 +1,1 @@
+"""Tests of clvlake.features (lib/clvlake/features/)."""

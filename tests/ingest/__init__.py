@@ -1,0 +1,1 @@
+"""Tests of clvlake.ingest (lib/clvlake/ingest/)."""

@@ -1,0 +1,1 @@
+"""Tests of clvlake.modeling (lib/clvlake/modeling/)."""

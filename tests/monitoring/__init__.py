@@ -1,0 +1,1 @@
+"""Tests of clvlake.monitoring (lib/clvlake/monitoring/)."""

@@ -1,0 +1,1 @@
+"""Tests of clvlake.privacy (lib/clvlake/privacy/)."""

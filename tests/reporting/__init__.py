@@ -1,0 +1,1 @@
+"""Tests of clvlake.reporting (lib/clvlake/reporting/)."""

@@ -1,0 +1,1 @@
+"""Tests of clvlake.scoring (lib/clvlake/scoring/)."""

@@ -1,0 +1,2 @@
+"""What test modules share: configs on temporary lakes, landing files and mappings, lake snapshots, the small
+pipeline run's settings and the headless browser. Fixtures live in tests/conftest.py; no test imports another."""

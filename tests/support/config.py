@@ -1,0 +1,41 @@
+"""Configs on temporary lakes: conf/local.yml with every location moved under a test's own folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from clvlake.config import Config, config_from_dict
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def config_data(root: Path, **overrides: dict) -> dict:
+    """conf/local.yml as a dict with every location moved under `root`; `overrides` replace sections' keys."""
+    data = yaml.safe_load((REPO / "conf" / "local.yml").read_text())
+    data["lake"] = {"root": str(root / "lake"), "landing": str(root / "landing")}
+    db = root / "mlflow" / "mlflow.db"
+    data["mlflow"].update(
+        tracking_uri=f"sqlite:///{db}",
+        registry_uri=f"sqlite:///{db}",
+        artifact_root=str(root / "mlflow" / "artifacts"),
+    )
+    data["generator"]["oracle_dir"] = str(root / "oracle")
+    data["segments"]["report_dir"] = str(root / "reports")
+    data["privacy"] = {**data["privacy"], "salt": "test-salt"}
+    for section, values in overrides.items():
+        data[section] = {**data[section], **values}
+    return data
+
+
+def make_config(root: Path, **overrides: dict) -> Config:
+    return config_from_dict(config_data(root, **overrides), "test-config")
+
+
+def write_config(root: Path, **overrides: dict) -> Path:
+    """A config file for CLI tests, with the same temporary locations as `make_config`."""
+    root.mkdir(parents=True, exist_ok=True)
+    path = root / "clvlake.yml"
+    path.write_text(yaml.safe_dump(config_data(root, **overrides)))
+    return path
