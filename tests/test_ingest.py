@@ -6,9 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from clvlake.catalog import TABLES
 from clvlake.errors import InputError
 from clvlake.ingest import run as ingest
-from clvlake.lake import TABLES, Lake
+from clvlake.lake import Lake
 from tests.conftest import make_config
 
 AS_OF = date(2025, 1, 1)

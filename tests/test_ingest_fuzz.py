@@ -12,9 +12,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from clvlake.catalog import TABLES
 from clvlake.errors import QualityError
 from clvlake.ingest import run as ingest
-from clvlake.lake import TABLES, Lake
+from clvlake.lake import Lake
 from tests.conftest import make_config
 from tests.landing_files import BAD_LINES, GOOD, MAPPING, expected_counts, write_landing
 

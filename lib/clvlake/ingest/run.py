@@ -25,6 +25,7 @@ from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from clvlake import schemas
+from clvlake.catalog import TABLES
 from clvlake.config import Config
 from clvlake.errors import QualityError
 from clvlake.ingest.landing import LandingFile, list_landing, read_landing
@@ -44,7 +45,7 @@ from clvlake.ingest.validation import (
     checked_rows,
     raw_record,
 )
-from clvlake.lake import TABLES, Lake
+from clvlake.lake import Lake
 
 log = logging.getLogger(__name__)
 PII_COLUMNS = ("email", "name")
