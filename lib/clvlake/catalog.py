@@ -1,4 +1,20 @@
-"""The table catalogue: every Delta table clvlake writes, its layer, partitioning, keys and schema."""
+"""The table catalogue: every Delta table clvlake writes, its layer, layout, keys and schema.
+
+Layout follows Delta's guidance: partition a table only where each partition holds about a gigabyte or more, or
+where a job replaces whole partitions; cluster everything else. Measured at 10,000 customers (604k landing rows):
+
+- silver event tables are **clustered** (liquid clustering, `OPTIMIZE` clusters them) by `customer_key` and
+  `event_date`, the columns jobs read and erase by. `event_date` partitions cost ~1,100 directories per table
+  (5,414 Parquet files for the whole lake) and a MERGE that wrote one file per date, so ingest took 173 s; even at
+  1M customers a day of orders is a few MB, far below a gigabyte.
+- bronze is **not partitioned**: every ingest replaces its rows by `_source_file IN (…)`, which an `ingest_date`
+  partition never pruned; statistics on `_source_file` and `ingest_date` do, and they are the only columns with
+  statistics, because the raw text of bronze may hold clear identifiers (erasure must leave no trace in the log).
+- quarantine, `quality_checks` and `erasure_audit` are not partitioned (a few rows per run); quarantine keeps
+  statistics only on columns without raw text.
+- gold and the monitoring tables keep their date partition: each job run replaces exactly one date
+  (`replaceWhere` on the literal partition value, so runs for different dates never conflict).
+"""
 
 from __future__ import annotations
 
@@ -16,12 +32,29 @@ class TableSpec:
     schema: T.StructType
     partition_by: str | None
     keys: tuple[str, ...]
-    # clear identifiers or raw text inside: no column statistics in the Delta log, so erasure leaves no trace
-    clear_ids: bool = False
+    cluster_by: tuple[str, ...] = ()
+    # the only columns with statistics in the Delta log (None: Delta's default, the first 32 columns). Tables
+    # holding clear identifiers or raw text name columns without them, so erasure leaves no trace in the log.
+    stats_columns: tuple[str, ...] | None = None
+
+
+def table_properties(spec: TableSpec) -> dict[str, str]:
+    """The Delta table properties the catalogue sets on a table."""
+    if spec.stats_columns is None:
+        return {}
+    return {"delta.dataSkippingStatsColumns": ",".join(spec.stats_columns)}
 
 
 def _spec(name: str, layer: str, schema: T.StructType, partition_by: str | None, *keys: str) -> TableSpec:
-    return TableSpec(name, layer, schema, partition_by, keys, clear_ids=layer in ("bronze", "restricted"))
+    return TableSpec(name, layer, schema, partition_by, keys)
+
+
+def _silver(name: str, schema: T.StructType, key: str, *cluster_by: str) -> TableSpec:
+    return TableSpec(name, "silver", schema, None, (key,), cluster_by=cluster_by)
+
+
+def _bronze(name: str, schema: T.StructType, *stats: str) -> TableSpec:
+    return TableSpec(name, "bronze", schema, None, (), stats_columns=(*stats, "_source_file", "ingest_date"))
 
 
 BRONZE_SOURCES = {
@@ -32,23 +65,31 @@ BRONZE_SOURCES = {
     "support_tickets": schemas.SUPPORT_TICKETS_RAW_COLUMNS,
     "customers": schemas.CUSTOMERS_RAW_COLUMNS,
 }
+EVENT_CLUSTERING = ("customer_key", "event_date")
 
 
 TABLES: dict[str, TableSpec] = {
     s.name: s
     for s in (
-        _spec("orders", "silver", schemas.ORDERS, "event_date", "order_id"),
-        _spec("refunds", "silver", schemas.REFUNDS, "event_date", "refund_id"),
-        _spec("sessions", "silver", schemas.SESSIONS, "event_date", "session_id"),
-        _spec("email_events", "silver", schemas.EMAIL_EVENTS, "event_date", "event_id"),
-        _spec("support_tickets", "silver", schemas.SUPPORT_TICKETS, "event_date", "ticket_id"),
-        _spec("customers", "silver", schemas.CUSTOMERS, "event_date", "customer_key"),
-        TableSpec("quarantine", "silver", schemas.QUARANTINE, "ingest_date", ("source", "record_id"), True),
+        _silver("orders", schemas.ORDERS, "order_id", *EVENT_CLUSTERING),
+        _silver("refunds", schemas.REFUNDS, "refund_id", *EVENT_CLUSTERING),
+        _silver("sessions", schemas.SESSIONS, "session_id", *EVENT_CLUSTERING),
+        _silver("email_events", schemas.EMAIL_EVENTS, "event_id", *EVENT_CLUSTERING),
+        _silver("support_tickets", schemas.SUPPORT_TICKETS, "ticket_id", *EVENT_CLUSTERING),
+        _silver("customers", schemas.CUSTOMERS, "customer_key", "customer_key"),
+        TableSpec(
+            "quarantine",
+            "silver",
+            schemas.QUARANTINE,
+            None,
+            ("source", "record_id"),
+            stats_columns=("source", "record_id", "source_file", "rule", "ingest_date"),
+        ),
         *(
-            _spec(f"{source}_raw", "bronze", schemas.bronze_schema(columns), "ingest_date")
+            _bronze(f"{source}_raw", schemas.bronze_schema(columns))
             for source, columns in BRONZE_SOURCES.items()
         ),
-        _spec("transactions_raw", "bronze", schemas.TRANSACTIONS_RAW, "ingest_date"),
+        _bronze("transactions_raw", schemas.TRANSACTIONS_RAW, "source"),
         _spec(
             "ingested_files",
             "ops",
@@ -59,8 +100,8 @@ TABLES: dict[str, TableSpec] = {
             "size",
             "modification_time",
         ),
-        _spec("quality_checks", "ops", schemas.QUALITY_CHECKS, "run_date", "run_date", "source", "batch_id"),
-        _spec("erasure_audit", "ops", schemas.ERASURE_AUDIT, "run_date"),
+        _spec("quality_checks", "ops", schemas.QUALITY_CHECKS, None, "run_date", "source", "batch_id"),
+        _spec("erasure_audit", "ops", schemas.ERASURE_AUDIT, None),
         _spec("monitor_checks", "ops", schemas.MONITOR_CHECKS, "run_date", "run_date", "stage", "check"),
         _spec("drift", "ops", schemas.DRIFT, "run_date", "run_date", "kind", "column"),
         _spec(
@@ -73,7 +114,14 @@ TABLES: dict[str, TableSpec] = {
             "method",
             "metric",
         ),
-        _spec("customer_identity", "restricted", schemas.CUSTOMER_IDENTITY, None, "customer_key"),
+        TableSpec(
+            "customer_identity",
+            "restricted",
+            schemas.CUSTOMER_IDENTITY,
+            None,
+            ("customer_key",),
+            stats_columns=("customer_key",),  # a pseudonym; the clear id, e-mail and name get none
+        ),
         _spec(
             "customer_features",
             "gold",

@@ -1,7 +1,9 @@
 """Table locations and the only Delta reads and writes in the library.
 
 Every write is idempotent: a job replaces exactly its own partition (`replaceWhere` on a literal partition
-value, so writes to other dates never conflict) or MERGEs on the table's natural key.
+value, so writes to other dates never conflict), replaces the rows of its landing files, or MERGEs on the
+table's natural key. A table in an older layout than the catalogue's is rewritten in the catalogue's layout
+before the first write to it (`upgrade_layout`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from clvlake.catalog import TABLES
+from clvlake.catalog import TABLES, TableSpec, table_properties
 from clvlake.errors import InputError
 
 log = logging.getLogger(__name__)
@@ -28,13 +30,26 @@ def conform(df: DataFrame, schema: T.StructType) -> DataFrame:
     return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
+def layout_clause(spec: TableSpec) -> str:
+    """The SQL partitioning or clustering and table properties of a table in the catalogue."""
+    parts = []
+    if spec.partition_by:
+        parts.append(f"PARTITIONED BY ({spec.partition_by})")
+    if spec.cluster_by:
+        parts.append(f"CLUSTER BY ({', '.join(spec.cluster_by)})")
+    properties = table_properties(spec)
+    if properties:
+        parts.append("TBLPROPERTIES (" + ", ".join(f"'{k}' = '{v}'" for k, v in properties.items()) + ")")
+    return " ".join(parts)
+
+
 class Lake:
     """The lake under one root URI (`file:`, `s3a:`, `abfss:`, `dbfs:` or a local path)."""
 
     def __init__(self, spark: SparkSession, root: str):
         self.spark = spark
         self.root = root.rstrip("/")
-        self._evolved: set[str] = set()  # tables whose schema this Lake already checked against the contract
+        self._checked: set[str] = set()  # tables whose layout and schema this Lake already checked
 
     def path(self, table: str) -> str:
         spec = TABLES[table]
@@ -64,20 +79,46 @@ class Lake:
         return int(DeltaTable.forPath(self.spark, self.path(table)).history(1).select("version").first()[0])
 
     def ensure(self, table: str) -> None:
-        """Create the table with its contract schema and partitioning if it is not there yet, or add the columns
-        a newer contract has (see `evolve`)."""
+        """Create the table with its catalogue layout and contract schema if it is not there yet; else bring an
+        older table up to date (`upgrade_layout`, then the columns a newer contract adds: `evolve`)."""
         spec = TABLES[table]
         if self.exists(table):
-            if table not in self._evolved:
+            if table not in self._checked:
+                self.upgrade_layout(table)
                 self.evolve(table)
-                self._evolved.add(table)
+                self._checked.add(table)
             return
         builder = DeltaTable.createIfNotExists(self.spark).location(self.path(table)).addColumns(spec.schema)
         if spec.partition_by:
             builder = builder.partitionedBy(spec.partition_by)
-        if spec.clear_ids:
-            builder = builder.property("delta.dataSkippingNumIndexedCols", "0")
+        if spec.cluster_by:
+            builder = builder.clusterBy(*spec.cluster_by)
+        for key, value in table_properties(spec).items():
+            builder = builder.property(key, value)
         builder.execute()
+
+    def has_layout(self, table: str) -> bool:
+        """Whether the table's partitioning, clustering and statistics columns are the catalogue's."""
+        spec = TABLES[table]
+        detail = self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path(table)}`").first()
+        return (
+            list(detail["partitionColumns"]) == ([spec.partition_by] if spec.partition_by else [])
+            and list(detail["clusteringColumns"] or []) == list(spec.cluster_by)
+            and all(detail["properties"].get(k) == v for k, v in table_properties(spec).items())
+        )
+
+    def upgrade_layout(self, table: str) -> bool:
+        """Rewrite a table written in an older layout (e.g. silver partitioned by event_date) in the catalogue's,
+        in one atomic commit that keeps every row and the table's history; returns whether it did."""
+        if self.has_layout(table):
+            return False
+        path, version = self.path(table), self.version(table)
+        log.warning("%s: rewriting the table in the catalogue's layout (one-time upgrade)", table)
+        self.spark.sql(
+            f"CREATE OR REPLACE TABLE delta.`{path}` USING delta {layout_clause(TABLES[table])} "
+            f"AS SELECT * FROM delta.`{path}` VERSION AS OF {version}"
+        )
+        return True
 
     def evolve(self, table: str) -> list[str]:
         """Add the contract's columns that an existing table (written by an older clvlake) lacks; returns them.
@@ -156,16 +197,17 @@ class Lake:
         finally:
             self.spark.conf.set(check, previous)
 
-    def merge_new(self, df: DataFrame, table: str, update_existing: bool = False) -> int:
+    def merge_new(self, df: DataFrame, table: str, update_existing: bool = False, within: str = "") -> int:
         """MERGE on the table's natural key: insert unseen keys, optionally update matched rows that changed.
 
         `df` must already be unique on the key (several source rows for one target row is an error). A rerun
-        with the same input commits nothing.
+        with the same input commits nothing. `within`, a condition on the target rows `t` that holds for every
+        row `df` can match (e.g. `t._source_file IN (…)`), lets Delta skip the other files by their statistics.
         """
         spec = TABLES[table]
         self.ensure(table)
         source = conform(df, spec.schema)
-        condition = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
+        condition = " AND ".join([*(f"t.{k} = s.{k}" for k in spec.keys), *([within] if within else [])])
         target = DeltaTable.forPath(self.spark, self.path(table))
         if update_existing:
             same_row = " AND ".join(f"s.{f.name} <=> t.{f.name}" for f in spec.schema.fields)
