@@ -97,28 +97,26 @@ class Lake:
             builder = builder.property(key, value)
         builder.execute()
 
-    def has_layout(self, table: str) -> bool:
-        """Whether the table's partitioning, clustering and statistics columns are the catalogue's."""
-        spec = TABLES[table]
-        detail = self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path(table)}`").first()
-        return (
-            list(detail["partitionColumns"]) == ([spec.partition_by] if spec.partition_by else [])
-            and list(detail["clusteringColumns"] or []) == list(spec.cluster_by)
-            and all(detail["properties"].get(k) == v for k, v in table_properties(spec).items())
-        )
-
     def upgrade_layout(self, table: str) -> bool:
         """Rewrite a table written in an older layout (e.g. silver partitioned by event_date) in the catalogue's,
-        in one atomic commit that keeps every row and the table's history; returns whether it did."""
-        if self.has_layout(table):
-            return False
-        path, version = self.path(table), self.version(table)
-        log.warning("%s: rewriting the table in the catalogue's layout (one-time upgrade)", table)
-        self.spark.sql(
-            f"CREATE OR REPLACE TABLE delta.`{path}` USING delta {layout_clause(TABLES[table])} "
-            f"AS SELECT * FROM delta.`{path}` VERSION AS OF {version}"
-        )
-        return True
+        in one atomic commit that keeps every row and the table's history; returns whether it did. Missing
+        table properties alone are set without a rewrite."""
+        spec, path = TABLES[table], self.path(table)
+        detail = self.spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()
+        if list(detail["partitionColumns"]) != ([spec.partition_by] if spec.partition_by else []) or list(
+            detail["clusteringColumns"] or []
+        ) != list(spec.cluster_by):
+            log.warning("%s: rewriting the table in the catalogue's layout (one-time upgrade)", table)
+            self.spark.sql(
+                f"CREATE OR REPLACE TABLE delta.`{path}` USING delta {layout_clause(spec)} "
+                f"AS SELECT * FROM delta.`{path}` VERSION AS OF {self.version(table)}"
+            )
+            return True
+        missing = {k: v for k, v in table_properties(spec).items() if detail["properties"].get(k) != v}
+        if missing:
+            properties = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
+            self.spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({properties})")
+        return False
 
     def evolve(self, table: str) -> list[str]:
         """Add the contract's columns that an existing table (written by an older clvlake) lacks; returns them.

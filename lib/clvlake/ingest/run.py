@@ -21,6 +21,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import date
 
+from py4j.protocol import Py4JJavaError
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -28,7 +29,7 @@ from pyspark.sql import functions as F
 from clvlake import schemas
 from clvlake.catalog import TABLES
 from clvlake.config import Config
-from clvlake.errors import QualityError
+from clvlake.errors import ClvError, QualityError
 from clvlake.ingest.landing import LandingFile, list_landing, read_landing
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.ingest.sources import SOURCES, RuleContext, Source
@@ -49,6 +50,7 @@ from clvlake.ingest.validation import (
 from clvlake.lake import Lake
 
 log = logging.getLogger(__name__)
+OUT_OF_MEMORY = "java.lang.OutOfMemoryError"
 PII_COLUMNS = ("email", "name")
 TOP_RULES = 3
 
@@ -283,6 +285,14 @@ class _Ingest:
         checked = self.checked_rows(source, self.read(source, mapping, files)).persist(StorageLevel.DISK_ONLY)
         try:
             return self.write(source, files, checked)
+        except Py4JJavaError as err:
+            if OUT_OF_MEMORY not in str(err):
+                raise
+            raise ClvError(
+                f"ingest ran out of memory loading source '{source.name}' ({len(files)} new files): raise "
+                f"spark.driver_memory (now {self.cfg.spark.driver_memory}) in the config, or the executors' "
+                "memory on a cluster; nothing of this source was marked as read, so a rerun loads it again"
+            ) from None
         finally:
             checked.unpersist()
 
