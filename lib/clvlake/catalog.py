@@ -1,7 +1,9 @@
 """The table catalogue: every Delta table clvlake writes, its layer, layout, keys and schema.
 
 Layout follows Delta's guidance: partition a table only where each partition holds about a gigabyte or more, or
-where a job replaces whole partitions; cluster everything else. Measured at 10,000 customers (604k landing rows):
+where a job replaces whole partitions; cluster everything else. Measured at 10,000 customers (604k landing rows,
+one initial ingest, side by side on a shared 2-core machine): 5,348 → 15 Parquet files, 131 → 36 MB, ingest
+348 → 249 s.
 
 - silver event tables are **clustered** (liquid clustering, `OPTIMIZE` clusters them) by `customer_key` and
   `event_date`, the columns jobs read and erase by. `event_date` partitions cost ~1,100 directories per table
