@@ -12,9 +12,10 @@ from mlflow.tracking import MlflowClient
 from pyspark.sql import functions as F
 
 from clvlake import schemas
+from clvlake.catalog import TABLES
 from clvlake.cli import main
 from clvlake.config import load_config
-from clvlake.lake import TABLES, Lake
+from clvlake.lake import Lake
 from clvlake.reporting.export import export_path
 from clvlake.reporting.html import SECTIONS
 from clvlake.reporting.run import report_file

@@ -1,13 +1,14 @@
 """Table locations and the only Delta reads and writes in the library.
 
 Every write is idempotent: a job replaces exactly its own partition (`replaceWhere` on a literal partition
-value, so writes to other dates never conflict) or MERGEs on the table's natural key.
+value, so writes to other dates never conflict), replaces the rows of its landing files, or MERGEs on the
+table's natural key. A table in an older layout than the catalogue's is rewritten in the catalogue's layout
+before the first write to it (`upgrade_layout`).
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import date
 
 from delta.tables import DeltaTable
@@ -15,135 +16,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from clvlake import schemas
+from clvlake.catalog import TABLES, TableSpec, table_properties
 from clvlake.errors import InputError
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class TableSpec:
-    name: str
-    layer: str
-    schema: T.StructType
-    partition_by: str | None
-    keys: tuple[str, ...]
-    # clear identifiers or raw text inside: no column statistics in the Delta log, so erasure leaves no trace
-    clear_ids: bool = False
-
-
-def _spec(name: str, layer: str, schema: T.StructType, partition_by: str | None, *keys: str) -> TableSpec:
-    return TableSpec(name, layer, schema, partition_by, keys, clear_ids=layer in ("bronze", "restricted"))
-
-
-BRONZE_SOURCES = {
-    "orders": schemas.ORDERS_RAW_COLUMNS,
-    "refunds": schemas.REFUNDS_RAW_COLUMNS,
-    "sessions": schemas.SESSIONS_RAW_COLUMNS,
-    "email_events": schemas.EMAIL_EVENTS_RAW_COLUMNS,
-    "support_tickets": schemas.SUPPORT_TICKETS_RAW_COLUMNS,
-    "customers": schemas.CUSTOMERS_RAW_COLUMNS,
-}
-
-
-TABLES: dict[str, TableSpec] = {
-    s.name: s
-    for s in (
-        _spec("orders", "silver", schemas.ORDERS, "event_date", "order_id"),
-        _spec("refunds", "silver", schemas.REFUNDS, "event_date", "refund_id"),
-        _spec("sessions", "silver", schemas.SESSIONS, "event_date", "session_id"),
-        _spec("email_events", "silver", schemas.EMAIL_EVENTS, "event_date", "event_id"),
-        _spec("support_tickets", "silver", schemas.SUPPORT_TICKETS, "event_date", "ticket_id"),
-        _spec("customers", "silver", schemas.CUSTOMERS, "event_date", "customer_key"),
-        TableSpec("quarantine", "silver", schemas.QUARANTINE, "ingest_date", ("source", "record_id"), True),
-        *(
-            _spec(f"{source}_raw", "bronze", schemas.bronze_schema(columns), "ingest_date")
-            for source, columns in BRONZE_SOURCES.items()
-        ),
-        _spec("transactions_raw", "bronze", schemas.TRANSACTIONS_RAW, "ingest_date"),
-        _spec(
-            "ingested_files",
-            "ops",
-            schemas.INGESTED_FILES,
-            None,
-            "source",
-            "path",
-            "size",
-            "modification_time",
-        ),
-        _spec("quality_checks", "ops", schemas.QUALITY_CHECKS, "run_date", "run_date", "source", "batch_id"),
-        _spec("erasure_audit", "ops", schemas.ERASURE_AUDIT, "run_date"),
-        _spec("monitor_checks", "ops", schemas.MONITOR_CHECKS, "run_date", "run_date", "stage", "check"),
-        _spec("drift", "ops", schemas.DRIFT, "run_date", "run_date", "kind", "column"),
-        _spec(
-            "realised_vs_predicted",
-            "ops",
-            schemas.REALISED_VS_PREDICTED,
-            "run_date",
-            "run_date",
-            "score_date",
-            "method",
-            "metric",
-        ),
-        _spec("customer_identity", "restricted", schemas.CUSTOMER_IDENTITY, None, "customer_key"),
-        _spec(
-            "customer_features",
-            "gold",
-            schemas.CUSTOMER_FEATURES,
-            "snapshot_date",
-            "customer_key",
-            "snapshot_date",
-        ),
-        _spec(
-            "training_sets", "gold", schemas.TRAINING_SETS, "snapshot_date", "customer_key", "snapshot_date"
-        ),
-        _spec("clv_scores", "gold", schemas.CLV_SCORES, "score_date", "customer_key", "score_date"),
-        _spec("segment_summary", "gold", schemas.SEGMENT_SUMMARY, "score_date", "score_date", "segment"),
-        _spec(
-            "segment_migration",
-            "gold",
-            schemas.SEGMENT_MIGRATION,
-            "score_date",
-            "score_date",
-            "from_tier",
-            "from_stage",
-            "to_tier",
-            "to_stage",
-        ),
-        _spec(
-            "cohorts",
-            "gold",
-            schemas.COHORTS,
-            "score_date",
-            "score_date",
-            "cohort_month",
-            "months_since_first",
-        ),
-        _spec("what_if", "gold", schemas.WHAT_IF, "score_date", "score_date", "scenario", "segment"),
-        _spec("budget_allocation", "gold", schemas.BUDGET_ALLOCATION, "score_date", "score_date", "segment"),
-        _spec(
-            "backtest_predictions",
-            "gold",
-            schemas.BACKTEST_PREDICTIONS,
-            "snapshot_date",
-            "snapshot_date",
-            "evaluation",
-            "method",
-            "customer_key",
-        ),
-        _spec(
-            "backtest_metrics",
-            "gold",
-            schemas.BACKTEST_METRICS,
-            "snapshot_date",
-            "snapshot_date",
-            "evaluation",
-            "method",
-            "metric",
-            "decile",
-        ),
-    )
-}
 
 
 def conform(df: DataFrame, schema: T.StructType) -> DataFrame:
@@ -154,13 +30,26 @@ def conform(df: DataFrame, schema: T.StructType) -> DataFrame:
     return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
+def layout_clause(spec: TableSpec) -> str:
+    """The SQL partitioning or clustering and table properties of a table in the catalogue."""
+    parts = []
+    if spec.partition_by:
+        parts.append(f"PARTITIONED BY ({spec.partition_by})")
+    if spec.cluster_by:
+        parts.append(f"CLUSTER BY ({', '.join(spec.cluster_by)})")
+    properties = table_properties(spec)
+    if properties:
+        parts.append("TBLPROPERTIES (" + ", ".join(f"'{k}' = '{v}'" for k, v in properties.items()) + ")")
+    return " ".join(parts)
+
+
 class Lake:
     """The lake under one root URI (`file:`, `s3a:`, `abfss:`, `dbfs:` or a local path)."""
 
     def __init__(self, spark: SparkSession, root: str):
         self.spark = spark
         self.root = root.rstrip("/")
-        self._evolved: set[str] = set()  # tables whose schema this Lake already checked against the contract
+        self._checked: set[str] = set()  # tables whose layout and schema this Lake already checked
 
     def path(self, table: str) -> str:
         spec = TABLES[table]
@@ -190,20 +79,44 @@ class Lake:
         return int(DeltaTable.forPath(self.spark, self.path(table)).history(1).select("version").first()[0])
 
     def ensure(self, table: str) -> None:
-        """Create the table with its contract schema and partitioning if it is not there yet, or add the columns
-        a newer contract has (see `evolve`)."""
+        """Create the table with its catalogue layout and contract schema if it is not there yet; else bring an
+        older table up to date (`upgrade_layout`, then the columns a newer contract adds: `evolve`)."""
         spec = TABLES[table]
         if self.exists(table):
-            if table not in self._evolved:
+            if table not in self._checked:
+                self.upgrade_layout(table)
                 self.evolve(table)
-                self._evolved.add(table)
+                self._checked.add(table)
             return
         builder = DeltaTable.createIfNotExists(self.spark).location(self.path(table)).addColumns(spec.schema)
         if spec.partition_by:
             builder = builder.partitionedBy(spec.partition_by)
-        if spec.clear_ids:
-            builder = builder.property("delta.dataSkippingNumIndexedCols", "0")
+        if spec.cluster_by:
+            builder = builder.clusterBy(*spec.cluster_by)
+        for key, value in table_properties(spec).items():
+            builder = builder.property(key, value)
         builder.execute()
+
+    def upgrade_layout(self, table: str) -> bool:
+        """Rewrite a table written in an older layout (e.g. silver partitioned by event_date) in the catalogue's,
+        in one atomic commit that keeps every row and the table's history; returns whether it did. Missing
+        table properties alone are set without a rewrite."""
+        spec, path = TABLES[table], self.path(table)
+        detail = self.spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()
+        if list(detail["partitionColumns"]) != ([spec.partition_by] if spec.partition_by else []) or list(
+            detail["clusteringColumns"] or []
+        ) != list(spec.cluster_by):
+            log.warning("%s: rewriting the table in the catalogue's layout (one-time upgrade)", table)
+            self.spark.sql(
+                f"CREATE OR REPLACE TABLE delta.`{path}` USING delta {layout_clause(spec)} "
+                f"AS SELECT * FROM delta.`{path}` VERSION AS OF {self.version(table)}"
+            )
+            return True
+        missing = {k: v for k, v in table_properties(spec).items() if detail["properties"].get(k) != v}
+        if missing:
+            properties = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
+            self.spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({properties})")
+        return False
 
     def evolve(self, table: str) -> list[str]:
         """Add the contract's columns that an existing table (written by an older clvlake) lacks; returns them.
@@ -282,16 +195,17 @@ class Lake:
         finally:
             self.spark.conf.set(check, previous)
 
-    def merge_new(self, df: DataFrame, table: str, update_existing: bool = False) -> int:
+    def merge_new(self, df: DataFrame, table: str, update_existing: bool = False, within: str = "") -> int:
         """MERGE on the table's natural key: insert unseen keys, optionally update matched rows that changed.
 
         `df` must already be unique on the key (several source rows for one target row is an error). A rerun
-        with the same input commits nothing.
+        with the same input commits nothing. `within`, a condition on the target rows `t` that holds for every
+        row `df` can match (e.g. `t._source_file IN (…)`), lets Delta skip the other files by their statistics.
         """
         spec = TABLES[table]
         self.ensure(table)
         source = conform(df, spec.schema)
-        condition = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
+        condition = " AND ".join([*(f"t.{k} = s.{k}" for k in spec.keys), *([within] if within else [])])
         target = DeltaTable.forPath(self.spark, self.path(table))
         if update_existing:
             same_row = " AND ".join(f"s.{f.name} <=> t.{f.name}" for f in spec.schema.fields)

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 
+from clvlake.catalog import TABLES
 from clvlake.cli import main
 from clvlake.errors import InputError
 from clvlake.ingest import run as ingest
-from clvlake.lake import TABLES, Lake
+from clvlake.lake import Lake
 from tests.support.config import make_config, write_config
 
 AS_OF = date(2025, 1, 1)

@@ -9,12 +9,13 @@ from pathlib import Path
 import pytest
 from pyspark.sql import functions as F
 
+from clvlake.catalog import TABLES
 from clvlake.cli import main
 from clvlake.config import load_config
 from clvlake.features import run as features
 from clvlake.ingest import run as ingest
 from clvlake.ingest.pseudonymise import customer_key
-from clvlake.lake import TABLES, Lake
+from clvlake.lake import Lake
 from clvlake.privacy.erase import token_pattern
 from tests.support.config import write_config
 from tests.support.landing import ERASED_ID, mapping_file, write_landing

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from clvlake.lake import TABLES, Lake
+from clvlake.catalog import TABLES
+from clvlake.lake import Lake
 
 
 def snapshot(lake: Lake) -> dict[str, list]:

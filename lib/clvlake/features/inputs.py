@@ -12,10 +12,11 @@ from datetime import date
 
 from pyspark.sql import DataFrame
 
+from clvlake.catalog import TABLES
 from clvlake.config import Config
 from clvlake.features.build import FeatureSources, build_features
 from clvlake.features.value import value_events
-from clvlake.lake import TABLES, Lake
+from clvlake.lake import Lake
 
 REQUIRED_SOURCE = "orders"
 OPTIONAL_SOURCES = ("refunds", "customers", "sessions", "email_events", "support_tickets")

@@ -7,9 +7,11 @@ identity and quality_checks MERGE on keys; which row of a key wins depends only 
 part-way therefore re-reads the same files and ends exactly where an uninterrupted run would have; a run with
 no new files commits nothing.
 
-Per source: read the new files → type, check, de-duplicate (within the batch and against silver) → bronze,
-quarantine and the quality row → stop with a `QualityError` if too many rows were quarantined → MERGE the
-accepted rows into silver (insert-only on the natural key; late events land in their event_date partition).
+Per source, one source at a time: read the new files → type, check, de-duplicate (within the batch and against
+silver), kept on local disk while the source is written (never in memory, so a run's memory does not grow with
+its size) → bronze and quarantine → stop with a `QualityError` if too many rows were quarantined → insert the
+accepted rows into silver (a MERGE on the natural key that Delta prunes to the files of the batch's landing
+files). At the end: one quality_checks commit, the identity rows of the loaded sources, `ingested_files`.
 """
 
 from __future__ import annotations
@@ -18,15 +20,16 @@ import hashlib
 import logging
 from dataclasses import dataclass, field
 from datetime import date
-from functools import reduce
 
+from py4j.protocol import Py4JJavaError
 from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from clvlake import schemas
+from clvlake.catalog import TABLES
 from clvlake.config import Config
-from clvlake.errors import QualityError
+from clvlake.errors import ClvError, QualityError
 from clvlake.ingest.landing import LandingFile, list_landing, read_landing
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.ingest.sources import SOURCES, RuleContext, Source
@@ -44,9 +47,10 @@ from clvlake.ingest.validation import (
     checked_rows,
     raw_record,
 )
-from clvlake.lake import TABLES, Lake
+from clvlake.lake import Lake
 
 log = logging.getLogger(__name__)
+OUT_OF_MEMORY = "java.lang.OutOfMemoryError"
 PII_COLUMNS = ("email", "name")
 TOP_RULES = 3
 
@@ -120,33 +124,49 @@ def bronze_rows(checked: DataFrame, source: Source, as_of: date) -> DataFrame:
     )
 
 
-def bronze_predicate(source: Source, files: list[LandingFile]) -> str:
+def files_predicate(column: str, files: list[LandingFile]) -> str:
+    """`<column> IN (<the files' paths>)` as SQL."""
     paths = ", ".join("'" + f.path.replace("'", "\\'") + "'" for f in files)
+    return f"{column} IN ({paths})"
+
+
+def bronze_predicate(source: Source, files: list[LandingFile]) -> str:
     own = f"source = '{source.name}' AND " if source.raw_line else ""
-    return f"{own}_source_file IN ({paths})"
+    return own + files_predicate("_source_file", files)
 
 
-def identity_rows(checked_by_source: dict[str, DataFrame], salt: str, known: DataFrame | None) -> DataFrame:
-    """customer_key → customer_id (+ e-mail and name from the CRM, or as already known) for this run's ids."""
-    ids = None
-    for checked in checked_by_source.values():
-        seen = checked.where(F.col("status") == ACCEPTED).select(F.trim("customer_id").alias("customer_id"))
-        ids = seen if ids is None else ids.unionByName(seen)
-    rows = ids.distinct().withColumn("customer_key", customer_key(F.col("customer_id"), salt))
-    crm = checked_by_source.get("customers")
-    if crm is not None:
-        pii = crm.where(F.col("status") == ACCEPTED).select(
-            F.trim("customer_id").alias("customer_id"), *PII_COLUMNS
-        )
-        rows = rows.join(pii, on="customer_id", how="left")
-    else:
-        rows = rows.withColumns({c: F.lit(None).cast("string") for c in PII_COLUMNS})
+def identity_ids(checked: DataFrame, source: Source) -> DataFrame:
+    """customer_id of the accepted rows, once each (with e-mail and name for the CRM source, else nulls)."""
+    accepted = checked.where(F.col("status") == ACCEPTED).withColumn("customer_id", F.trim("customer_id"))
+    if source.name != "customers":
+        accepted = accepted.withColumns({c: F.lit(None).cast("string") for c in PII_COLUMNS})
+    return accepted.select("customer_id", *PII_COLUMNS).dropDuplicates(["customer_id"])
+
+
+def identity_rows(ids: list[DataFrame], salt: str, known: DataFrame | None) -> DataFrame:
+    """customer_key → customer_id (+ e-mail and name from the CRM, or as already known) for this run's ids.
+
+    `ids` are `identity_ids` of each loaded source; the CRM's e-mail and name win over the other sources' nulls.
+    """
+    rows = (
+        union_all(ids)
+        .groupBy("customer_id")
+        .agg(*[F.max(c).alias(c) for c in PII_COLUMNS])
+        .withColumn("customer_key", customer_key(F.col("customer_id"), salt))
+    )
     if known is None:
         return rows
     before = known.select("customer_key", *[F.col(c).alias(f"_known_{c}") for c in PII_COLUMNS])
     return rows.join(before, on="customer_key", how="left").withColumns(
         {c: F.coalesce(F.col(c), F.col(f"_known_{c}")) for c in PII_COLUMNS}
     )
+
+
+def union_all(frames: list[DataFrame]) -> DataFrame:
+    head, *rest = frames
+    for frame in rest:
+        head = head.unionByName(frame)
+    return head
 
 
 def count_statuses(checked: DataFrame, source: Source, files: int) -> SourceCounts:
@@ -209,7 +229,7 @@ def feeds(cfg: Config) -> list[tuple[Source, TransactionMapping | None]]:
 
 
 class _Ingest:
-    """The state of one run: its lake, context and what it has read."""
+    """The state of one run: its lake, context, the quality rows and the identity ids of the loaded sources."""
 
     def __init__(self, spark: SparkSession, cfg: Config, as_of: date):
         self.spark, self.cfg, self.as_of = spark, cfg, as_of
@@ -218,9 +238,8 @@ class _Ingest:
             as_of, cfg.ingest.business_start, cfg.ingest.reporting_currency, cfg.privacy.salt
         )
         self.run_id = f"ingest-{as_of.isoformat()}"
-        self.checked: dict[str, DataFrame] = {}
-        self.rejected: list[DataFrame] = []  # quarantine rows of every source read
         self.quality: list[tuple] = []
+        self.ids: list[DataFrame] = []  # identity_ids of each loaded source, on local disk until `finish`
         self.loaded: list[tuple[Source, list[LandingFile]]] = []  # sources whose silver rows are written
         self.versions: dict[str, int] = {}
         self.done: set[tuple] | None = None  # (source, path, size, modification time) of files already read
@@ -250,10 +269,9 @@ class _Ingest:
         if source.reference is not None:
             self.lake.ensure(source.reference.table)
             referenced = self.lake.read(source.reference.table)
-        checked = checked_rows(
+        return checked_rows(
             raw, source, self.ctx, silver_key(source, self.cfg.privacy.salt), seen, referenced
         )
-        return checked.persist(StorageLevel.MEMORY_AND_DISK)
 
     def load(self, source: Source, mapping: TransactionMapping | None) -> SourceCounts:
         # with transactions files mapped into orders, the six sources are optional (a transactions-only lake)
@@ -263,35 +281,59 @@ class _Ingest:
         if not files:
             log.info("ingest %s: no new landing files", source.name)
             return SourceCounts(source.name, 0, 0, 0, 0, 0)
-        checked = self.checked_rows(source, self.read(source, mapping, files))
-        self.checked[source.name] = checked
+        # on local disk, not in memory: computed once, read by each write below, dropped when the source is done
+        checked = self.checked_rows(source, self.read(source, mapping, files)).persist(StorageLevel.DISK_ONLY)
+        try:
+            return self.write(source, files, checked)
+        except Py4JJavaError as err:
+            if OUT_OF_MEMORY not in str(err):
+                raise
+            raise ClvError(
+                f"ingest ran out of memory loading source '{source.name}' ({len(files)} new files): raise "
+                f"spark.driver_memory (now {self.cfg.spark.driver_memory}) in the config, or the executors' "
+                "memory on a cluster; nothing of this source was marked as read, so a rerun loads it again"
+            ) from None
+        finally:
+            checked.unpersist()
+
+    def write(self, source: Source, files: list[LandingFile], checked: DataFrame) -> SourceCounts:
+        """Bronze, quarantine and the quality row of one source's checked rows, then (unless too many rows were
+        quarantined) silver; keeps the source's customer ids on disk for the identity table."""
         counts = count_statuses(checked, source, len(files))
         log.info("ingest %s: %s", source.name, counts)
-        self.rejected.append(quarantine_rows(checked, source, self.run_id, self.as_of))
         self.quality.append(quality_row(counts, files, self.run_id, self.as_of))
-        bronze = bronze_rows(checked, source, self.as_of)
-        self.lake.replace_where(bronze, source.bronze_table, bronze_predicate(source, files))
+        self.lake.replace_where(
+            bronze_rows(checked, source, self.as_of), source.bronze_table, bronze_predicate(source, files)
+        )
+        if counts.quarantined:
+            self.versions["quarantine"] = self.lake.merge_new(
+                quarantine_rows(checked, source, self.run_id, self.as_of),
+                "quarantine",
+                within=files_predicate("t.source_file", files),
+            )
         check_quarantine_rate(counts, self.cfg.ingest.max_quarantine_rate)
         self.versions[source.table] = self.lake.merge_new(
-            silver_rows(checked, source, self.cfg.privacy.salt, self.run_id), source.table
+            silver_rows(checked, source, self.cfg.privacy.salt, self.run_id),
+            source.table,
+            within=files_predicate("t._source_file", files),
         )
+        ids = identity_ids(checked, source).persist(StorageLevel.DISK_ONLY)
+        ids.count()  # materialised before `checked` goes
+        self.ids.append(ids)
         self.loaded.append((source, files))
         return counts
 
     def finish(self) -> None:
-        """Quarantine and quality rows of every source read (also when one stopped the run), then identity
-        rows of the loaded sources and, last, the bookkeeping that marks their files as read."""
-        if self.rejected:
-            rejected = reduce(DataFrame.unionByName, self.rejected)
-            self.versions["quarantine"] = self.lake.merge_new(rejected, "quarantine")
+        """The quality rows of every source read (also when one stopped the run), then identity rows of the
+        loaded sources and, last, the bookkeeping that marks their files as read."""
+        if self.quality:
             quality = self.spark.createDataFrame(self.quality, schemas.QUALITY_CHECKS)
             self.versions["quality_checks"] = self.lake.merge_new(quality, "quality_checks")
-        loaded = {s.name: self.checked[s.name] for s, _ in self.loaded}
-        if not loaded:
+        if not self.loaded:
             return
         known = self.lake.read("customer_identity") if self.lake.exists("customer_identity") else None
         self.versions["customer_identity"] = self.lake.merge_new(
-            identity_rows(loaded, self.cfg.privacy.salt, known), "customer_identity", update_existing=True
+            identity_rows(self.ids, self.cfg.privacy.salt, known), "customer_identity", update_existing=True
         )
         done = [
             (s.name, f.path, f.size, f.modification_time, self.run_id)
@@ -312,6 +354,6 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
         finally:
             job.finish()
     finally:
-        for checked in job.checked.values():
-            checked.unpersist()
+        for ids in job.ids:
+            ids.unpersist()
     return {"sources": counts, "table_versions": job.versions}

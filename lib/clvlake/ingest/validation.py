@@ -12,8 +12,8 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
+from clvlake.catalog import TABLES
 from clvlake.ingest.sources import REFERENCE_FOUND, Rule, RuleContext, Source
-from clvlake.lake import TABLES
 from clvlake.schemas import CORRUPT_RECORD
 
 ACCEPTED, QUARANTINED, DUPLICATE = "accepted", "quarantined", "duplicate"

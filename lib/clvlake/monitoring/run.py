@@ -13,9 +13,10 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from clvlake import schemas
+from clvlake.catalog import TABLES
 from clvlake.config import Config
 from clvlake.features.inputs import lake_value_events
-from clvlake.lake import TABLES, Lake
+from clvlake.lake import Lake
 from clvlake.modeling import registry
 from clvlake.monitoring.checks import (
     Check,

@@ -20,10 +20,11 @@ from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
 
 from clvlake import schemas
+from clvlake.catalog import TABLES
 from clvlake.config import Config
 from clvlake.errors import InputError
 from clvlake.ingest.pseudonymise import customer_key
-from clvlake.lake import TABLES, Lake
+from clvlake.lake import Lake
 from clvlake.reporting.export import rewrite_exports_holding
 
 log = logging.getLogger(__name__)

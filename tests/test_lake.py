@@ -1,0 +1,83 @@
+"""Table layout from the catalogue: clustered silver, statistics only where no clear text is, old lakes upgraded."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from chispa import assert_df_equality
+
+from clvlake import schemas
+from clvlake.catalog import TABLES, table_properties
+from clvlake.lake import Lake
+
+ORDER = (
+    "O1",
+    "k1",
+    datetime(2024, 3, 1, 12),
+    "web",
+    "EUR",
+    *(Decimal(v) for v in ("10.00", "0.00", "1.00", "4.00")),
+    2,
+    "books",
+    date(2024, 3, 1),
+    "file:/landing/orders/orders_2024-03.csv",
+    "ingest-2024-04-01",
+)
+
+
+def detail(lake: Lake, table: str):
+    return lake.spark.sql(f"DESCRIBE DETAIL delta.`{lake.path(table)}`").first()
+
+
+def stats_columns(lake: Lake, table: str) -> set[str]:
+    """Every column named in the statistics of the table's Delta log."""
+    names = set()
+    for commit in Path(lake.path(table), "_delta_log").glob("*.json"):
+        for line in commit.read_text().splitlines():
+            stats = json.loads(line).get("add", {}).get("stats")
+            if stats:
+                names |= set(json.loads(stats)["minValues"])
+    return names
+
+
+def test_new_tables_take_the_catalogue_layout(spark, tmp_path):
+    lake = Lake(spark, str(tmp_path / "lake"))
+    for table in ("orders", "orders_raw", "clv_scores"):
+        lake.ensure(table)
+        properties = detail(lake, table)["properties"]
+        assert properties.items() >= table_properties(TABLES[table]).items(), table
+    assert detail(lake, "orders")["clusteringColumns"] == ["customer_key", "event_date"]
+    assert detail(lake, "orders")["partitionColumns"] == []
+    assert detail(lake, "orders_raw")["partitionColumns"] == []
+    assert detail(lake, "clv_scores")["partitionColumns"] == ["score_date"]
+
+
+def test_bronze_statistics_name_only_the_file_and_date(spark, tmp_path):
+    lake = Lake(spark, str(tmp_path / "lake"))
+    raw = {c: f"clear-{c}" for c in schemas.ORDERS_RAW_COLUMNS}
+    row = {
+        **raw,
+        "_corrupt_record": None,
+        "_source_file": "file:/landing/orders/a.csv",
+        "_ingested_at": datetime(2025, 1, 1),
+        "ingest_date": date(2025, 1, 1),
+    }
+    lake.append(spark.createDataFrame([row], TABLES["orders_raw"].schema), "orders_raw")
+    assert stats_columns(lake, "orders_raw") == {"_source_file", "ingest_date"}
+
+
+def test_a_lake_in_the_old_layout_is_upgraded_in_place_on_first_write(spark, tmp_path):
+    lake = Lake(spark, str(tmp_path / "lake"))
+    old = spark.createDataFrame([ORDER], schemas.ORDERS)
+    old.write.format("delta").partitionBy("event_date").save(lake.path("orders"))  # the layout before 2026-12
+
+    new = spark.createDataFrame([("O2", *ORDER[1:])], schemas.ORDERS)
+    lake.merge_new(new, "orders")
+
+    assert detail(lake, "orders")["partitionColumns"] == []
+    assert detail(lake, "orders")["clusteringColumns"] == ["customer_key", "event_date"]
+    assert detail(lake, "orders")["properties"]["delta.autoOptimize.optimizeWrite"] == "true"
+    assert_df_equality(lake.read("orders"), old.unionByName(new), ignore_row_order=True, ignore_nullable=True)
