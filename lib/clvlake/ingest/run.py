@@ -30,6 +30,7 @@ from clvlake import schemas
 from clvlake.catalog import TABLES
 from clvlake.config import Config
 from clvlake.errors import ClvError, QualityError
+from clvlake.frames import union_all
 from clvlake.ingest.landing import LandingFile, list_landing, read_landing
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.ingest.sources import SOURCES, RuleContext, Source
@@ -160,13 +161,6 @@ def identity_rows(ids: list[DataFrame], salt: str, known: DataFrame | None) -> D
     return rows.join(before, on="customer_key", how="left").withColumns(
         {c: F.coalesce(F.col(c), F.col(f"_known_{c}")) for c in PII_COLUMNS}
     )
-
-
-def union_all(frames: list[DataFrame]) -> DataFrame:
-    head, *rest = frames
-    for frame in rest:
-        head = head.unionByName(frame)
-    return head
 
 
 def count_statuses(checked: DataFrame, source: Source, files: int) -> SourceCounts:

@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from clvlake.config import ModelSettings
 from clvlake.errors import DegenerateFitError
+from clvlake.frames import union_all
 from clvlake.modeling.baselines import BASELINES, BTYD, FormulaInputs, retention_rate, with_formula_baselines
 from clvlake.modeling.btyd import BtydModel, fit_btyd, with_btyd
 from clvlake.modeling.conformal import Conformal, calibrate, coverage
@@ -182,13 +183,6 @@ def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int
             ", ".join(f"{k}={v:.4f}" for k, v in values.items()),
         )
     return Outcome(evaluation, forms, btyd, metrics, predictions, union_all(deciles))
-
-
-def union_all(frames: list[DataFrame]) -> DataFrame:
-    union = frames[0]
-    for frame in frames[1:]:
-        union = union.unionByName(frame)
-    return union
 
 
 def metric_rows(spark: SparkSession, outcomes: list[Outcome]) -> DataFrame:

@@ -25,6 +25,7 @@ from clvlake import __version__
 from clvlake.config import Config
 from clvlake.errors import InputError
 from clvlake.features.inputs import features_at, lake_value_events
+from clvlake.frames import union_all
 from clvlake.lake import Lake
 from clvlake.modeling import registry
 from clvlake.modeling.champion import decide
@@ -36,7 +37,6 @@ from clvlake.modeling.evaluation import (
     method_name,
     metric_rows,
     run_evaluation,
-    union_all,
 )
 from clvlake.modeling.metrics import evaluate, score_metric
 from clvlake.modeling.regressor import predict_clv
