@@ -14,7 +14,7 @@ from clvlake.modeling.baselines import FormulaInputs, retention_rate, with_formu
 from clvlake.modeling.champion import decide
 from clvlake.modeling.conformal import calibrate, coverage
 from clvlake.modeling.dataset import pooled_snapshots, pooled_training_rows
-from clvlake.modeling.metrics import decile_calibration, top_decile_capture
+from clvlake.modeling.metrics import evaluate_groups
 from clvlake.modeling.regressor import FORMS, clv_pipeline, predict_clv
 from clvlake.schemas import FEATURE_COLUMNS
 
@@ -124,9 +124,13 @@ def test_retention_rate_counts_previous_buyers_who_buy_again(spark):
 def test_top_decile_capture_and_decile_table(spark):
     actual = [100.0] + [0.0] * 9 + [10.0] * 10
     predicted = [float(20 - i) for i in range(20)]  # the first customer is the top one
-    df = spark.createDataFrame(list(zip(actual, predicted, strict=True)), "label double, prediction double")
-    assert top_decile_capture(df, "label", "prediction") == pytest.approx(100 / 200)
-    deciles = {r["decile"]: r for r in decile_calibration(df).collect()}
+    df = spark.createDataFrame(
+        [("m", a, p) for a, p in zip(actual, predicted, strict=True)],
+        "method string, label double, prediction double",
+    )
+    metrics, table = evaluate_groups(df, "method")
+    assert metrics["m"]["top_decile_capture"] == pytest.approx(100 / 200)
+    deciles = {r["decile"]: r for r in table.collect()}
     assert sorted(deciles) == list(range(1, 11))
     assert deciles[1]["customers"] == 2
     assert deciles[1]["mean_actual"] == pytest.approx(50.0)

@@ -20,12 +20,11 @@ from pyspark.sql import functions as F
 
 from clvlake.config import ModelSettings
 from clvlake.errors import DegenerateFitError
-from clvlake.frames import union_all
 from clvlake.modeling.baselines import BASELINES, BTYD, FormulaInputs, retention_rate, with_formula_baselines
 from clvlake.modeling.btyd import BtydModel, fit_btyd, with_btyd
 from clvlake.modeling.conformal import Conformal, calibrate, coverage
 from clvlake.modeling.dataset import is_holdout
-from clvlake.modeling.metrics import decile_calibration, evaluate
+from clvlake.modeling.metrics import evaluate_groups
 from clvlake.modeling.regressor import clv_pipeline, predict_clv
 
 log = logging.getLogger(__name__)
@@ -168,13 +167,11 @@ def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int
         )
         .cache()
     )
-    metrics, deciles = {}, []
-    for method in [*(method_name(f) for f in cfg.forms), *baselines(btyd)]:
-        rows = predictions.where(F.col("method") == F.lit(method))
-        metrics[method] = evaluate(rows, "actual", "predicted")
-        if method.startswith("gbt_"):
-            metrics[method]["coverage"] = coverage(rows, "actual", "lower", "upper")
-        deciles.append(decile_calibration(rows, "actual", "predicted").withColumn("method", F.lit(method)))
+    by_method, deciles = evaluate_groups(predictions, "method", "actual", "predicted")
+    metrics = {method: by_method[method] for method in [*map(method_name, cfg.forms), *baselines(btyd)]}
+    for form in cfg.forms:
+        rows = predictions.where(F.col("method") == F.lit(method_name(form)))
+        metrics[method_name(form)]["coverage"] = coverage(rows, "actual", "lower", "upper")
     for method, values in metrics.items():
         log.info(
             "backtest %s %s: %s",
@@ -182,7 +179,7 @@ def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int
             method,
             ", ".join(f"{k}={v:.4f}" for k, v in values.items()),
         )
-    return Outcome(evaluation, forms, btyd, metrics, predictions, union_all(deciles))
+    return Outcome(evaluation, forms, btyd, metrics, predictions, deciles)
 
 
 def metric_rows(spark: SparkSession, outcomes: list[Outcome]) -> DataFrame:

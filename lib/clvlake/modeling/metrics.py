@@ -1,187 +1,201 @@
 """Evaluation metrics computed in Spark (no per-customer rows reach the driver).
 
-All take a DataFrame with an actual and a predicted column and return plain floats.
+`evaluate_groups` scores many predictors at once (e.g. every method of a backtest, stacked in long form): all
+their metrics and decile tables come from one gain curve per group and ordering, so the number of Spark jobs does
+not grow with the number of methods. `evaluate` is the one-predictor form.
 """
 
 from __future__ import annotations
 
-from pyspark.ml.feature import VectorAssembler
-from pyspark.ml.stat import Correlation
-from pyspark.sql import Column, DataFrame, Row, Window
+from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-
-def error_metrics(df: DataFrame, actual: str, predicted: str) -> dict[str, float]:
-    """RMSE, MAE and the total ratio (sum predicted ÷ sum actual) in one pass."""
-    err = F.col(predicted) - F.col(actual)
-    row = df.agg(
-        F.sqrt(F.avg(err * err)).alias("rmse"),
-        F.avg(F.abs(err)).alias("mae"),
-        F.sum(predicted).alias("sum_predicted"),
-        F.sum(actual).alias("sum_actual"),
-    ).first()
-    total_ratio = row["sum_predicted"] / row["sum_actual"] if row["sum_actual"] else float("nan")
-    return {"rmse": float(row["rmse"]), "mae": float(row["mae"]), "total_ratio": float(total_ratio)}
-
-
-def spearman(df: DataFrame, actual: str, predicted: str) -> float:
-    """Spearman rank correlation (ties get average ranks), computed by Spark ML."""
-    vectors = VectorAssembler(inputCols=[actual, predicted], outputCol="_pair").transform(
-        df.select(F.col(actual).cast("double"), F.col(predicted).cast("double"))
-    )
-    matrix = Correlation.corr(vectors, "_pair", method="spearman").first()[0]
-    return float(matrix[0, 1])
-
-
 GAIN_CURVE_RANGES = 64  # score ranges the gain curve's running sums are split into, so they spread over tasks
+ORDERINGS = ("predicted", "actual")  # a model's curve, and the perfect curve its Gini is normalised by
+METRICS = ("rmse", "mae", "total_ratio", "spearman", "normalised_gini", "top_decile_capture")
+_ONE = "_one"  # the group column of a single predictor
 
 
-def bounds_above(score: Column, bounds: list[float]) -> Column:
-    """How many of the ascending `bounds` lie above `score`, by binary search (a few comparisons a row)."""
-    if not bounds:
-        return F.lit(0)
-    middle = len(bounds) // 2
-    return F.when(
-        score < F.lit(bounds[middle]), len(bounds) - middle + bounds_above(score, bounds[:middle])
-    ).otherwise(bounds_above(score, bounds[middle + 1 :]))
-
-
-def score_range(bounds: list[float]) -> Column:
-    """The range of a step's `_score`, 0 = the highest: how many `bounds` lie above it; nulls, which the curve
-    sorts last, fall in the last range. A score is one step, so tied customers always share a range."""
-    ascending = sorted({b for b in bounds if b == b})  # NaN sorts above every number in Spark: in range 0
-    return F.when(F.col("_score").isNull(), len(ascending)).otherwise(
-        bounds_above(F.col("_score"), ascending)
+def score_range(bounds: Column) -> Column:
+    """The range of a step's `_score`, 0 = the highest: how many of the row's `bounds` lie above it; nulls, which
+    the curve sorts last, fall in the last range. A score is one step, so tied customers always share a range."""
+    ascending = F.array_sort(F.array_distinct(F.filter(bounds, lambda b: ~F.isnan(b))))  # NaN sorts above all
+    return F.when(F.col("_score").isNull(), F.size(ascending)).otherwise(
+        F.size(F.filter(ascending, lambda b: b > F.col("_score")))
     )
 
 
-def offset_of_range(offsets: dict[int, float]) -> Column:
-    """The value in `offsets` (range → value) of each row's `_range`."""
-    return F.element_at(F.create_map(*[F.lit(x) for pair in offsets.items() for x in pair]), F.col("_range"))
+def gain_curves(
+    df: DataFrame, actual: str, ordered_by: str, by: list[str], ranges: int = GAIN_CURVE_RANGES
+) -> DataFrame:
+    """Steps of each group's gain curve (customers ordered by `ordered_by`, descending); `by` names the group
+    columns (at least one).
 
-
-def running_sums_within_ranges(steps: DataFrame) -> DataFrame:
-    """cum_n and cum_v over `_score` descending within each `_range` (a window partitioned by range)."""
-    within = (
-        Window.partitionBy("_range")
-        .orderBy(F.col("_score").desc())
-        .rowsBetween(Window.unboundedPreceding, Window.currentRow)
-    )
-    return steps.select(
-        "_score",
-        "_range",
-        "n",
-        "v",
-        F.sum("n").over(within).alias("cum_n"),
-        F.sum("v").over(within).alias("cum_v"),
-    )
-
-
-def add_ranges_above(summed: DataFrame, range_totals: list[Row]) -> DataFrame:
-    """Running sums within ranges made running sums over all steps: each range's cum_n and cum_v plus the totals
-    of the ranges above it (`range_totals`: _range, n, v; one row a range, as literals)."""
-    n_before, v_before, n_sum, v_sum = {}, {}, 0, 0.0
-    for r in sorted(range_totals, key=lambda r: r["_range"]):
-        n_before[r["_range"]], v_before[r["_range"]] = n_sum, v_sum
-        n_sum, v_sum = n_sum + r["n"], v_sum + r["v"]
-    return summed.withColumns(
-        {
-            "cum_n": offset_of_range(n_before) + F.col("cum_n"),
-            "cum_v": offset_of_range(v_before) + F.col("cum_v"),
-        }
-    )
-
-
-def gain_curve(
-    df: DataFrame, actual: str, ordered_by: str, ranges: int = GAIN_CURVE_RANGES
-) -> tuple[DataFrame, float, float]:
-    """Steps of the gain curve (customers ordered by `ordered_by`, descending), with the totals N and V.
-
-    Customers with equal `ordered_by` are one step (`_score`, n, v, cum_n, cum_v), so ties are not ordered by
-    chance; a missing `actual` counts as 0. The running sums run in parallel: customers are split into about
-    `ranges` score ranges between approximate quantiles, and each range is summed on its own.
+    One row per group and distinct score: `by`…, `_range`, `_score`, n, v, cum_n, cum_v, total_n, total_v.
+    Customers with equal scores are one step, so ties are not ordered by chance; a missing `actual` counts as 0.
+    The running sums run in parallel: each group's customers are split into about `ranges` score ranges between
+    approximate quantiles, every range is summed on its own, then offset by the totals of the ranges above it.
     """
     scores = df.select(
+        *by,
         F.col(ordered_by).alias("_score"),
         F.coalesce(F.col(actual).cast("double"), F.lit(0.0)).alias("_actual"),
     )
     probabilities = [i / ranges for i in range(1, ranges)]
-    bounds = (
-        scores.agg(F.percentile_approx("_score", probabilities, 4 * ranges)).first()[0] if ranges > 1 else []
+    bounds = scores.groupBy(*by).agg(
+        (F.percentile_approx("_score", probabilities, 4 * ranges) if probabilities else F.array())
+        .cast("array<double>")
+        .alias("_bounds")
     )
     steps = (
-        scores.withColumn("_range", score_range(bounds or []))
-        .repartition("_range")  # one shuffle: the steps and their windows then need no other
-        .groupBy("_range", "_score")
+        scores.join(F.broadcast(bounds), on=by, how="inner")
+        .withColumn("_range", score_range(F.col("_bounds")))
+        .repartition(*by, "_range")  # one shuffle: the steps and their windows then need no other
+        .groupBy(*by, "_range", "_score")
         .agg(F.count(F.lit(1)).alias("n"), F.sum("_actual").alias("v"))
     )
-    summed = running_sums_within_ranges(steps).localCheckpoint()  # one pass; the totals and the curve read it
-    range_totals = summed.groupBy("_range").agg(F.sum("n").alias("n"), F.sum("v").alias("v")).collect()
-    total_n, total_v = sum(r["n"] for r in range_totals), sum(r["v"] for r in range_totals)
-    return add_ranges_above(summed, range_totals), float(total_n), float(total_v)
-
-
-def gini(df: DataFrame, actual: str, ordered_by: str) -> float:
-    """Gini of the gain curve: customers ordered by `ordered_by` (descending), cumulative share of `actual`."""
-    curve, total_n, total_v = gain_curve(df, actual, ordered_by)
-    if not total_v:
-        return float("nan")
-    # area under the gain curve by trapezoids: each step spans n/N in x and rises from (cum_v - v)/V to cum_v/V
-    area = curve.agg(F.sum(F.col("n") / total_n * (2 * F.col("cum_v") - F.col("v")) / (2 * total_v))).first()[
-        0
-    ]
-    return float(2 * area - 1)
-
-
-def top_decile_capture(df: DataFrame, actual: str, predicted: str, share: float = 0.1) -> float:
-    """Share of the actual total captured by the top `share` of customers by prediction (ties split evenly)."""
-    curve, total_n, total_v = gain_curve(df, actual, predicted)
-    if not total_v:
-        return float("nan")
-    cut = share * total_n
-    before = F.col("cum_n") - F.col("n")
-    captured = curve.agg(
-        F.sum(
-            F.when(F.col("cum_n") <= cut, F.col("v"))
-            .when(before < cut, F.col("v") * (F.lit(cut) - before) / F.col("n"))
-            .otherwise(0.0)
-        )
-    ).first()[0]
-    return float(captured / total_v)
-
-
-def decile_calibration(df: DataFrame, actual: str = "label", predicted: str = "prediction") -> DataFrame:
-    """decile (1 = highest predictions), customers, mean_predicted, mean_actual: the calibration table.
-
-    Customers tied on the prediction share the decile of their step's middle rank.
-    """
-    curve, total_n, _ = gain_curve(df, actual, predicted)
-    decile = F.least(F.lit(10), F.floor((F.col("cum_n") - F.col("n") / 2) / F.lit(total_n) * 10) + 1)
-    deciles = curve.select(F.col("_score").alias(predicted), decile.cast("int").alias("decile"))
-    return (
-        df.join(deciles, on=predicted, how="inner")
-        .groupBy("decile")
-        .agg(
-            F.count(F.lit(1)).alias("customers"),
-            F.avg(predicted).alias("mean_predicted"),
-            F.avg(actual).alias("mean_actual"),
-        )
+    within = Window.partitionBy(*by, "_range").orderBy(F.col("_score").desc())
+    running = within.rowsBetween(Window.unboundedPreceding, Window.currentRow)
+    summed = steps.withColumns(
+        {"cum_n": F.sum("n").over(running), "cum_v": F.sum("v").over(running)}
+    ).localCheckpoint()  # one pass; the range totals and the curve both read it
+    return summed.join(F.broadcast(range_offsets(summed, by)), on=[*by, "_range"]).select(
+        *by,
+        "_range",
+        "_score",
+        "n",
+        "v",
+        (F.col("cum_n") + F.col("n_before")).alias("cum_n"),
+        (F.col("cum_v") + F.col("v_before")).alias("cum_v"),
+        "total_n",
+        "total_v",
     )
 
 
-def normalised_gini(df: DataFrame, actual: str, predicted: str) -> float:
-    """Gini of the model's ordering divided by the Gini of the perfect ordering (1.0 = perfect ranking)."""
-    perfect = gini(df, actual, actual)
-    return gini(df, actual, predicted) / perfect if perfect else float("nan")
+def range_offsets(summed: DataFrame, by: list[str]) -> DataFrame:
+    """Per group and range: the customers and value of the ranges above it (n_before, v_before) and the group's
+    totals; a small frame (groups × ranges rows)."""
+    above = Window.partitionBy(*by).orderBy("_range").rowsBetween(Window.unboundedPreceding, -1)
+    group = Window.partitionBy(*by)
+    totals = summed.groupBy(*by, "_range").agg(F.sum("n").alias("n"), F.sum("v").alias("v"))
+    return totals.select(
+        *by,
+        "_range",
+        F.coalesce(F.sum("n").over(above), F.lit(0)).alias("n_before"),
+        F.coalesce(F.sum("v").over(above), F.lit(0.0)).alias("v_before"),
+        F.sum("n").over(group).cast("double").alias("total_n"),
+        F.sum("v").over(group).alias("total_v"),
+    )
+
+
+def _stacked_orderings(df: DataFrame, group: str, actual: str, predicted: str) -> DataFrame:
+    """Each row twice: scored by the prediction (`_ordering` predicted) and by the actual value (actual)."""
+    return df.select(
+        group,
+        F.col(actual).alias("_label"),
+        F.explode(
+            F.array(
+                *[
+                    F.struct(F.lit(o).alias("_ordering"), F.col(c).cast("double").alias("_by"))
+                    for o, c in zip(ORDERINGS, (predicted, actual), strict=True)
+                ]
+            )
+        ).alias("_o"),
+    ).select(group, "_label", "_o._ordering", "_o._by")
+
+
+def _curve_metrics(curves: DataFrame, group: str) -> DataFrame:
+    """Per group and ordering: the Gini of the curve and the share of value captured by the top 10 %."""
+    valued = F.col("total_v") != 0
+    area = F.sum(F.col("n") / F.col("total_n") * (2 * F.col("cum_v") - F.col("v")) / (2 * F.col("total_v")))
+    cut, before = 0.1 * F.col("total_n"), F.col("cum_n") - F.col("n")
+    captured = F.sum(
+        F.when(F.col("cum_n") <= cut, F.col("v"))
+        .when(before < cut, F.col("v") * (cut - before) / F.col("n"))
+        .otherwise(0.0)
+    )
+    return curves.groupBy(group, "_ordering").agg(
+        F.when(F.first(valued), 2 * area - 1).alias("gini"),
+        F.when(F.first(valued), captured / F.first("total_v")).alias("capture"),
+    )
+
+
+def _with_steps(df: DataFrame, curves: DataFrame, group: str, actual: str, predicted: str) -> DataFrame:
+    """Each row with its average rank under both orderings (ties share the mean rank) and its decile by the
+    prediction (1 = highest; tied customers share the decile of their step's middle rank)."""
+
+    def steps(ordering: str) -> DataFrame:
+        return curves.where(F.col("_ordering") == ordering).select(
+            F.col(group).alias(f"_{ordering}_group"),
+            F.col("_score").alias(f"_{ordering}_score"),
+            (F.col("cum_n") - (F.col("n") - 1) / 2).alias(f"_{ordering}_rank"),
+            F.least(F.lit(10), F.floor((F.col("cum_n") - F.col("n") / 2) / F.col("total_n") * 10) + 1)
+            .cast("int")
+            .alias(f"_{ordering}_decile"),
+        )
+
+    joined = df
+    for ordering, column in zip(ORDERINGS, (predicted, actual), strict=True):
+        same_step = (F.col(group) == F.col(f"_{ordering}_group")) & F.col(column).cast("double").eqNullSafe(
+            F.col(f"_{ordering}_score")
+        )
+        joined = joined.join(steps(ordering), same_step)
+    return joined.withColumnRenamed("_predicted_decile", "decile")
+
+
+def evaluate_groups(
+    df: DataFrame, group: str, actual: str = "label", predicted: str = "prediction"
+) -> tuple[dict[str, dict[str, float]], DataFrame]:
+    """Every metric of each group's predictions, and the groups' decile calibration tables.
+
+    Returns group value → {rmse, mae, total_ratio, spearman, normalised_gini, top_decile_capture}, and a frame of
+    `group`, decile (1 = highest predictions), customers, mean_predicted, mean_actual.
+    """
+    stacked = _stacked_orderings(df, group, actual, predicted)
+    curves = gain_curves(stacked, "_label", "_by", [group, "_ordering"]).localCheckpoint()
+    per_curve = {
+        (r[group], r["_ordering"]): r for r in _curve_metrics(curves, group).collect()
+    }  # 2 per group
+    ranked = _with_steps(df, curves, group, actual, predicted)
+    err = F.col(predicted) - F.col(actual)
+    totals = ranked.groupBy(group).agg(
+        F.sqrt(F.avg(err * err)).alias("rmse"),
+        F.avg(F.abs(err)).alias("mae"),
+        F.sum(predicted).alias("sum_predicted"),
+        F.sum(actual).alias("sum_actual"),
+        F.corr("_predicted_rank", "_actual_rank").alias("spearman"),
+    )
+    metrics = {}
+    for row in totals.collect():  # one row per group
+        model, perfect = per_curve[(row[group], "predicted")], per_curve[(row[group], "actual")]
+        metrics[row[group]] = {
+            "rmse": float(row["rmse"]),
+            "mae": float(row["mae"]),
+            "total_ratio": _ratio(row["sum_predicted"], row["sum_actual"]),
+            "spearman": _nan_if_none(row["spearman"]),
+            "normalised_gini": _ratio(model["gini"], perfect["gini"]),
+            "top_decile_capture": _nan_if_none(model["capture"]),
+        }
+    deciles = ranked.groupBy(group, "decile").agg(
+        F.count(F.lit(1)).alias("customers"),
+        F.avg(predicted).alias("mean_predicted"),
+        F.avg(actual).alias("mean_actual"),
+    )
+    return metrics, deciles
+
+
+def _nan_if_none(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _ratio(numerator: float | None, denominator: float | None) -> float:
+    return float(numerator) / float(denominator) if numerator is not None and denominator else float("nan")
 
 
 def evaluate(df: DataFrame, actual: str = "label", predicted: str = "prediction") -> dict[str, float]:
-    return {
-        **error_metrics(df, actual, predicted),
-        "spearman": spearman(df, actual, predicted),
-        "normalised_gini": normalised_gini(df, actual, predicted),
-        "top_decile_capture": top_decile_capture(df, actual, predicted),
-    }
+    """Every metric of one predictor (RMSE, MAE, total ratio, Spearman, normalised Gini, top-decile capture)."""
+    metrics, _ = evaluate_groups(df.withColumn(_ONE, F.lit(0)), _ONE, actual, predicted)
+    return metrics[0]
 
 
 def score_metric(metric: str, value: float) -> float:
