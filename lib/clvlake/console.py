@@ -26,8 +26,10 @@ def _json_default(value: object) -> object:
 
 
 def summary_line(job: str, when: str | None, seconds: float, result: Mapping[str, object]) -> str:
-    """`{"job": …, "as_of": …, "status": "ok", "seconds": …, **result}` as one JSON line."""
-    record = {"job": job, "as_of": when, "status": "ok", "seconds": round(seconds, 1), **result}
+    """`{"job": …, "as_of": …, "status": "ok", "seconds": …, **result}` as one JSON line (the step's own seconds
+    win over any `seconds` in the result)."""
+    shown = {key: value for key, value in result.items() if key != "seconds"}
+    record = {"job": job, "as_of": when, "status": "ok", "seconds": round(seconds, 1), **shown}
     return json.dumps(record, default=_json_default)
 
 

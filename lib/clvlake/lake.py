@@ -9,6 +9,7 @@ before the first write to it (`upgrade_layout`).
 from __future__ import annotations
 
 import logging
+import textwrap
 from datetime import date
 
 from delta.tables import DeltaTable
@@ -160,11 +161,14 @@ class Lake:
             .save(self.path(table))
         )
         version = self.version(table)
-        log.info("%s: replaced %s (version %d)", table, predicate, version)
+        log.info(
+            "%s: replaced %s (version %d)", table, textwrap.shorten(predicate, 100, placeholder=" …"), version
+        )
         return version
 
     def append(self, df: DataFrame, table: str) -> int:
-        """Append rows (for audit tables only, whose rows are events that must never be merged away)."""
+        """Append rows: for audit tables, whose rows are events never merged away, and for rows that are new by
+        construction (the ingest's log of the files it has read)."""
         self.ensure(table)
         conform(df, TABLES[table].schema).write.format("delta").mode("append").save(self.path(table))
         return self.version(table)

@@ -60,13 +60,29 @@ def list_landing(
     return sorted(LandingFile(r["path"], r["length"], r["modificationTime"]) for r in rows)
 
 
+def first_line(spark: SparkSession, path: str) -> str | None:
+    """The first line of a file (None when it is empty), read through Hadoop's file system for the path's scheme
+    (local, s3a:, abfss:, …) without a Spark job; under Spark Connect, where the driver has no JVM, by a job."""
+    jsc = getattr(spark, "_jsc", None)
+    if jsc is None:
+        row = spark.read.text(path).first()
+        return row["value"] if row else None
+    jvm = spark.sparkContext._jvm
+    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
+    stream = hadoop_path.getFileSystem(jsc.hadoopConfiguration()).open(hadoop_path)
+    try:
+        return jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8")).readLine()
+    finally:
+        stream.close()
+
+
 def check_csv_headers(spark: SparkSession, paths: list[str], source: Source) -> None:
     """Every file's header names the source's raw columns in order (case aside, as Spark compares them), or an
     InputError names the file and the columns that differ. Reads the first line of each file only."""
     expected = list(source.raw_columns)
     for path in paths:
-        first = spark.read.text(path).first()
-        header = next(csv.reader([first["value"]])) if first else expected  # an empty file has no header
+        line = first_line(spark, path)
+        header = next(csv.reader([line])) if line else expected  # an empty file has no header
         found, wanted = [h.lower() for h in header], [c.lower() for c in expected]
         if found == wanted:
             continue

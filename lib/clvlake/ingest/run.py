@@ -334,7 +334,8 @@ class _Ingest:
             for s, files in self.loaded
             for f in files
         ]
-        self.lake.merge_new(self.spark.createDataFrame(done, schemas.INGESTED_FILES), "ingested_files")
+        # files already in the log are never read again (`new_files`), so these rows are new: an append
+        self.lake.append(self.spark.createDataFrame(done, schemas.INGESTED_FILES), "ingested_files")
 
 
 def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
