@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import Callable
 
-import pandas as pd
 from pyspark.sql import Column
 from pyspark.sql import functions as F
 
@@ -27,21 +27,22 @@ FINGERPRINT_LABEL = b"clvlake customer_key salt"
 IDENTITY = "customer_identity"
 
 
-def key_of(trimmed_id: str | None, salt: str) -> str | None:
-    """The customer_key of an already trimmed id: hex SHA-256 of its UTF-8 `salt|id` (None for None)."""
-    if trimmed_id is None:
-        return None
-    return hashlib.sha256(f"{salt}|{trimmed_id}".encode()).hexdigest()
+def key_function(salt: str) -> Callable[[str | None], str | None]:
+    """customer_key of an already trimmed id in Python: hex SHA-256 of its UTF-8 `salt|id` (None for None).
+
+    A closure over nothing but `hashlib`, so executors run it without clvlake installed.
+    """
+    prefix = f"{salt}|".encode()
+
+    def customer_key(trimmed_id: str | None) -> str | None:  # the name plans show
+        return None if trimmed_id is None else hashlib.sha256(prefix + trimmed_id.encode()).hexdigest()
+
+    return customer_key
 
 
 def customer_key(customer_id: Column, salt: str) -> Column:
     """SHA-256 of salt + trimmed id: stable across runs and sources, not reversible without the salt."""
-
-    @F.pandas_udf("string")
-    def customer_key(trimmed: pd.Series) -> pd.Series:  # the name plans show
-        return trimmed.map(lambda value: key_of(value, salt), na_action="ignore")
-
-    return customer_key(F.trim(customer_id))
+    return F.udf(key_function(salt), "string")(F.trim(customer_id))
 
 
 def salt_fingerprint(salt: str) -> str:
@@ -69,7 +70,7 @@ def check_salt(lake: Lake, salt: str) -> None:
             raise _mismatch(lake)
         return
     row = lake.read(IDENTITY).select("customer_id", "customer_key").first()
-    if row is not None and key_of(row["customer_id"].strip(" "), salt) != row["customer_key"]:
+    if row is not None and key_function(salt)(row["customer_id"].strip(" ")) != row["customer_key"]:
         raise _mismatch(lake)
     lake.spark.sql(
         f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{FINGERPRINT_PROPERTY}' = '{salt_fingerprint(salt)}')"
