@@ -219,9 +219,17 @@ class Lake:
         if update_existing:
             same_row = " AND ".join(f"s.{f.name} <=> t.{f.name}" for f in spec.schema.fields)
             source = source.alias("s").join(target.toDF().alias("t"), F.expr(same_row), how="left_anti")
-            if source.isEmpty():
-                log.info("%s: no new or changed rows", table)
-                return self.version(table)
+        elif update_when:  # only rows that insert or replace: a rerun commits nothing
+            same_key = " AND ".join(f"s.{k} = t.{k}" for k in spec.keys)
+            source = (
+                source.alias("s")
+                .join(target.toDF().alias("t"), F.expr(same_key), how="left")
+                .where(F.expr(f"t.{spec.keys[0]} IS NULL OR ({update_when})"))
+                .select("s.*")
+            )
+        if (update_existing or update_when) and source.isEmpty():
+            log.info("%s: no new or changed rows", table)
+            return self.version(table)
         merge = target.alias("t").merge(source.alias("s"), condition)
         if update_existing:
             merge = merge.whenMatchedUpdateAll()
