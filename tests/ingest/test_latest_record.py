@@ -9,8 +9,10 @@ import pytest
 from clvlake.ingest import run as ingest
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.lake import Lake
+from clvlake.reporting.export import export_campaign
+from tests.reporting.test_segments import score_rows
 from tests.support.config import make_config
-from tests.support.landing import CUSTOMERS_HEADER, POS_HEADER, mapping_file
+from tests.support.landing import CUSTOMERS_HEADER, POS_HEADER, email, mapping_file
 
 DAY1, DAY2 = date(2025, 1, 1), date(2025, 1, 2)
 C1_CONSENTS = "C1,2024-02-01T10:00:00Z,organic,DE,c1@example.com,Ann,true"
@@ -81,3 +83,25 @@ def test_within_one_run_the_record_of_the_later_file_wins(spark, cfg):
     assert consent(spark, lake, cfg.privacy.salt) == {"C1": False, "C2": True}
     files = {r["_source_file"].rsplit("/", 1)[-1] for r in lake.read("customers").collect()}
     assert files == {"customers_2025-01-01.csv", "customers_2025-01-02.csv"}
+
+
+def test_an_opt_out_in_a_later_file_and_an_unsubscribe_reach_the_next_days_export(spark, cfg):
+    lake = Lake(spark, cfg.lake.root)
+    keys = {c: customer_key_of(spark, c, cfg.privacy.salt) for c in ("C1", "C2")}
+
+    def export(day):
+        lake.replace_partition(score_rows(spark, day, list(keys.values())), "clv_scores", day)
+        folder = export_campaign(lake, cfg, day)["parquet"]
+        names = {k: c for c, k in keys.items()}
+        return {names[r["customer_key"]]: r["email_allowed"] for r in spark.read.parquet(folder).collect()}
+
+    deliver(cfg, "customers_2025-01-01.csv", [C1_CONSENTS, C2])
+    ingest.run(spark, cfg, DAY1)
+    assert export(DAY1) == {"C1": True, "C2": True}
+
+    deliver(cfg, "customers_2025-01-02.csv", [C1_OPTS_OUT])
+    events = Path(cfg.lake.landing) / "email_events" / "email_events_2025-01-02.jsonl"
+    events.parent.mkdir(parents=True)
+    events.write_text(email("E1", "C2", "unsubscribe", "2025-01-01T18:00:00Z") + "\n")
+    ingest.run(spark, cfg, DAY2)
+    assert export(DAY2) == {"C2": False}  # C1 withdrew consent; C2 may be contacted, but not by e-mail
