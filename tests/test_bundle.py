@@ -83,3 +83,11 @@ def test_every_task_is_a_valid_clv_command_of_the_wheel():
         ]
         args = parser.parse_args(params)
         assert args.command == task["task_key"] and str(args.as_of) == "2026-01-01"
+
+
+def test_the_salt_comes_from_a_secret_scope():
+    for name, job in JOBS.items():
+        for cluster in job["job_clusters"]:
+            salt = cluster["new_cluster"]["spark_env_vars"]["CLVLAKE_SALT"]
+            assert salt == "{{secrets/${var.salt_scope}/${var.salt_key}}}", name
+    assert {"salt_scope", "salt_key"} <= set(BUNDLE["variables"])

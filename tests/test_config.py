@@ -190,3 +190,25 @@ def test_reading_a_config_does_not_import_spark_ml():
         [sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, check=True
     )
     assert result.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize(
+    "root",
+    ["s3a://acme/lake", "abfss://lake@acme.dfs.core.windows.net/x", "dbfs:/lake", "gs://a/b", "hdfs://nn/x"],
+)
+def test_the_demo_salt_is_refused_for_a_shared_lake(tmp_path, monkeypatch, root):
+    monkeypatch.delenv("CLVLAKE_SALT", raising=False)
+    data = local()
+    data["lake"]["root"] = root
+    with pytest.raises(ConfigError, match=r"'privacy\.salt' is the public demo salt.*CLVLAKE_SALT"):
+        load_config(write(tmp_path, data))
+    monkeypatch.setenv("CLVLAKE_SALT", "a-long-random-secret")
+    assert load_config(write(tmp_path, data)).lake.root == root
+
+
+@pytest.mark.parametrize("root", ["./lakehouse", "/srv/lake", "file:///srv/lake", "C:\\lake"])
+def test_the_demo_salt_is_fine_for_a_local_lake(tmp_path, monkeypatch, root):
+    monkeypatch.delenv("CLVLAKE_SALT", raising=False)
+    data = local()
+    data["lake"]["root"] = root
+    assert load_config(write(tmp_path, data)).privacy.salt == "local-demo-salt-not-secret"

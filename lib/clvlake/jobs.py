@@ -22,6 +22,7 @@ from clvlake.datagen import generate as generate_landing
 from clvlake.errors import InputError, QualityError
 from clvlake.features import run as features
 from clvlake.ingest import run as ingest
+from clvlake.ingest.pseudonymise import check_salt
 from clvlake.lake import Lake
 from clvlake.modeling import backtest as backtest_job
 from clvlake.modeling import train
@@ -95,8 +96,11 @@ def run_step(
     when: date | Sequence[date],
     jobs: Mapping[str, Job] = JOBS,
 ) -> Result:
-    """Run job `name` for one date (or several in one job, where the job can) and print its summary line."""
+    """Run job `name` for one date (or several in one job, where the job can) and print its summary line.
+
+    First, every job checks that the lake's customer keys were made with the configured salt."""
     job = jobs[name]
+    check_salt(Lake(spark, cfg.lake.root), cfg.privacy.salt)
     started = time.monotonic()
     label = dates_label(when)
     log.info("%s: started for %s", name, label)
@@ -146,6 +150,7 @@ def generate(cfg: Config, customers: int, seed: int, error_rate: float) -> Resul
 def backtest(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: date) -> Result:
     """`clv backtest`: its summary line, then the comparison table."""
     started = time.monotonic()
+    check_salt(Lake(spark, cfg.lake.root), cfg.privacy.salt)
     result = backtest_job.run(spark, cfg, calibration_end, holdout_end)
     print(console.summary_line("backtest", None, time.monotonic() - started, result), flush=True)
     print(console.backtest_report(result), flush=True)
@@ -155,6 +160,7 @@ def backtest(spark: SparkSession, cfg: Config, calibration_end: date, holdout_en
 def erase(spark: SparkSession, cfg: Config, customer_ids: list[str], erased_at: datetime) -> Result:
     """`clv erase`: its summary line (never the ids themselves)."""
     started = time.monotonic()
+    check_salt(Lake(spark, cfg.lake.root), cfg.privacy.salt)  # a wrong salt would find no subject's key
     result = erase_subjects(spark, cfg, customer_ids, erased_at)
     print(console.summary_line("erase", None, time.monotonic() - started, result), flush=True)
     return result

@@ -199,12 +199,21 @@ class Lake:
         finally:
             self.spark.conf.set(check, previous)
 
-    def merge_new(self, df: DataFrame, table: str, update_existing: bool = False, within: str = "") -> int:
+    def merge_new(
+        self,
+        df: DataFrame,
+        table: str,
+        update_existing: bool = False,
+        within: str = "",
+        update_when: str = "",
+    ) -> int:
         """MERGE on the table's natural key: insert unseen keys, optionally update matched rows that changed.
 
         `df` must already be unique on the key (several source rows for one target row is an error). A rerun
         with the same input commits nothing. `within`, a condition on the target rows `t` that holds for every
         row `df` can match (e.g. `t._source_file IN (…)`), lets Delta skip the other files by their statistics.
+        `update_when`, a condition on the source row `s` and the matched target row `t`, replaces matched rows
+        for which it holds (it must be false for a row that would not change, to keep reruns commit-free).
         """
         spec = TABLES[table]
         self.ensure(table)
@@ -214,12 +223,22 @@ class Lake:
         if update_existing:
             same_row = " AND ".join(f"s.{f.name} <=> t.{f.name}" for f in spec.schema.fields)
             source = source.alias("s").join(target.toDF().alias("t"), F.expr(same_row), how="left_anti")
-            if source.isEmpty():
-                log.info("%s: no new or changed rows", table)
-                return self.version(table)
+        elif update_when:  # only rows that insert or replace: a rerun commits nothing
+            same_key = " AND ".join(f"s.{k} = t.{k}" for k in spec.keys)
+            source = (
+                source.alias("s")
+                .join(target.toDF().alias("t"), F.expr(same_key), how="left")
+                .where(F.expr(f"t.{spec.keys[0]} IS NULL OR ({update_when})"))
+                .select("s.*")
+            )
+        if (update_existing or update_when) and source.isEmpty():
+            log.info("%s: no new or changed rows", table)
+            return self.version(table)
         merge = target.alias("t").merge(source.alias("s"), condition)
         if update_existing:
             merge = merge.whenMatchedUpdateAll()
+        elif update_when:
+            merge = merge.whenMatchedUpdateAll(condition=update_when)
         merge.whenNotMatchedInsertAll().execute()
         version = self.version(table)
         log.info("%s: merged on %s (version %d)", table, ", ".join(spec.keys), version)

@@ -394,6 +394,7 @@ CAMPAIGN_EXPORT = _fields(
     ("recommended_action", _STR, False),
     ("predicted_clv", _DBL, False),
     ("churn_probability", _DBL),
+    ("email_allowed", _BOOL, False),  # marketing consent and no unsubscribe: e-mail may be used
 )
 
 # ---- ops: monitoring (partition run_date) ------------------------------------------------------------------

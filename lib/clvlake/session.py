@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sys
 from pathlib import Path
 
 from pyspark.sql import SparkSession
@@ -95,6 +96,8 @@ def local_session_conf(settings: SparkSettings, scratch_dir: str) -> dict[str, s
         # Delta's VACUUM lists files with this many tasks (Spark's default 10,000): 50 s instead of 3 s per
         # small table in local mode, which `clv erase` pays for every table it touches
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(settings.shuffle_partitions),
+        # Python UDFs (customer_key) run in this interpreter, not in whichever `python3` is first on the PATH
+        "spark.pyspark.python": sys.executable,
         **SQL_DEFAULTS,
     }
     conf.update(settings.extra)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from clvlake.config.settings import (
     LIFECYCLE_STAGES,
     MODEL_FORMS,
@@ -12,6 +14,26 @@ from clvlake.config.settings import (
     SegmentSettings,
 )
 from clvlake.errors import ConfigError
+
+DEMO_SALT = "local-demo-salt-not-secret"  # conf/local.yml's default: public, for laptop lakes only
+URI_SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]+):")  # two letters at least: `C:` is a Windows drive
+LOCAL_SCHEMES = ("file",)
+
+
+def is_local(location: str) -> bool:
+    """A local path or a `file:` URI (everything else, s3a:, abfss:, dbfs:, gs:, hdfs: …, is shared)."""
+    match = URI_SCHEME.match(location)
+    return match is None or match.group(1).lower() in LOCAL_SCHEMES
+
+
+def _validate_salt(cfg: Config, source: str) -> None:
+    if not cfg.privacy.salt:
+        raise ConfigError(f"{source}: key 'privacy.salt' must not be empty: set CLVLAKE_SALT")
+    if cfg.privacy.salt == DEMO_SALT and not is_local(cfg.lake.root):
+        raise ConfigError(
+            f"{source}: key 'privacy.salt' is the public demo salt, which only a local lake may use, and "
+            f"'lake.root' is {cfg.lake.root}: set CLVLAKE_SALT to a long random secret (from a secret store)"
+        )
 
 
 def _validate_model(model: ModelSettings, source: str) -> None:
@@ -121,6 +143,7 @@ def validate(cfg: Config) -> None:
         )
     if not 0 <= cfg.ingest.max_quarantine_rate <= 1:
         raise ConfigError(f"{source}: key 'ingest.max_quarantine_rate' must be between 0 and 1")
+    _validate_salt(cfg, source)
     if cfg.privacy.vacuum_retention_hours < 0:
         raise ConfigError(f"{source}: key 'privacy.vacuum_retention_hours' must not be negative")
     if cfg.model.horizon_days <= 0:

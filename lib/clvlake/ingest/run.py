@@ -43,9 +43,11 @@ from clvlake.ingest.transactions import (
 from clvlake.ingest.validation import (
     ACCEPTED,
     DUPLICATE,
+    LATEST_RECORD_WINS,
     QUARANTINED,
     SEEN_FILE,
     checked_rows,
+    newer_record,
     raw_record,
 )
 from clvlake.lake import Lake
@@ -306,10 +308,12 @@ class _Ingest:
                 within=files_predicate("t.source_file", files),
             )
         check_quarantine_rate(counts, self.cfg.ingest.max_quarantine_rate)
+        latest_wins = source.table in LATEST_RECORD_WINS  # a newer record updates a row of another file
         self.versions[source.table] = self.lake.merge_new(
             silver_rows(checked, source, self.cfg.privacy.salt, self.run_id),
             source.table,
-            within=files_predicate("t._source_file", files),
+            within="" if latest_wins else files_predicate("t._source_file", files),
+            update_when=newer_record(source.table) if latest_wins else "",
         )
         ids = identity_ids(checked, source).persist(StorageLevel.DISK_ONLY)
         ids.count()  # materialised before `checked` goes

@@ -1,10 +1,15 @@
 """Typing, rule checks and de-duplication of one source's raw rows. DataFrame in, DataFrame out.
 
 After `checked_rows` every raw row has a `status`: accepted, quarantined (with `rule` and `reason`) or
-duplicate, so rows read = accepted + quarantined + duplicate. A duplicate is a valid row whose natural key
-was already accepted: an exact copy of an earlier row of this batch, or a key that silver already holds from
-another landing file (an earlier run). A valid row that reuses a key of this batch with different content is
-quarantined as `duplicate_key`: which version is right is not ours to guess.
+duplicate, so rows read = accepted + quarantined + duplicate.
+
+Events (orders, sessions …) are immutable: a duplicate is a valid row whose natural key was already accepted,
+an exact copy of an earlier row of this batch, or a key that silver already holds from another landing file
+(an earlier run). A valid row that reuses a key of this batch with different content is quarantined as
+`duplicate_key`: which version is right is not ours to guess.
+
+Customer records (`LATEST_RECORD_WINS`) change: a CRM record is the customer's state when its file was
+exported, so the record of the latest landing file wins (SCD type 1, see `with_latest_status`).
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from clvlake.ingest.sources import REFERENCE_FOUND, Rule, RuleContext, Source
 from clvlake.schemas import CORRUPT_RECORD
 
 ACCEPTED, QUARANTINED, DUPLICATE = "accepted", "quarantined", "duplicate"
+LATEST_RECORD_WINS = ("customers",)  # silver tables whose rows a newer record of the key replaces
 KEY, SEEN_FILE = "_key", "_seen_file"  # the silver key of a row; the file silver already holds it from
 REPLACEMENT_CHARACTER = "\ufffd"  # what the readers decode bytes that are not UTF-8 into
 
@@ -94,11 +100,29 @@ def with_verdict(df: DataFrame, source: Source, ctx: RuleContext) -> DataFrame:
     return df.withColumns({"rule": rule, "reason": reason})
 
 
+def _conflict_reason(source: Source) -> Column:
+    return F.concat(
+        F.lit(f"{source.key} "), F.trim(F.col(source.key)), F.lit(" already seen with different content")
+    )
+
+
+def _with_status_columns(df: DataFrame, source: Source, status: Column, conflict: Column) -> DataFrame:
+    return df.withColumns(
+        {
+            "status": status,
+            "rule": F.when(conflict, F.lit("duplicate_key")).otherwise(F.col("rule")),
+            "reason": F.when(conflict, _conflict_reason(source)).otherwise(F.col("reason")),
+        }
+    )
+
+
 def with_status(df: DataFrame, source: Source) -> DataFrame:
     """Accepted, duplicate or quarantined; valid rows compete for their key, the first by (file, content) wins.
 
     The order depends only on the rows, so a rerun or a rerun after a crash keeps the same row.
     """
+    if source.table in LATEST_RECORD_WINS:
+        return with_latest_status(df, source)
     content = raw_record(source)
     order = Window.partitionBy(F.col("rule").isNull(), F.col(KEY)).orderBy("_source_file", content)
     rank, first_content = F.row_number().over(order), F.first(content).over(order)
@@ -109,16 +133,48 @@ def with_status(df: DataFrame, source: Source) -> DataFrame:
         .when((rank > 1) | seen_elsewhere, F.lit(DUPLICATE))
         .otherwise(F.lit(ACCEPTED))
     )
-    reason = F.concat(
-        F.lit(f"{source.key} "), F.trim(F.col(source.key)), F.lit(" already seen with different content")
+    return _with_status_columns(df, source, status, conflict)
+
+
+def with_latest_status(df: DataFrame, source: Source) -> DataFrame:
+    """The newest valid record of each key is accepted (an insert, or an update of silver's row); the others
+    are duplicates. Newest = from the landing file whose path sorts last, so a source's files must be named
+    in delivery order (`customers_2025-06-01.csv`): a CRM record has no time of its own (signup_ts is the
+    signup, not the change), and the path, unlike a modification time, survives a re-delivery.
+
+    Against silver: a record from a file that sorts before the one silver's row came from is older and a
+    duplicate (a re-delivered old file never overwrites a newer record); from the same or a later file it is
+    accepted and `Lake.merge_new(..., update_when=...)` replaces silver's row unless nothing changed, so a
+    rerun of the same files changes nothing. Two different records of one key in the same newest file are
+    a conflict (quarantined as `duplicate_key`), as for events.
+    """
+    content = raw_record(source)
+    order = Window.partitionBy(F.col("rule").isNull(), F.col(KEY)).orderBy(
+        F.col("_source_file").desc(), content
     )
-    return df.withColumns(
-        {
-            "status": status,
-            "rule": F.when(conflict, F.lit("duplicate_key")).otherwise(F.col("rule")),
-            "reason": F.when(conflict, reason).otherwise(F.col("reason")),
-        }
+    rank, first_content = F.row_number().over(order), F.first(content).over(order)
+    newest_file = F.first("_source_file").over(order)
+    conflict = (
+        F.col("rule").isNull()
+        & (rank > 1)
+        & (F.col("_source_file") == newest_file)
+        & (content != first_content)
     )
+    older_than_silver = F.coalesce(F.col(SEEN_FILE) > F.col("_source_file"), F.lit(False))
+    status = (
+        F.when(F.col("rule").isNotNull() | conflict, F.lit(QUARANTINED))
+        .when((rank > 1) | older_than_silver, F.lit(DUPLICATE))
+        .otherwise(F.lit(ACCEPTED))
+    )
+    return _with_status_columns(df, source, status, conflict)
+
+
+def newer_record(table: str) -> str:
+    """The MERGE condition under which an accepted record `s` replaces silver's row `t` of its key: it comes
+    from a later landing file, or from the same file (read again) with other content."""
+    lineage = ("_source_file", "_run_id")
+    same = " AND ".join(f"s.{c} <=> t.{c}" for c in TABLES[table].schema.fieldNames() if c not in lineage)
+    return f"s._source_file > t._source_file OR (s._source_file = t._source_file AND NOT ({same}))"
 
 
 def checked_rows(

@@ -1,5 +1,13 @@
 """The campaign export: the consented customers of a score date as Parquet/CSV folders for activation tools,
-written by the report job and rewritten by `clv erase` when a folder held an erased customer."""
+written by the report job and rewritten by `clv erase` when a folder held an erased customer.
+
+Consent and e-mail permission are read from silver when the export is written, so a withdrawal loaded by the
+morning's ingest is in that day's export (and in any export `clv erase` rewrites). Recommended actions are
+channel-agnostic, so an e-mail unsubscribe does not remove a customer from the export: `email_allowed` says
+whether the activation tool may use e-mail for them. It is false without marketing consent in the customer's
+latest CRM record, and false once an `unsubscribe` e-mail event was loaded: the e-mail feed has no re-subscribe
+event, so an unsubscribe stands (a re-subscribed customer needs such an event type first).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +22,8 @@ from clvlake.features.inputs import read_source
 from clvlake.lake import Lake
 from clvlake.reporting.segments import campaign_export
 from clvlake.schemas import CAMPAIGN_EXPORT
+
+UNSUBSCRIBE = "unsubscribe"
 
 
 def export_root(lake: Lake, file_format: str) -> str:
@@ -36,11 +46,32 @@ def write_export(rows: DataFrame, lake: Lake, formats: list[str], score_date: da
     return paths
 
 
+def with_email_allowed(rows: DataFrame, customers: DataFrame, email_events: DataFrame) -> DataFrame:
+    """Add `email_allowed`: the customer's silver record gives marketing consent and no unsubscribe is known."""
+    consenting = customers.where(F.col("marketing_consent")).select(
+        "customer_key", F.lit(True).alias("_consents")
+    )
+    unsubscribed = (
+        email_events.where(F.col("event_type") == UNSUBSCRIBE)
+        .select("customer_key", F.lit(True).alias("_unsubscribed"))
+        .dropDuplicates(["customer_key"])  # one row per customer who ever unsubscribed
+    )
+    return (
+        rows.join(consenting, on="customer_key", how="left")
+        .join(unsubscribed, on="customer_key", how="left")
+        .withColumn("email_allowed", F.col("_consents").isNotNull() & F.col("_unsubscribed").isNull())
+        .drop("_consents", "_unsubscribed")
+    )
+
+
 def export_campaign(lake: Lake, cfg: Config, score_date: date) -> dict[str, str]:
     """Write the campaign export of a score date from its `clv_scores` rows; returns the folder per format."""
     scores = lake.read("clv_scores").where(F.col("score_date") == F.lit(score_date))
     # a transactions-only lake has no customer records, and so no consent
-    rows = campaign_export(scores, read_source(lake, "customers"), cfg.segments.export.consented_only)
+    customers = read_source(lake, "customers")
+    rows = campaign_export(scores, customers, cfg.segments.export.consented_only).transform(
+        with_email_allowed, customers, read_source(lake, "email_events")
+    )
     return write_export(rows, lake, cfg.segments.export.formats, score_date)
 
 
