@@ -1,9 +1,9 @@
 """Salted hashing of customer identifiers: silver and gold only ever see `customer_key`.
 
-The salt never enters a Spark plan: `customer_key` hashes in a Python UDF that holds the salt in its closure,
-so plans, the Spark UI and event logs show `customer_key(trim(customer_id))`, never a literal. (Spark's
-`spark.sql.redaction.string.regex` was not enough: it redacts explain output, but the plan graph in the event
-log is not redacted.) The key is the same as it always was, SHA-256 of `salt|trimmed id` in hex.
+The salt never enters a Spark plan as a literal: `customer_key` reads it with a scalar subquery from a temporary
+view over a one-row frame (named by the salt's fingerprint), so plans, the Spark UI and event logs show
+`scalar-subquery`, never the value, and the hash stays Spark's native `sha2` (a Python UDF would double the cost
+of keying every event). The key is the same as it always was, SHA-256 of `salt|trimmed id` in hex.
 
 The lake remembers which salt its keys were made with: a fingerprint of it (an HMAC of a fixed label keyed by
 the salt, which does not reveal the salt) as the table property `clvlake.saltFingerprint` of
@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Callable
 
-from pyspark.sql import Column
+from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from clvlake.errors import ConfigError
@@ -27,22 +26,24 @@ FINGERPRINT_LABEL = b"clvlake customer_key salt"
 IDENTITY = "customer_identity"
 
 
-def key_function(salt: str) -> Callable[[str | None], str | None]:
-    """customer_key of an already trimmed id in Python: hex SHA-256 of its UTF-8 `salt|id` (None for None).
+def python_key(salt: str, trimmed_id: str) -> str:
+    """customer_key of one trimmed id, computed in Python (the same value as `customer_key`)."""
+    return hashlib.sha256(f"{salt}|{trimmed_id}".encode()).hexdigest()
 
-    A closure over nothing but `hashlib`, so executors run it without clvlake installed.
-    """
-    prefix = f"{salt}|".encode()
 
-    def customer_key(trimmed_id: str | None) -> str | None:  # the name plans show
-        return None if trimmed_id is None else hashlib.sha256(prefix + trimmed_id.encode()).hexdigest()
-
-    return customer_key
+def salt_view(salt: str) -> str:
+    """A temporary view holding the salt as its one row, registered on the active session; returns its name."""
+    name = f"_clvlake_salt_{salt_fingerprint(salt)[:16]}"
+    spark = SparkSession.getActiveSession()
+    if not spark.catalog.tableExists(name):
+        spark.createDataFrame([(salt,)], "salt string").createOrReplaceTempView(name)
+    return name
 
 
 def customer_key(customer_id: Column, salt: str) -> Column:
     """SHA-256 of salt + trimmed id: stable across runs and sources, not reversible without the salt."""
-    return F.udf(key_function(salt), "string")(F.trim(customer_id))
+    salt_value = F.expr(f"(SELECT salt FROM {salt_view(salt)})")
+    return F.sha2(F.concat(salt_value, F.lit("|"), F.trim(customer_id)), 256)
 
 
 def salt_fingerprint(salt: str) -> str:
@@ -70,7 +71,7 @@ def check_salt(lake: Lake, salt: str) -> None:
             raise _mismatch(lake)
         return
     row = lake.read(IDENTITY).select("customer_id", "customer_key").first()
-    if row is not None and key_function(salt)(row["customer_id"].strip(" ")) != row["customer_key"]:
+    if row is not None and python_key(salt, row["customer_id"].strip(" ")) != row["customer_key"]:
         raise _mismatch(lake)
     lake.spark.sql(
         f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{FINGERPRINT_PROPERTY}' = '{salt_fingerprint(salt)}')"
