@@ -107,11 +107,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("monitor", "data-quality checks, drift and realised vs predicted value; exit 2 and alert on a breach")
     erasure = add(
-        "erase", "remove customers from every table, vacuum, and write an erasure_audit row", as_of=False
+        "erase",
+        "remove customers from every current table now (erasure_audit row); their old versions are vacuumed "
+        "once privacy.vacuum_retention_hours passed, by the daily pipeline or --complete",
+        as_of=False,
     )
-    who = erasure.add_mutually_exclusive_group(required=True)
-    who.add_argument("--customer-id", action="append", metavar="ID", help="a customer id (repeatable)")
-    who.add_argument("--ids-file", metavar="PATH", help="a file of customer ids, one per line")
+    what = erasure.add_mutually_exclusive_group(required=True)
+    what.add_argument("--customer-id", action="append", metavar="ID", help="a customer id (repeatable)")
+    what.add_argument("--ids-file", metavar="PATH", help="a file of customer ids, one per line")
+    what.add_argument(
+        "--status", action="store_true", help="list the erasures whose old versions await purging"
+    )
+    what.add_argument(
+        "--complete", action="store_true", help="vacuum the tables of every erasure whose purge is due now"
+    )
     return parser
 
 
@@ -151,7 +160,7 @@ def execute(args: argparse.Namespace) -> None:
     cfg = load_config(args.conf)
     when = run_dates(args)
     ids = None
-    if args.command == "erase":
+    if args.command == "erase" and not (args.status or args.complete):
         from clvlake.privacy.erase import read_ids_file
 
         ids = args.customer_id or read_ids_file(args.ids_file)
@@ -169,6 +178,10 @@ def execute(args: argparse.Namespace) -> None:
         run_pipeline(spark, cfg, when, train=not args.skip_train)
     elif args.command == "backtest":
         jobs.backtest(spark, cfg, args.calibration_end, args.holdout_end)
+    elif args.command == "erase" and args.status:
+        jobs.erase_status(spark, cfg, datetime.now(timezone.utc))
+    elif args.command == "erase" and args.complete:
+        jobs.erase_complete(spark, cfg, datetime.now(timezone.utc))
     elif args.command == "erase":
         jobs.erase(spark, cfg, ids, datetime.now(timezone.utc))
 
