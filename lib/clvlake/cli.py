@@ -17,7 +17,7 @@ from clvlake.errors import ClvError, InputError
 
 DEFAULT_CONF = "conf/local.yml"
 JAVA_OUT_OF_MEMORY = "java.lang.OutOfMemoryError"
-DATED_JOBS = ("ingest", "features", "train", "score", "report", "monitor")
+DATED_JOBS = ("purge", "ingest", "features", "train", "score", "report", "monitor")
 
 
 def parse_date(text: str) -> date:
@@ -70,6 +70,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=0.0,
         help="share of injected bad rows, for quarantine demos (default 0)",
+    )
+    add(
+        "purge",
+        "vacuum the tables of erasures whose retention has passed (the daily pipeline's first step; a no-op "
+        "when none is due)",
     )
     add("ingest", "landing files → silver Delta tables (+ quarantine)")
     features = add(
