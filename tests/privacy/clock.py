@@ -12,7 +12,7 @@ import json
 import os
 from pathlib import Path
 
-SHIFTED = {"remove": "deletionTimestamp", "commitInfo": "timestamp", "add": "modificationTime"}
+SHIFTED = {"remove": "deletionTimestamp", "commitInfo": "timestamp"}
 
 
 def _shift_commit(path: Path, millis: int) -> None:

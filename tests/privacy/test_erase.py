@@ -185,3 +185,20 @@ def test_a_redelivered_file_does_not_bring_the_subject_back(spark, lake_setup, p
     suppressed = {r["source"]: r["rows_suppressed"] for r in quality.collect()}
     # the subject's good and bad rows of each re-delivered source (tests/support/landing.py)
     assert suppressed == {"orders": 1, "customers": 2, "pos_transactions": 2}
+
+
+def test_quarantined_crm_rows_hold_neither_email_nor_name(lake_setup):
+    _, _, lake, _ = lake_setup
+    crm = {r["raw_record"] for r in lake.read("quarantine").where(F.col("source") == "customers").collect()}
+    assert crm and not [r for r in crm if "@" in r or "Bj" in r]
+    fields = [json.loads(r) for r in crm if r.startswith("{")]
+    unparseable_boolean = next(f for f in fields if f["customer_id"] == "CX01")
+    assert unparseable_boolean == {
+        "customer_id": "CX01",
+        "signup_ts": "2024-02-01T10:00:00Z",
+        "acquisition_channel": "organic",
+        "country": "DE",
+        "email": "***",
+        "name": "***",
+        "marketing_consent": "maybe",  # what the data engineer needs to see stays
+    }
