@@ -89,7 +89,8 @@ def erase(
     removed: dict[str, int] = {}
     for table in erasable_tables():
         if lake.exists(table):
-            condition = match_condition(lake.read(table).columns)
+            lake.ensure(table)  # a table written before it had key columns gains them (its old rows: null)
+            condition = match_condition(TABLES[table].schema.fieldNames())
             removed[table] = lake.delete_matching(table, subjects, condition)
             log.info("erase: %s: %d rows removed", table, removed[table])
     touched = sorted(t for t, n in removed.items() if n)
