@@ -62,6 +62,7 @@ def test_one_date_runs_every_step_in_order_and_summarises():
     assert summary["status"] == "ok" and summary["dates"] == ["2025-05-01"]
     assert summary["model_version"] == "7"
     assert [(r["step"], r["as_of"], r["rows"]) for r in summary["steps"]] == [
+        ("purge", "2025-05-01", 5),  # stand-in result; the real step reports no rows
         ("ingest", "2025-05-01", 12),  # accepted rows over the sources
         ("features", "2025-05-01", 5),
         ("train", "2025-05-01", None),
@@ -100,11 +101,11 @@ def test_a_failing_step_ends_the_run_and_the_summary_names_it():
     run = PipelineRun(None, None, steps.registry())
     with pytest.raises(InputError, match="train broke"):
         run.one_date(D1)
-    assert [c[0] for c in steps.calls] == ["ingest", "features", "train"]
+    assert [c[0] for c in steps.calls] == ["purge", "ingest", "features", "train"]
     summary = run.summary()
     assert summary["status"] == "failed"
     assert summary["failure"] == {"step": "train", "as_of": "2025-05-01", "error": "InputError: train broke"}
-    assert [r["step"] for r in summary["steps"]] == ["ingest", "features"]
+    assert [r["step"] for r in summary["steps"]] == ["purge", "ingest", "features"]
 
 
 def test_cli_prints_the_run_summary_also_when_a_step_fails(tmp_path, monkeypatch, capsys):

@@ -17,7 +17,7 @@ from clvlake.errors import ClvError, InputError
 
 DEFAULT_CONF = "conf/local.yml"
 JAVA_OUT_OF_MEMORY = "java.lang.OutOfMemoryError"
-DATED_JOBS = ("ingest", "features", "train", "score", "report", "monitor")
+DATED_JOBS = ("purge", "ingest", "features", "train", "score", "report", "monitor")
 
 
 def parse_date(text: str) -> date:
@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
         default=0.0,
         help="share of injected bad rows, for quarantine demos (default 0)",
     )
+    add(
+        "purge",
+        "vacuum the tables of erasures whose retention has passed (the daily pipeline's first step; a no-op "
+        "when none is due)",
+    )
     add("ingest", "landing files → silver Delta tables (+ quarantine)")
     features = add(
         "features",
@@ -107,11 +112,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     add("monitor", "data-quality checks, drift and realised vs predicted value; exit 2 and alert on a breach")
     erasure = add(
-        "erase", "remove customers from every table, vacuum, and write an erasure_audit row", as_of=False
+        "erase",
+        "remove customers from every current table now (erasure_audit row); their old versions are vacuumed "
+        "once privacy.vacuum_retention_hours passed, by the daily pipeline or --complete",
+        as_of=False,
     )
-    who = erasure.add_mutually_exclusive_group(required=True)
-    who.add_argument("--customer-id", action="append", metavar="ID", help="a customer id (repeatable)")
-    who.add_argument("--ids-file", metavar="PATH", help="a file of customer ids, one per line")
+    what = erasure.add_mutually_exclusive_group(required=True)
+    what.add_argument("--customer-id", action="append", metavar="ID", help="a customer id (repeatable)")
+    what.add_argument("--ids-file", metavar="PATH", help="a file of customer ids, one per line")
+    what.add_argument(
+        "--status", action="store_true", help="list the erasures whose old versions await purging"
+    )
+    what.add_argument(
+        "--complete", action="store_true", help="vacuum the tables of every erasure whose purge is due now"
+    )
     return parser
 
 
@@ -151,7 +165,7 @@ def execute(args: argparse.Namespace) -> None:
     cfg = load_config(args.conf)
     when = run_dates(args)
     ids = None
-    if args.command == "erase":
+    if args.command == "erase" and not (args.status or args.complete):
         from clvlake.privacy.erase import read_ids_file
 
         ids = args.customer_id or read_ids_file(args.ids_file)
@@ -169,6 +183,10 @@ def execute(args: argparse.Namespace) -> None:
         run_pipeline(spark, cfg, when, train=not args.skip_train)
     elif args.command == "backtest":
         jobs.backtest(spark, cfg, args.calibration_end, args.holdout_end)
+    elif args.command == "erase" and args.status:
+        jobs.erase_status(spark, cfg, datetime.now(timezone.utc))
+    elif args.command == "erase" and args.complete:
+        jobs.erase_complete(spark, cfg, datetime.now(timezone.utc))
     elif args.command == "erase":
         jobs.erase(spark, cfg, ids, datetime.now(timezone.utc))
 

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 
 from pyspark.sql import SparkSession
 
@@ -27,7 +27,7 @@ from clvlake.lake import Lake
 from clvlake.modeling import backtest as backtest_job
 from clvlake.modeling import train
 from clvlake.monitoring import run as monitor
-from clvlake.privacy.erase import erase as erase_subjects
+from clvlake.privacy import erase as erasure
 from clvlake.reporting import run as report
 from clvlake.scoring import run as score
 from clvlake.scoring.tiers import tier_summary
@@ -72,7 +72,14 @@ class Job:
     hidden: tuple[str, ...] = ()  # result keys left out of the summary line
 
 
+def purge(spark: SparkSession, cfg: Config, as_of: date) -> Result:
+    """The daily run's erasure step: vacuum the tables of erasure requests whose purge is due now (wall clock,
+    as Delta's VACUUM counts the retention by it, whatever the run date)."""
+    return erasure.complete_purges(spark, cfg, datetime.now(timezone.utc))
+
+
 JOBS: dict[str, Job] = {
+    "purge": Job(purge),
     "ingest": Job(ingest.run, rows=accepted_rows),
     "features": Job(features.run, run_dates=features.run_snapshots),
     "train": Job(train.run, after=print_training),
@@ -161,6 +168,23 @@ def erase(spark: SparkSession, cfg: Config, customer_ids: list[str], erased_at: 
     """`clv erase`: its summary line (never the ids themselves)."""
     started = time.monotonic()
     check_salt(Lake(spark, cfg.lake.root), cfg.privacy.salt)  # a wrong salt would find no subject's key
-    result = erase_subjects(spark, cfg, customer_ids, erased_at)
+    result = erasure.erase(spark, cfg, customer_ids, erased_at)
     print(console.summary_line("erase", None, time.monotonic() - started, result), flush=True)
     return result
+
+
+def erase_complete(spark: SparkSession, cfg: Config, now: datetime) -> Result:
+    """`clv erase --complete`: the purges due now, then its summary line."""
+    started = time.monotonic()
+    result = erasure.complete_purges(spark, cfg, now)
+    print(console.summary_line("erase", None, time.monotonic() - started, result), flush=True)
+    return result
+
+
+def erase_status(spark: SparkSession, cfg: Config, now: datetime) -> None:
+    """`clv erase --status`: one line per pending purge (request, tables, due date), or that there is none."""
+    pending = erasure.pending_purges(Lake(spark, cfg.lake.root))
+    for purge in pending:
+        print(erasure.status_line(purge, now), flush=True)
+    if not pending:
+        print("no pending erasure purges", flush=True)

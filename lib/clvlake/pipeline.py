@@ -23,7 +23,8 @@ if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
 log = logging.getLogger(__name__)
-STEPS = ("ingest", "features", "train", "score", "report")
+# purge first: a cheap no-op unless an erasure's old versions are due for VACUUM, and never held up by a failing step
+STEPS = ("purge", "ingest", "features", "train", "score", "report")
 BACKFILL_STEPS = ("train", "score", "report")  # per date, after one features job for all dates
 
 

@@ -154,24 +154,27 @@ QUARANTINE = _fields(
     ("source", _STR, False),
     ("record_id", _STR, False),  # sha2 of source file, raw record and its occurrence in the file
     ("source_file", _STR),
-    ("raw_record", _STR),
+    ("raw_record", _STR),  # PII fields masked (***)
     ("rule", _STR, False),
     ("reason", _STR, False),
     ("run_id", _STR, False),
     ("ingest_date", _DATE, False),
+    ("customer_key", _STR),  # of the row's parsed customer id; null when it has none (erasure matches it)
 )
 
 # ---- bronze: every landed row as text, before any rule; partition: ingest_date ----------------------------
 BRONZE_LINEAGE = (("_source_file", _STR, False), ("_ingested_at", _TS, False), ("ingest_date", _DATE, False))
+# the row's subject: customer_key of its parsed, trimmed customer id (null when it has none); erasure matches it
+SUBJECT_KEY = ("customer_key", _STR)
 
 
 def bronze_schema(raw_columns: tuple[str, ...]) -> T.StructType:
     """`<source>_raw`: grain one landed row (key: _source_file + content); the raw fields, bad lines kept."""
-    return T.StructType([*raw_schema(raw_columns).fields, *_fields(*BRONZE_LINEAGE).fields])
+    return T.StructType([*raw_schema(raw_columns).fields, *_fields(*BRONZE_LINEAGE, SUBJECT_KEY).fields])
 
 
 # grain: one landed line of a mapped transactions file (conf/sources/*.yml); `source` is the mapping's name
-TRANSACTIONS_RAW = _fields(("source", _STR, False), ("line", _STR), *BRONZE_LINEAGE)
+TRANSACTIONS_RAW = _fields(("source", _STR, False), ("line", _STR), *BRONZE_LINEAGE, SUBJECT_KEY)
 
 # ---- ops: run bookkeeping, data quality, erasure audit -----------------------------------------------------
 # grain: one landing file read by a successful ingest run; key: (source, path, size, modification_time)
@@ -196,16 +199,27 @@ QUALITY_CHECKS = _fields(
     ("quarantine_rate", _DBL, False),
     ("quarantined_by_rule", T.MapType(_STR, _LONG, False)),
     ("null_rates", T.MapType(_STR, _DBL, False)),  # share of accepted rows with a null in each typed column
+    (
+        "rows_suppressed",
+        _LONG,
+    ),  # rows of erased subjects (suppression list): dropped, not loaded, not quarantined
 )
-# grain: one `clv erase` run; partition: run_date. Never holds a clear identifier.
+# grain: one step of an erasure request, append-only: `deleted` (`clv erase`: rows deleted from current tables)
+# or `purged` (old versions of `tables_touched` vacuumed once the retention passed); key: (request_id, action,
+# run_date). Rows written before requests had ids have a null request_id and action (read as `deleted`).
+# Never holds a clear identifier; `subject_hashes` are the suppression list ingest consults.
 ERASURE_AUDIT = _fields(
-    ("run_date", _DATE, False),
-    ("erased_at", _TS, False),
+    ("run_date", _DATE, False),  # of the step
+    ("erased_at", _TS, False),  # when the request's rows were deleted
     ("subjects", _INT, False),
     ("subject_hashes", T.ArrayType(_STR, False), False),  # sha2 of each customer_key
-    ("tables_touched", T.ArrayType(_STR, False), False),
-    ("rows_removed", T.MapType(_STR, _LONG, False), False),
+    ("tables_touched", T.ArrayType(_STR, False), False),  # deleted from / purged
+    ("rows_removed", T.MapType(_STR, _LONG, False), False),  # empty for `purged`
     ("vacuum_retention_hours", _DBL, False),
+    ("request_id", _STR),
+    ("action", _STR),  # deleted / purged
+    ("purge_due_at", _TS),  # deleted + the retention: old versions are vacuumed by the first run after it
+    ("purged_at", _TS),  # `purged` only
 )
 
 # ---- gold ------------------------------------------------------------------------------------------------

@@ -1,9 +1,18 @@
-"""`clv erase`: after ingest (+ features), one subject is gone from every table, every file and old version."""
+"""Two-phase erasure with the default 168-hour retention, after ingest (+ features) of every source.
+
+`clv erase` deletes the subject from every current table at once; old versions still hold it until the retention
+has passed; then `clv erase --complete` (or the daily pipeline) vacuums, after which no version, Parquet file,
+deletion vector or log entry holds it. A re-delivered landing file does not bring it back.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import io
+import json
 import re
-from datetime import date
+import shutil
+from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -16,85 +25,180 @@ from clvlake.features import run as features
 from clvlake.ingest import run as ingest
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.lake import Lake
-from clvlake.privacy.erase import token_pattern
+from clvlake.privacy.erase import erase
+from tests.privacy.clock import age_lake
 from tests.support.config import write_config
-from tests.support.landing import ERASED_ID, mapping_file, write_landing
+from tests.support.landing import ERASED_ID, FILES, FOLDER, mapping_file, write_landing
 
 AS_OF = date(2025, 1, 1)
 PII = (b"cy@example.com", b"Cy Dee")
+RETENTION_PASSED = 9 * 24  # hours: the erasure happened nine days ago, beyond the default 168-hour retention
+ID_TOKEN = re.compile(rf"(^|[^A-Za-z0-9_-]){re.escape(ERASED_ID)}($|[^A-Za-z0-9_-])")
 
 
-def subject_rows(df, pattern: str, key: str) -> int:
-    """Rows whose any field holds the subject: its key, or its id as a token in any text."""
-    text = F.to_json(F.struct(*df.columns))
-    return df.where(text.rlike(pattern) | text.contains(key)).count()
+def holds_subject(row: dict, key: str) -> bool:
+    """Whether a row (as a dict) is the subject's: its key, or its clear id in any field."""
+    text = json.dumps(row, default=str)
+    return key in text or bool(ID_TOKEN.search(text))
+
+
+def rows(df) -> set[str]:
+    """Every row as a JSON string (tiny test tables)."""
+    return {json.dumps(r.asDict(recursive=True), default=str, sort_keys=True) for r in df.collect()}
+
+
+def subject_rows(rows_: set[str], key: str) -> set[str]:
+    return {r for r in rows_ if holds_subject(json.loads(r), key)}
 
 
 @pytest.fixture(scope="module")
-def erased(spark, tmp_path_factory):
+def lake_setup(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("erase")
     conf = write_config(
-        root,
-        ingest={"max_quarantine_rate": 0.9, "transaction_sources": [mapping_file(root)]},
-        privacy={"vacuum_retention_hours": 0},
+        root, ingest={"max_quarantine_rate": 0.9, "transaction_sources": [mapping_file(root)]}
     )
     cfg = load_config(conf)
+    assert cfg.privacy.vacuum_retention_hours == 168  # the default, not lowered for the test
     write_landing(Path(cfg.lake.landing))
-    lake = Lake(spark, cfg.lake.root)
     ingest.run(spark, cfg, AS_OF)
     features.run(spark, cfg, AS_OF)
     key = spark.range(1).select(customer_key(F.lit(ERASED_ID), cfg.privacy.salt)).first()[0]
-    pattern = token_pattern(ERASED_ID)
-    before = {t: subject_rows(lake.read(t), pattern, key) for t in TABLES if lake.exists(t)}
+    return conf, cfg, Lake(spark, cfg.lake.root), key
+
+
+@pytest.fixture(scope="module")
+def erased(spark, lake_setup):
+    """Phase 1, nine days ago: the tables' rows before and after, and their last version before the erasure."""
+    conf, cfg, lake, key = lake_setup
+    before = {t: rows(lake.read(t)) for t in TABLES if lake.exists(t)}
     versions = {t: lake.version(t) for t in before}
-    assert main(["erase", "--conf", str(conf), "--customer-id", ERASED_ID]) == 0
-    return cfg, lake, key, pattern, before, versions
+    erased_at = datetime.now(timezone.utc) - timedelta(hours=RETENTION_PASSED)
+    result = erase(spark, cfg, [ERASED_ID], erased_at)
+    after = {t: rows(lake.read(t)) for t in before}
+    return before, after, versions, result
 
 
-def test_the_subject_was_everywhere_before(erased):
-    _, _, _, _, before, _ = erased
+def clv_output(*args: str) -> str:
+    """stdout of a successful `clv` command."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(list(args)) == 0
+    return out.getvalue()
+
+
+@pytest.fixture(scope="module")
+def purged(spark, lake_setup, erased):
+    """Phase 2: before it, old versions still hold the subject; the retention passes; `clv erase --complete`."""
+    conf, cfg, lake, key = lake_setup
+    before, _, versions, _ = erased
+    old = spark.read.format("delta").option("versionAsOf", versions["orders"]).load(lake.path("orders"))
+    held_before_purge = len(subject_rows(rows(old), key))
+    status_before = clv_output("erase", "--conf", str(conf), "--status")
+    age_lake(spark, cfg.lake.root, RETENTION_PASSED)
+    clv_output("erase", "--conf", str(conf), "--complete")
+    return held_before_purge, status_before, clv_output("erase", "--conf", str(conf), "--status")
+
+
+def test_the_subject_was_everywhere_before(lake_setup, erased):
+    key = lake_setup[3]
+    before = erased[0]
     for table in ("orders_raw", "customers_raw", "transactions_raw", "orders", "customers", "quarantine"):
-        assert before[table] > 0, table
-    assert before["customer_features"] == 1 and before["customer_identity"] == 1
+        assert subject_rows(before[table], key), table
+    assert len(subject_rows(before["customer_features"], key)) == 1
+    assert len(subject_rows(before["customer_identity"], key)) == 1
 
 
-def test_no_table_holds_the_subject_and_others_stay(erased):
-    _, lake, key, pattern, before, _ = erased
-    for table in before:
-        assert subject_rows(lake.read(table), pattern, key) == 0, table
-    assert lake.read("orders").count() > 0 and lake.read("customer_identity").count() == 2
+def test_phase_one_removes_exactly_the_subjects_rows_from_every_current_table(lake_setup, erased):
+    key = lake_setup[3]
+    before, after, _, result = erased
+    for table, rows_before in before.items():
+        assert after[table] == rows_before - subject_rows(rows_before, key) or table == "erasure_audit", table
+    assert result["rows_removed"]["orders"] == len(subject_rows(before["orders"], key))
 
 
-def test_old_versions_and_files_no_longer_hold_the_subject(spark, erased):
-    _, lake, key, pattern, before, versions = erased
-    for table in (t for t, rows in before.items() if rows):
-        # time travel to the last version before the erasure: vacuumed, so it cannot come back
-        old = spark.read.format("delta").option("versionAsOf", versions[table]).load(lake.path(table))
-        try:
-            found = subject_rows(old, pattern, key)
-        except Exception as err:  # noqa: BLE001 - a vacuumed version cannot be read at all: that is the point
-            assert re.search("(?i)file.?not.?found|does not exist", str(err)), err
-            found = 0
-        assert found == 0, table
-        # and no data file left on disk, of any version, holds the subject
+def test_old_versions_hold_the_subject_until_the_purge_and_status_shows_it_due(erased, purged):
+    held_before_purge, status_before, _ = purged
+    result = erased[3]
+    assert held_before_purge > 0  # the deletion alone does not make older versions forget
+    [line] = status_before.strip().splitlines()
+    due = datetime.fromisoformat(result["purge_due_at"]).strftime("%Y-%m-%d %H:%M UTC")
+    assert result["request_id"] in line and "orders" in line and f"purge OVERDUE since {due}" in line
+
+
+def test_after_the_retention_no_version_or_file_holds_the_subject(spark, lake_setup, erased, purged):
+    _, cfg, lake, key = lake_setup
+    before, _, _, _ = erased
+    for table in (t for t, r in before.items() if subject_rows(r, key)):
+        for version in range(lake.version(table) + 1):
+            reader = spark.read.format("delta").option("versionAsOf", version)
+            try:
+                found = subject_rows(rows(reader.load(lake.path(table))), key)
+            except Exception as err:  # noqa: BLE001 - a vacuumed version cannot be read at all: that is the point
+                assert re.search("(?i)file.?not.?found|does not exist", str(err)), err
+                found = set()
+            assert not found, (table, version)
         files = [str(f) for f in Path(lake.path(table)).rglob("*.parquet") if "_delta_log" not in f.parts]
-        if files:
-            assert subject_rows(spark.read.parquet(*files), pattern, key) == 0, table
+        assert not subject_rows(rows(spark.read.parquet(*files)), key), table
 
 
-def test_no_file_of_the_lake_holds_the_subjects_pii(erased):
-    cfg, _, _, _, _, _ = erased
+def test_no_file_of_the_lake_holds_the_subjects_id_or_pii(lake_setup, purged):
+    """Parquet, deletion vectors, every `_delta_log` entry (statistics included) and checkpoints."""
+    _, cfg, _, _ = lake_setup
     for path in Path(cfg.lake.root).rglob("*"):
         if path.is_file():
             content = path.read_bytes()
             assert not any(p in content for p in PII), path
+            assert f'"{ERASED_ID}"'.encode() not in content, path
+            assert f"{ERASED_ID},".encode() not in content, path
 
 
-def test_one_audit_row_without_the_id(erased):
-    _, lake, key, _, before, _ = erased
-    audit = lake.read("erasure_audit").collect()
-    assert len(audit) == 1
-    row = audit[0]
-    assert row["subjects"] == 1 and ERASED_ID not in str(row.asDict()) and key not in str(row.asDict())
-    assert row["rows_removed"]["orders"] == before["orders"]
-    assert set(row["tables_touched"]) == {t for t, n in before.items() if n}
+def test_audit_records_deletion_and_purge_without_the_id(lake_setup, erased, purged):
+    _, _, lake, key = lake_setup
+    before, _, _, result = erased
+    audit = {r["action"]: r.asDict() for r in lake.read("erasure_audit").collect()}
+    assert set(audit) == {"deleted", "purged"}
+    assert ERASED_ID not in str(audit) and key not in str(audit)
+    deleted, done = audit["deleted"], audit["purged"]
+    assert deleted["request_id"] == done["request_id"] == result["request_id"]
+    assert deleted["rows_removed"]["orders"] == len(subject_rows(before["orders"], key))
+    assert set(deleted["tables_touched"]) == {t for t, r in before.items() if subject_rows(r, key)}
+    assert done["tables_touched"] == sorted(deleted["tables_touched"])
+    assert deleted["purge_due_at"] - deleted["erased_at"] >= timedelta(hours=168)
+    assert done["purged_at"] >= deleted["purge_due_at"]
+    _, _, status_after = purged
+    assert status_after.strip() == "no pending erasure purges"
+
+
+def test_a_redelivered_file_does_not_bring_the_subject_back(spark, lake_setup, purged):
+    conf, cfg, lake, key = lake_setup
+    landing = Path(cfg.lake.landing)
+    for source in ("orders", "customers", "pos_transactions"):
+        first, second, _ = FILES[source]
+        folder = landing / FOLDER.get(source, source)
+        for name in (first, second):
+            shutil.copy(folder / name, folder / f"redelivered_{name}")
+    ingest.run(spark, cfg, AS_OF + timedelta(days=1))
+    for table in TABLES:
+        if lake.exists(table) and table != "erasure_audit":
+            assert not subject_rows(rows(lake.read(table)), key), table
+    quality = lake.read("quality_checks").where(F.col("run_date") == AS_OF + timedelta(days=1))
+    suppressed = {r["source"]: r["rows_suppressed"] for r in quality.collect()}
+    # the subject's good and bad rows of each re-delivered source (tests/support/landing.py)
+    assert suppressed == {"orders": 1, "customers": 2, "pos_transactions": 2}
+
+
+def test_quarantined_crm_rows_hold_neither_email_nor_name(lake_setup):
+    _, _, lake, _ = lake_setup
+    crm = {r["raw_record"] for r in lake.read("quarantine").where(F.col("source") == "customers").collect()}
+    assert crm and not [r for r in crm if "@" in r or "Bj" in r]
+    fields = [json.loads(r) for r in crm if r.startswith("{")]
+    unparseable_boolean = next(f for f in fields if f["customer_id"] == "CX01")
+    assert unparseable_boolean == {
+        "customer_id": "CX01",
+        "signup_ts": "2024-02-01T10:00:00Z",
+        "acquisition_channel": "organic",
+        "country": "DE",
+        "email": "***",
+        "name": "***",
+        "marketing_consent": "maybe",  # what the data engineer needs to see stays
+    }

@@ -140,7 +140,7 @@ BAD_LINES: list[tuple[Bad, str]] = [
         "CX03,2024-02-01T10:00:00Z,organic,DE,b@example.com,Bj\udcffrn,true",
     ),
     (
-        Bad("customers", "malformed_line", "cy@example.com"),
+        Bad("customers", "malformed_line", f"{ERASED_ID},2024-02-04T10:00:00Z,email,NL,***"),
         f"{ERASED_ID},2024-02-04T10:00:00Z,email,NL,cy@example.com",
     ),
     (Bad("email_events", "unknown_event_type", "EX03"), email("EX03", ERASED_ID, kind="bounce")),

@@ -51,6 +51,7 @@ from clvlake.ingest.validation import (
     raw_record,
 )
 from clvlake.lake import Lake
+from clvlake.privacy.subjects import SUPPRESSED, erased_hashes, masked_record, row_key, with_suppressed
 
 log = logging.getLogger(__name__)
 OUT_OF_MEMORY = "java.lang.OutOfMemoryError"
@@ -60,7 +61,7 @@ TOP_RULES = 3
 
 @dataclass(frozen=True)
 class SourceCounts:
-    """One source in one run: rows read = accepted + quarantined + duplicate."""
+    """One source in one run: rows read = accepted + quarantined + duplicate + suppressed (erased subjects)."""
 
     source: str
     files: int
@@ -70,6 +71,7 @@ class SourceCounts:
     duplicate: int
     quarantined_by_rule: dict[str, int] = field(default_factory=dict)
     null_rates: dict[str, float] = field(default_factory=dict)  # of the accepted rows, per typed column
+    suppressed: int = 0
 
     @property
     def quarantine_rate(self) -> float:
@@ -96,34 +98,39 @@ def silver_rows(checked: DataFrame, source: Source, salt: str, run_id: str) -> D
     )
 
 
-def quarantine_rows(checked: DataFrame, source: Source, run_id: str, as_of: date) -> DataFrame:
-    """Rejected rows; `record_id` (file, raw record, occurrence of that record in the file) is stable on rerun."""
+def quarantine_rows(checked: DataFrame, source: Source, run_id: str, as_of: date, salt: str) -> DataFrame:
+    """Rejected rows with their subject's key and PII masked; `record_id` (file, raw record, occurrence of that
+    record in the file) is stable on rerun."""
     record = raw_record(source)
+    pii = tuple(c for c in PII_COLUMNS if c in source.raw_columns)
     occurrence = F.row_number().over(Window.partitionBy("_source_file", record).orderBy(record))
     return checked.where(F.col("status") == QUARANTINED).select(
         F.lit(source.name).alias("source"),
         F.sha2(F.concat_ws("|", "_source_file", record, occurrence.cast("string")), 256).alias("record_id"),
         F.col("_source_file").alias("source_file"),
-        record.alias("raw_record"),
+        (masked_record(source.raw_columns, pii) if pii else record).alias("raw_record"),
         "rule",
         "reason",
         F.lit(run_id).alias("run_id"),
         F.lit(as_of).alias("ingest_date"),
+        row_key(F.col("customer_id"), salt).alias("customer_key"),
     )
 
 
-def bronze_rows(checked: DataFrame, source: Source, as_of: date) -> DataFrame:
-    """Every read row as it landed (the line for mapped transactions files, else the raw fields)."""
+def bronze_rows(checked: DataFrame, source: Source, as_of: date, salt: str) -> DataFrame:
+    """Every read row as it landed (the line for mapped transactions files, else the raw fields) with its
+    subject's key; rows of erased subjects are not kept."""
     landed = (
         [F.lit(source.name).alias("source"), F.col(source.raw_line).alias("line")]
         if source.raw_line
         else [*source.raw_columns, schemas.CORRUPT_RECORD]
     )
-    return checked.select(
+    return checked.where(F.col("status") != SUPPRESSED).select(
         *landed,
         "_source_file",
         F.current_timestamp().alias("_ingested_at"),
         F.lit(as_of).alias("ingest_date"),
+        row_key(F.col("customer_id"), salt).alias("customer_key"),
     )
 
 
@@ -172,7 +179,8 @@ def count_statuses(checked: DataFrame, source: Source, files: int) -> SourceCoun
     # one row per status and rule
     groups = checked.groupBy("status", "rule").agg(F.count(F.lit(1)).alias("rows"), *nulls).collect()
     total = {
-        s: sum(g["rows"] for g in groups if g["status"] == s) for s in (ACCEPTED, QUARANTINED, DUPLICATE)
+        s: sum(g["rows"] for g in groups if g["status"] == s)
+        for s in (ACCEPTED, QUARANTINED, DUPLICATE, SUPPRESSED)
     }
     accepted = next((g for g in groups if g["status"] == ACCEPTED), None)
     rules = sorted((g for g in groups if g["status"] == QUARANTINED), key=lambda g: (-g["rows"], g["rule"]))
@@ -185,6 +193,7 @@ def count_statuses(checked: DataFrame, source: Source, files: int) -> SourceCoun
         total[DUPLICATE],
         {g["rule"]: g["rows"] for g in rules},
         {n: round(accepted[n] / accepted["rows"], 4) for n in typed} if accepted else {},
+        total[SUPPRESSED],
     )
 
 
@@ -204,6 +213,7 @@ def quality_row(counts: SourceCounts, files: list[LandingFile], run_id: str, as_
         counts.quarantine_rate,
         counts.quarantined_by_rule,
         counts.null_rates,
+        counts.suppressed,
     )
 
 
@@ -265,9 +275,10 @@ class _Ingest:
         if source.reference is not None:
             self.lake.ensure(source.reference.table)
             referenced = self.lake.read(source.reference.table)
-        return checked_rows(
+        checked = checked_rows(
             raw, source, self.ctx, silver_key(source, self.cfg.privacy.salt), seen, referenced
         )
+        return with_suppressed(checked, erased_hashes(self.lake), self.cfg.privacy.salt)
 
     def load(self, source: Source, mapping: TransactionMapping | None) -> SourceCounts:
         # with transactions files mapped into orders, the six sources are optional (a transactions-only lake)
@@ -299,11 +310,13 @@ class _Ingest:
         log.info("ingest %s: %s", source.name, counts)
         self.quality.append(quality_row(counts, files, self.run_id, self.as_of))
         self.lake.replace_where(
-            bronze_rows(checked, source, self.as_of), source.bronze_table, bronze_predicate(source, files)
+            bronze_rows(checked, source, self.as_of, self.cfg.privacy.salt),
+            source.bronze_table,
+            bronze_predicate(source, files),
         )
         if counts.quarantined:
             self.versions["quarantine"] = self.lake.merge_new(
-                quarantine_rows(checked, source, self.run_id, self.as_of),
+                quarantine_rows(checked, source, self.run_id, self.as_of, self.cfg.privacy.salt),
                 "quarantine",
                 within=files_predicate("t.source_file", files),
             )

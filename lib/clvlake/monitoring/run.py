@@ -28,6 +28,7 @@ from clvlake.monitoring.checks import (
 )
 from clvlake.monitoring.drift import population_stability
 from clvlake.monitoring.realised import BASELINE, MODEL, matured_score_dates, realised_frame, realised_metrics
+from clvlake.privacy.erase import overdue_purge_check
 
 log = logging.getLogger(__name__)
 RETRAIN_METRIC = "normalised_gini"
@@ -165,6 +166,7 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     if lake.exists("quality_checks"):
         quality = lake.read("quality_checks").where(F.col("run_date") == F.lit(as_of))
         checks += ingest_checks(quality, cfg.ingest.max_quarantine_rate)
+    checks.append(overdue_purge_check(lake, as_of))
     features = lake.read_partition("customer_features", as_of)
     feature_dates, score_dates = (
         partition_dates(lake, "customer_features"),

@@ -1,22 +1,31 @@
-"""`clv erase`: remove data subjects from every bronze, silver, gold, ops and restricted table.
+"""`clv erase`: remove data subjects from every bronze, silver, gold, ops and restricted table, in two phases.
 
-Each table is searched by what it holds: `customer_key` (silver, gold, restricted), the clear `customer_id`
-(bronze), or raw text (bronze corrupt lines, quarantine, mapped transactions lines), where the id must appear
-as a whole token. Rows go with a MERGE … DELETE whose condition joins to the subjects, so no identifier is
-written into the Delta log; deletion vectors are purged and each touched table is vacuumed with
-`privacy.vacuum_retention_hours`, after which older versions no longer hold the subject. The identity table
-goes last, so an interrupted erasure can be rerun. Campaign export folders that held a subject are rewritten
-from the erased scores. One `erasure_audit` row records when, which tables, how many
-rows, and a hash of each subject's customer_key: never the id.
+Phase 1 (`clv erase --customer-id …`) deletes the subjects' rows from the current version of every table at once.
+Rows are matched by key, never by text: `customer_key` (every table that can hold a subject: bronze and quarantine
+store the key of each landed row next to its raw text) and the clear `customer_id` where a table holds it (bronze,
+identity). A landed row whose customer id could not be parsed has a null key and cannot be found: it is not
+erased. Rows go with a MERGE … DELETE whose condition joins to the subjects, so no identifier is written into
+the Delta log; deletion vectors are purged (REORG … APPLY (PURGE)). The identity table goes last, so an
+interrupted erasure can be rerun. Campaign export folders that held a subject are rewritten from the erased
+scores. An `erasure_audit` row (`deleted`) records when, which tables, how many rows, a hash of each subject's
+customer_key (never the id) and when the purge is due: the deletion + `privacy.vacuum_retention_hours`.
+
+Phase 2 (`complete_purges`: the daily `clv pipeline` and `clv erase --complete`) VACUUMs each touched table of every
+request whose purge is due, with that same retention, so the files the deletion dropped, and with them every older
+version that held the subject, are gone; a `purged` audit row records it. Before then, time travel still returns
+the subject: VACUUM only deletes files dropped longer ago than the retention. `clv erase --status` lists pending
+purges; `clv monitor` alerts on one overdue by more than a day.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
-import re
-from datetime import datetime
+import time
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
 
-from pyspark.sql import SparkSession
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from clvlake import schemas
@@ -25,26 +34,21 @@ from clvlake.config import Config
 from clvlake.errors import InputError
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.lake import Lake
+from clvlake.monitoring.checks import Check, at_most
 from clvlake.reporting.export import rewrite_exports_holding
 
 log = logging.getLogger(__name__)
-RAW_TEXT_COLUMNS = (schemas.CORRUPT_RECORD, "raw_record", "line")
-NOT_ID_CHARACTER = "[^A-Za-z0-9_-]"
-
-
-def token_pattern(customer_id: str) -> str:
-    """A Java regex matching the id as a whole token in a raw line (not inside a longer id)."""
-    return f"(^|{NOT_ID_CHARACTER}){re.escape(customer_id)}($|{NOT_ID_CHARACTER})"
+DELETED, PURGED = "deleted", "purged"
+OVERDUE_AFTER = timedelta(days=1)  # past its due time, a purge the daily run has not done is overdue
 
 
 def match_condition(columns: list[str]) -> str | None:
-    """How a table's row `t` matches a subject `s`; None when the table holds nothing of a customer."""
+    """How a table's row `t` matches a subject `s` (by key only); None when the table holds no customer."""
     parts = []
     if "customer_key" in columns:
         parts.append("t.customer_key = s.customer_key")
     if "customer_id" in columns:
         parts.append("trim(t.customer_id) = s.customer_id")
-    parts += [f"coalesce(t.{c} RLIKE s.pattern, false)" for c in RAW_TEXT_COLUMNS if c in columns]
     return " OR ".join(parts) or None
 
 
@@ -63,31 +67,40 @@ def read_ids_file(path: str) -> list[str]:
         raise InputError(f"cannot read --ids-file {path}: {err.strerror}") from None
 
 
+def request_id(erased_at: datetime, hashes: list[str]) -> str:
+    return hashlib.sha256("|".join([erased_at.isoformat(), *hashes]).encode()).hexdigest()[:32]
+
+
 def erase(
     spark: SparkSession, cfg: Config, customer_ids: list[str], erased_at: datetime
 ) -> dict[str, object]:
-    """Erase the subjects; returns rows removed per table (the audit row holds the same)."""
+    """Phase 1: delete the subjects from every current table; returns rows removed per table and the purge's
+    due time (the audit row holds the same)."""
+    started = time.monotonic()
     ids = sorted({i.strip() for i in customer_ids if i.strip()})
     if not ids:
         raise InputError("no customer id to erase: give --customer-id or a non-empty --ids-file")
     lake = Lake(spark, cfg.lake.root)
     subjects = (
-        spark.createDataFrame([(i, token_pattern(i)) for i in ids], "customer_id string, pattern string")
+        spark.createDataFrame([(i,) for i in ids], "customer_id string")
         .withColumn("customer_key", customer_key(F.col("customer_id"), cfg.privacy.salt))
         .cache()
     )
     removed: dict[str, int] = {}
     for table in erasable_tables():
         if lake.exists(table):
-            condition = match_condition(lake.read(table).columns)
+            lake.ensure(table)  # a table written before it had key columns gains them (its old rows: null)
+            condition = match_condition(TABLES[table].schema.fieldNames())
             removed[table] = lake.delete_matching(table, subjects, condition)
             log.info("erase: %s: %d rows removed", table, removed[table])
     touched = sorted(t for t, n in removed.items() if n)
-    for table in touched:
-        lake.vacuum(table, cfg.privacy.vacuum_retention_hours)
     exports = rewrite_exports_holding(lake, cfg, subjects)
     hashes = sorted(r[0] for r in subjects.select(F.sha2("customer_key", 256)).collect())  # one per id given
     subjects.unpersist()
+    retention = float(cfg.privacy.vacuum_retention_hours)
+    # the files were dropped during the run: due a retention after its end
+    due = erased_at + timedelta(seconds=time.monotonic() - started, hours=retention)
+    request = request_id(erased_at, hashes)
     audit = spark.createDataFrame(
         [
             (
@@ -97,7 +110,11 @@ def erase(
                 hashes,
                 touched,
                 removed,
-                float(cfg.privacy.vacuum_retention_hours),
+                retention,
+                request,
+                DELETED,
+                due,
+                None,
             )
         ],
         schemas.ERASURE_AUDIT,
@@ -105,8 +122,122 @@ def erase(
     version = lake.append(audit, "erasure_audit")
     return {
         "subjects": len(ids),
+        "request_id": request,
         "rows_removed": removed,
         "tables_touched": touched,
         "exports_rewritten": [d.isoformat() for d in exports],
+        "purge_due_at": due.isoformat(),
         "audit_version": version,
     }
+
+
+@dataclass(frozen=True)
+class PendingPurge:
+    """A request whose deleted rows may still be in older versions of `tables` until they are vacuumed."""
+
+    request_id: str
+    erased_at: datetime
+    purge_due_at: datetime
+    subjects: int
+    subject_hashes: list[str]
+    tables: list[str]
+
+
+def pending_frame(audit: DataFrame) -> DataFrame:
+    """One row per request with touched tables not yet purged: request_id, erased_at, purge_due_at, subjects,
+    subject_hashes, tables (sorted). Rows from before request ids get one from their erasure time."""
+    action = F.coalesce(F.col("action"), F.lit(DELETED))
+    request = F.coalesce(
+        F.col("request_id"), F.substring(F.sha2(F.col("erased_at").cast("string"), 256), 1, 32)
+    )
+    retention_due = F.timestamp_seconds(
+        F.unix_timestamp("erased_at") + F.col("vacuum_retention_hours") * 3600
+    )
+    deleted = audit.where(action == DELETED).select(
+        request.alias("request_id"),
+        "erased_at",
+        F.coalesce(F.col("purge_due_at"), retention_due).alias("purge_due_at"),
+        "subjects",
+        "subject_hashes",
+        F.explode("tables_touched").alias("table"),
+    )
+    purged = audit.where(action == PURGED).select("request_id", F.explode("tables_touched").alias("table"))
+    return (
+        deleted.join(purged, on=["request_id", "table"], how="left_anti")
+        .groupBy("request_id", "erased_at", "purge_due_at", "subjects", "subject_hashes")
+        .agg(F.sort_array(F.collect_list("table")).alias("tables"))
+        .orderBy("purge_due_at", "request_id")
+    )
+
+
+def pending_purges(lake: Lake) -> list[PendingPurge]:
+    """Every request not fully purged, the earliest due first (one per erasure request: a handful)."""
+    if not lake.exists("erasure_audit"):
+        return []
+    rows = pending_frame(lake.read("erasure_audit")).collect()
+    return [
+        PendingPurge(**{k: (utc(v) if isinstance(v, datetime) else v) for k, v in r.asDict().items()})
+        for r in rows
+    ]
+
+
+def utc(value: datetime) -> datetime:
+    """A timestamp Spark returned (naive, in the session time zone, UTC in clvlake) as an aware UTC one."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+def complete_purges(spark: SparkSession, cfg: Config, now: datetime) -> dict[str, object]:
+    """Phase 2: VACUUM the touched tables of every request whose purge is due at `now` and record it; a cheap
+    no-op (one read of the small audit table) when none is due."""
+    lake = Lake(spark, cfg.lake.root)
+    pending = pending_purges(lake)
+    due = [p for p in pending if p.purge_due_at <= now]
+    retention = float(cfg.privacy.vacuum_retention_hours)
+    for purge in due:
+        for table in purge.tables:
+            if lake.exists(table):
+                lake.vacuum(table, retention)
+        row = (
+            now.date(),
+            purge.erased_at,
+            purge.subjects,
+            purge.subject_hashes,
+            purge.tables,
+            {},
+            retention,
+            purge.request_id,
+            PURGED,
+            purge.purge_due_at,
+            now,
+        )
+        lake.append(spark.createDataFrame([row], schemas.ERASURE_AUDIT), "erasure_audit")
+        log.info("erase: request %s purged (%s)", purge.request_id, ", ".join(purge.tables))
+    return {
+        "purged": [p.request_id for p in due],
+        "tables_vacuumed": sorted({t for p in due for t in p.tables}),
+        "pending": len(pending) - len(due),
+    }
+
+
+def status_line(purge: PendingPurge, now: datetime) -> str:
+    """One readable line per pending purge."""
+    when = purge.purge_due_at.strftime("%Y-%m-%d %H:%M UTC")
+    state = "due now" if purge.purge_due_at <= now else f"due {when}"
+    if purge.purge_due_at + OVERDUE_AFTER < now:
+        state = f"OVERDUE since {when}"
+    return (
+        f"request {purge.request_id}: {purge.subjects} subject(s) erased "
+        f"{purge.erased_at:%Y-%m-%d %H:%M} UTC; old versions of {len(purge.tables)} table(s) "
+        f"({', '.join(purge.tables)}) purge {state}"
+    )
+
+
+def overdue_purge_check(lake: Lake, as_of: date) -> Check:
+    """Monitoring: purges still pending more than a day after they were due (the daily run should have done
+    them), counted at the start of the run date."""
+    start = datetime.combine(as_of, datetime.min.time(), tzinfo=timezone.utc)
+    overdue = [p for p in pending_purges(lake) if p.purge_due_at + OVERDUE_AFTER < start]
+    detail = "erasure purges overdue (run `clv erase --complete`): " + (
+        ", ".join(p.request_id for p in overdue) or "none"
+    )
+    return at_most("privacy", "erasure_purge_overdue", len(overdue), 0, detail)
