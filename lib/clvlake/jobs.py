@@ -60,12 +60,19 @@ def raise_on_alerts(result: Result) -> None:
         raise QualityError(f"{len(alerts)} monitoring check(s) breached: {checks}{more}")
 
 
+def check_lake_salt(spark: SparkSession, cfg: Config) -> None:
+    """Stop unless the lake's customer keys were made with the configured salt (`pseudonymise.check_salt`)."""
+    check_salt(Lake(spark, cfg.lake.root), cfg.privacy.salt)
+
+
 @dataclass(frozen=True)
 class Job:
     """A dated job: `run(spark, cfg, as_of)`, optionally `run_dates(spark, cfg, dates)` for a backfill in one
-    job; `rows` reads the rows it produced from its result; `after` shows what people read (or stops the run)."""
+    job; `before` checks the lake first; `rows` reads the rows it produced from its result; `after` shows what
+    people read (or stops the run)."""
 
     run: Callable[[SparkSession, Config, date], Result]
+    before: Callable[[SparkSession, Config], None] | None = None
     run_dates: Callable[[SparkSession, Config, Sequence[date]], Result] | None = None
     rows: Callable[[Result], int | None] = written_rows
     after: Callable[[Result], None] | None = None
@@ -79,13 +86,13 @@ def purge(spark: SparkSession, cfg: Config, as_of: date) -> Result:
 
 
 JOBS: dict[str, Job] = {
-    "purge": Job(purge),
-    "ingest": Job(ingest.run, rows=accepted_rows),
-    "features": Job(features.run, run_dates=features.run_snapshots),
-    "train": Job(train.run, after=print_training),
-    "score": Job(score.run),
-    "report": Job(report.run),
-    "monitor": Job(monitor.run, after=raise_on_alerts, hidden=("alerts",)),
+    "purge": Job(purge),  # vacuums only: it computes no key
+    "ingest": Job(ingest.run, before=check_lake_salt, rows=accepted_rows),
+    "features": Job(features.run, before=check_lake_salt, run_dates=features.run_snapshots),
+    "train": Job(train.run, before=check_lake_salt, after=print_training),
+    "score": Job(score.run, before=check_lake_salt),
+    "report": Job(report.run, before=check_lake_salt),
+    "monitor": Job(monitor.run, before=check_lake_salt, after=raise_on_alerts, hidden=("alerts",)),
 }
 
 
@@ -103,11 +110,10 @@ def run_step(
     when: date | Sequence[date],
     jobs: Mapping[str, Job] = JOBS,
 ) -> Result:
-    """Run job `name` for one date (or several in one job, where the job can) and print its summary line.
-
-    First, every job checks that the lake's customer keys were made with the configured salt."""
+    """Run job `name` for one date (or several in one job, where the job can) and print its summary line."""
     job = jobs[name]
-    check_salt(Lake(spark, cfg.lake.root), cfg.privacy.salt)
+    if job.before is not None:
+        job.before(spark, cfg)
     started = time.monotonic()
     label = dates_label(when)
     log.info("%s: started for %s", name, label)
@@ -157,7 +163,7 @@ def generate(cfg: Config, customers: int, seed: int, error_rate: float) -> Resul
 def backtest(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: date) -> Result:
     """`clv backtest`: its summary line, then the comparison table."""
     started = time.monotonic()
-    check_salt(Lake(spark, cfg.lake.root), cfg.privacy.salt)
+    check_lake_salt(spark, cfg)
     result = backtest_job.run(spark, cfg, calibration_end, holdout_end)
     print(console.summary_line("backtest", None, time.monotonic() - started, result), flush=True)
     print(console.backtest_report(result), flush=True)
@@ -167,7 +173,7 @@ def backtest(spark: SparkSession, cfg: Config, calibration_end: date, holdout_en
 def erase(spark: SparkSession, cfg: Config, customer_ids: list[str], erased_at: datetime) -> Result:
     """`clv erase`: its summary line (never the ids themselves)."""
     started = time.monotonic()
-    check_salt(Lake(spark, cfg.lake.root), cfg.privacy.salt)  # a wrong salt would find no subject's key
+    check_lake_salt(spark, cfg)  # a wrong salt would find no subject's key
     result = erasure.erase(spark, cfg, customer_ids, erased_at)
     print(console.summary_line("erase", None, time.monotonic() - started, result), flush=True)
     return result
