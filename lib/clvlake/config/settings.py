@@ -44,7 +44,7 @@ class PrivacySettings:
     `vacuum_retention_hours`: the VACUUM retention `clv erase` applies after deleting a subject.
     """
 
-    salt: str
+    salt: str = field(repr=False)  # never in a printed config or a log line
     vacuum_retention_hours: float
 
 

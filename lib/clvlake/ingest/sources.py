@@ -7,7 +7,7 @@ field. Rules are checked in order and the first failing one is recorded.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 
 from pyspark.sql import Column
@@ -37,7 +37,7 @@ class RuleContext:
     as_of: date
     business_start: date
     reporting_currency: str
-    salt: str  # to compare a row's customer with the customer_key of a referenced silver row
+    salt: str = field(repr=False)  # to compare a row's customer with a referenced silver row's customer_key
 
 
 @dataclass(frozen=True)
