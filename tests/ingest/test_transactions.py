@@ -58,7 +58,7 @@ def test_whitespace_file_with_its_own_column_names_imports_as_orders(spark, tmp_
     assert rows["K182024-03-06T00:00:00Z"]["status"] == ACCEPTED  # tabs separate too
     bad = rows["K172024-03-06T00:00:00Z"]
     assert (bad["rule"], bad["_raw_line"]) == ("unparseable_amount", LINES[-1])
-    silver = silver_rows(checked, source, "salt", "run").collect()
+    silver = silver_rows(checked, source, "run").collect()
     assert {r["event_date"] for r in silver} == {date(2024, 3, 5), date(2024, 3, 6)}
     assert all(r["order_id"].startswith("TX") and len(r["customer_key"]) == 64 for r in silver)
     again = read_transactions(spark, mapping, [write(tmp_path, LINES)], "EUR").collect()

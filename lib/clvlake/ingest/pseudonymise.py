@@ -46,6 +46,15 @@ def customer_key(customer_id: Column, salt: str) -> Column:
     return F.sha2(F.concat(salt_value, F.lit("|"), F.trim(customer_id)), 256)
 
 
+# the column in which checked landing rows carry their subject's key (`row_key`), computed once a row
+ROW_KEY = "_row_key"
+
+
+def row_key(customer_id: Column, salt: str) -> Column:
+    """The subject's customer_key of a landed row; null when the row has no parsable id."""
+    return F.when(F.trim(customer_id) != "", customer_key(customer_id, salt))
+
+
 def salt_fingerprint(salt: str) -> str:
     return hmac.new(salt.encode(), FINGERPRINT_LABEL, hashlib.sha256).hexdigest()
 

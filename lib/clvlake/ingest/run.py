@@ -32,7 +32,7 @@ from clvlake.config import Config
 from clvlake.errors import ClvError, QualityError
 from clvlake.frames import union_all
 from clvlake.ingest.landing import LandingFile, list_landing, read_landing
-from clvlake.ingest.pseudonymise import customer_key
+from clvlake.ingest.pseudonymise import ROW_KEY, customer_key
 from clvlake.ingest.sources import SOURCES, RuleContext, Source
 from clvlake.ingest.transactions import (
     TransactionMapping,
@@ -51,7 +51,7 @@ from clvlake.ingest.validation import (
     raw_record,
 )
 from clvlake.lake import Lake
-from clvlake.privacy.subjects import SUPPRESSED, erased_hashes, masked_record, row_key, with_suppressed
+from clvlake.privacy.subjects import SUPPRESSED, erased_hashes, masked_record, with_suppressed
 
 log = logging.getLogger(__name__)
 OUT_OF_MEMORY = "java.lang.OutOfMemoryError"
@@ -85,12 +85,13 @@ def silver_key(source: Source, salt: str) -> Column:
     return F.trim(F.col(source.key))
 
 
-def silver_rows(checked: DataFrame, source: Source, salt: str, run_id: str) -> DataFrame:
-    """Accepted rows in the silver contract: typed columns, customer_key instead of customer_id, no PII."""
+def silver_rows(checked: DataFrame, source: Source, run_id: str) -> DataFrame:
+    """Accepted rows in the silver contract: typed columns, customer_key instead of customer_id, no PII (an
+    accepted row has its required customer id, so its row key is never null)."""
     typed = [F.col(f"t_{name}").alias(name) for name in source.typed() if name not in PII_COLUMNS]
     return checked.where(F.col("status") == ACCEPTED).select(
         F.trim(F.col(source.key)).alias(source.key),
-        customer_key(F.col("customer_id"), salt).alias("customer_key"),
+        F.col(ROW_KEY).alias("customer_key"),
         *typed,
         F.to_date(F.col(f"t_{source.event_ts}")).alias("event_date"),
         F.col("_source_file"),
@@ -98,7 +99,7 @@ def silver_rows(checked: DataFrame, source: Source, salt: str, run_id: str) -> D
     )
 
 
-def quarantine_rows(checked: DataFrame, source: Source, run_id: str, as_of: date, salt: str) -> DataFrame:
+def quarantine_rows(checked: DataFrame, source: Source, run_id: str, as_of: date) -> DataFrame:
     """Rejected rows with their subject's key and PII masked; `record_id` (file, raw record, occurrence of that
     record in the file) is stable on rerun."""
     record = raw_record(source)
@@ -113,11 +114,11 @@ def quarantine_rows(checked: DataFrame, source: Source, run_id: str, as_of: date
         "reason",
         F.lit(run_id).alias("run_id"),
         F.lit(as_of).alias("ingest_date"),
-        row_key(F.col("customer_id"), salt).alias("customer_key"),
+        F.col(ROW_KEY).alias("customer_key"),
     )
 
 
-def bronze_rows(checked: DataFrame, source: Source, as_of: date, salt: str) -> DataFrame:
+def bronze_rows(checked: DataFrame, source: Source, as_of: date) -> DataFrame:
     """Every read row as it landed (the line for mapped transactions files, else the raw fields) with its
     subject's key; rows of erased subjects are not kept."""
     landed = (
@@ -130,7 +131,7 @@ def bronze_rows(checked: DataFrame, source: Source, as_of: date, salt: str) -> D
         "_source_file",
         F.current_timestamp().alias("_ingested_at"),
         F.lit(as_of).alias("ingest_date"),
-        row_key(F.col("customer_id"), salt).alias("customer_key"),
+        F.col(ROW_KEY).alias("customer_key"),
     )
 
 
@@ -278,7 +279,7 @@ class _Ingest:
         checked = checked_rows(
             raw, source, self.ctx, silver_key(source, self.cfg.privacy.salt), seen, referenced
         )
-        return with_suppressed(checked, erased_hashes(self.lake), self.cfg.privacy.salt)
+        return with_suppressed(checked, erased_hashes(self.lake))
 
     def load(self, source: Source, mapping: TransactionMapping | None) -> SourceCounts:
         # with transactions files mapped into orders, the six sources are optional (a transactions-only lake)
@@ -310,20 +311,20 @@ class _Ingest:
         log.info("ingest %s: %s", source.name, counts)
         self.quality.append(quality_row(counts, files, self.run_id, self.as_of))
         self.lake.replace_where(
-            bronze_rows(checked, source, self.as_of, self.cfg.privacy.salt),
+            bronze_rows(checked, source, self.as_of),
             source.bronze_table,
             bronze_predicate(source, files),
         )
         if counts.quarantined:
             self.versions["quarantine"] = self.lake.merge_new(
-                quarantine_rows(checked, source, self.run_id, self.as_of, self.cfg.privacy.salt),
+                quarantine_rows(checked, source, self.run_id, self.as_of),
                 "quarantine",
                 within=files_predicate("t.source_file", files),
             )
         check_quarantine_rate(counts, self.cfg.ingest.max_quarantine_rate)
         latest_wins = source.table in LATEST_RECORD_WINS  # a newer record updates a row of another file
         self.versions[source.table] = self.lake.merge_new(
-            silver_rows(checked, source, self.cfg.privacy.salt, self.run_id),
+            silver_rows(checked, source, self.run_id),
             source.table,
             within="" if latest_wins else files_predicate("t._source_file", files),
             update_when=newer_record(source.table) if latest_wins else "",

@@ -18,6 +18,7 @@ from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
 from clvlake.catalog import TABLES
+from clvlake.ingest.pseudonymise import ROW_KEY, row_key
 from clvlake.ingest.sources import REFERENCE_FOUND, Rule, RuleContext, Source
 from clvlake.schemas import CORRUPT_RECORD
 
@@ -185,9 +186,11 @@ def checked_rows(
     seen: DataFrame | None = None,
     referenced: DataFrame | None = None,
 ) -> DataFrame:
-    """Type, check and de-duplicate raw rows. `key` is the silver key of a row (e.g. the trimmed order_id)."""
+    """Type, check and de-duplicate raw rows. `key` is the silver key of a row (e.g. the trimmed order_id); every
+    row also gets its subject's key (`ROW_KEY`) once, for bronze, quarantine, silver and the suppression list."""
     return (
-        raw.transform(with_typed_columns, source)
+        raw.withColumn(ROW_KEY, row_key(F.col("customer_id"), ctx.salt))
+        .transform(with_typed_columns, source)
         .transform(with_reference, source, referenced)
         .transform(with_seen, key, seen)
         .transform(with_verdict, source, ctx)

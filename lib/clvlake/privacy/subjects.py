@@ -11,7 +11,7 @@ from __future__ import annotations
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from clvlake.ingest.pseudonymise import customer_key
+from clvlake.ingest.pseudonymise import ROW_KEY
 from clvlake.lake import Lake
 from clvlake.schemas import CORRUPT_RECORD
 
@@ -19,11 +19,6 @@ MASK = "***"
 CSV_SEPARATOR = ","
 EMAIL_LIKE = r"[^\s,;\"'{}:]+@[^\s,;\"'{}:]+"  # anything shaped like an address, wherever it landed
 SUPPRESSED = "suppressed"  # the status ingest gives rows of erased subjects: never loaded, never quarantined
-
-
-def row_key(customer_id: Column, salt: str) -> Column:
-    """The subject's customer_key of a landed row; null when the row has no parsable id."""
-    return F.when(F.trim(customer_id) != "", customer_key(customer_id, salt))
 
 
 def masked_record(raw_columns: tuple[str, ...], pii: tuple[str, ...]) -> Column:
@@ -60,12 +55,12 @@ def erased_hashes(lake: Lake) -> DataFrame | None:
     return lake.read("erasure_audit").select(F.explode("subject_hashes").alias("_erased_hash")).distinct()
 
 
-def with_suppressed(checked: DataFrame, erased: DataFrame | None, salt: str) -> DataFrame:
+def with_suppressed(checked: DataFrame, erased: DataFrame | None) -> DataFrame:
     """Status `suppressed` for every row of an erased subject, whatever its status was (a re-delivered or
     re-read file must not bring the subject back, not even into quarantine)."""
     if erased is None:
         return checked
-    hashed = F.sha2(row_key(F.col("customer_id"), salt), 256)
+    hashed = F.sha2(F.col(ROW_KEY), 256)
     flagged = checked.join(F.broadcast(erased), hashed == F.col("_erased_hash"), how="left")
     return flagged.withColumn(
         "status", F.when(F.col("_erased_hash").isNotNull(), F.lit(SUPPRESSED)).otherwise(F.col("status"))
