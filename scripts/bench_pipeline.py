@@ -309,7 +309,14 @@ def run_size(customers: int, args: argparse.Namespace) -> dict:
     generated = run_stage(
         clv("generate", conf, "--customers", str(customers), "--seed", "42"), root / "generate.log"
     )
-    report = {"customers": customers, "label": label(customers), "work_dir": str(root), "generate": generated}
+    report = {
+        "customers": customers,
+        "label": label(customers),
+        "commit": commit(),
+        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "work_dir": str(root),
+        "generate": generated,
+    }
     if generated["status"] != "ok":
         return report
     report["next_day_rows"] = hold_back_day(landing, next_day, args.as_of)
@@ -334,6 +341,24 @@ def run_size(customers: int, args: argparse.Namespace) -> dict:
     if not args.keep and all(r["status"] == "ok" for r in runs):
         shutil.rmtree(root, ignore_errors=True)  # kept when a step failed, for its log
     return report
+
+
+def commit() -> str:
+    """The checked-out commit (with `+changes` when the work tree differs from it)."""
+    head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True, text=True)
+    dirty = subprocess.run(
+        ["git", "diff", "--quiet", "HEAD", "--", "lib", "jobs", "conf"], cwd=REPO
+    ).returncode
+    return head.stdout.strip() + ("+changes" if dirty else "")
+
+
+def earlier_sizes(out: Path, rerun: set[int]) -> list[dict]:
+    """The sizes of an earlier results file that this run does not measure again, so that sizes can be run one
+    invocation at a time (each keeps its own commit and start time)."""
+    path = out / "pipeline.json"
+    if not path.exists():
+        return []
+    return [z for z in json.loads(path.read_text())["sizes"] if z["customers"] not in rerun]
 
 
 # ---- targets and the Markdown ------------------------------------------------------------------------------
@@ -494,6 +519,7 @@ def markdown(report: dict) -> str:
             lines.append(f"`clv generate` failed: {gen['error'] or 'see the log'}")
             continue
         lines.append(
+            f"Measured {size.get('started', '')} at commit `{size.get('commit', '?')}`. "
             f"Generated in {gen['seconds']:.0f} s (peak {gen['python_peak_mb']:,.0f} MB); initial landing "
             f"{size['landing_rows']:,} rows, next day {size['next_day_rows']:,} rows."
         )
@@ -533,8 +559,11 @@ def main() -> None:
         "settings": {"shuffle_partitions": args.shuffle_partitions, "driver_memory": args.driver_memory},
         "sizes": [],
     }
-    for customers in (parse_size(s) for s in args.sizes.split(",")):
-        report["sizes"].append(run_size(customers, args))
+    sizes = [parse_size(s) for s in args.sizes.split(",")]
+    kept, measured = earlier_sizes(args.out, set(sizes)), []
+    for customers in sizes:
+        measured.append(run_size(customers, args))
+        report["sizes"] = sorted([*kept, *measured], key=lambda z: z["customers"])
         write_results("pipeline", {**report, "targets": targets(report)}, markdown(report), args.out)
     print(target_table(targets(report)))
 
