@@ -21,6 +21,7 @@ from clvlake.catalog import TABLES, TableSpec, table_properties
 from clvlake.errors import InputError
 
 log = logging.getLogger(__name__)
+LOG_RETENTION = "delta.logRetentionDuration"
 
 
 def conform(df: DataFrame, schema: T.StructType) -> DataFrame:
@@ -198,6 +199,25 @@ class Lake:
             DeltaTable.forPath(self.spark, self.path(table)).vacuum(retention_hours)
         finally:
             self.spark.conf.set(check, previous)
+
+    def checkpoint(self, table: str) -> bool:
+        """Write a checkpoint of the table's current version; Delta then also drops the log entries that expired
+        under the table's log retention, up to the latest checkpoint whose previous entry expired. Returns
+        False under Spark Connect, whose sessions reach no JVM (Delta checkpoints every 10 commits anyway)."""
+        jspark = getattr(self.spark, "_jsparkSession", None)
+        if jspark is None:
+            return False
+        self.spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(jspark, self.path(table)).checkpoint()
+        return True
+
+    def keep_log(self, table: str, hours: float) -> None:
+        """Keep the table's log entries (and with them time travel) `hours`, instead of Delta's 30 days."""
+        path, duration = self.path(table), f"interval {max(int(hours), 0)} hours"
+        if (
+            self.spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["properties"].get(LOG_RETENTION)
+            != duration
+        ):
+            self.spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{LOG_RETENTION}' = '{duration}')")
 
     def merge_new(
         self,

@@ -12,7 +12,10 @@ customer_key (never the id) and when the purge is due: the deletion + `privacy.v
 
 Phase 2 (`complete_purges`: the daily `clv pipeline` and `clv erase --complete`) VACUUMs each touched table of every
 request whose purge is due, with that same retention, so the files the deletion dropped, and with them every older
-version that held the subject, are gone; a `purged` audit row records it. Before then, time travel still returns
+version that held the subject, are gone. So are the log entries of those versions, whose file statistics hold
+the smallest and largest customer_key of each file: Delta drops expired entries up to a checkpoint, so phase 1
+writes one after its deletion, and phase 2 sets the table's log retention a day below the file retention and
+writes another. A `purged` audit row records it. Before then, time travel still returns
 the subject: VACUUM only deletes files dropped longer ago than the retention. `clv erase --status` lists pending
 purges; `clv monitor` alerts on one overdue by more than a day.
 """
@@ -40,6 +43,9 @@ from clvlake.reporting.export import rewrite_exports_holding
 log = logging.getLogger(__name__)
 DELETED, PURGED = "deleted", "purged"
 OVERDUE_AFTER = timedelta(days=1)  # past its due time, a purge the daily run has not done is overdue
+# Delta expires log entries older than the log retention counted back from midnight, so the log is kept a day
+# less than the files: every entry from before the erasure is expired when the purge is due
+LOG_DAY_ROUNDING_HOURS = 24
 
 
 def match_condition(columns: list[str]) -> str | None:
@@ -67,6 +73,13 @@ def read_ids_file(path: str) -> list[str]:
         raise InputError(f"cannot read --ids-file {path}: {err.strerror}") from None
 
 
+def checkpoint(lake: Lake, table: str) -> None:
+    if not lake.checkpoint(table):
+        log.warning(
+            "erase: %s: no checkpoint over Spark Connect; old log entries expire at the next one", table
+        )
+
+
 def request_id(erased_at: datetime, hashes: list[str]) -> str:
     return hashlib.sha256("|".join([erased_at.isoformat(), *hashes]).encode()).hexdigest()[:32]
 
@@ -92,6 +105,8 @@ def erase(
             lake.ensure(table)  # a table written before it had key columns gains them (its old rows: null)
             condition = match_condition(TABLES[table].schema.fieldNames())
             removed[table] = lake.delete_matching(table, subjects, condition)
+            if removed[table]:  # the log entries before it, whose statistics may hold a key, can expire
+                checkpoint(lake, table)
             log.info("erase: %s: %d rows removed", table, removed[table])
     touched = sorted(t for t, n in removed.items() if n)
     exports = rewrite_exports_holding(lake, cfg, subjects)
@@ -197,6 +212,8 @@ def complete_purges(spark: SparkSession, cfg: Config, now: datetime) -> dict[str
         for table in purge.tables:
             if lake.exists(table):
                 lake.vacuum(table, retention)
+                lake.keep_log(table, retention - LOG_DAY_ROUNDING_HOURS)
+                checkpoint(lake, table)
         row = (
             now.date(),
             purge.erased_at,
