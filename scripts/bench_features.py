@@ -256,12 +256,13 @@ def tree_rss(pid: int) -> tuple[int, int]:
     return total, own
 
 
-def run_worker(cmd: list[str]) -> tuple[int, list[str], int, int]:
+def run_worker(cmd: list[str], errors: Path | None = None) -> tuple[int, list[str], int, int]:
     """Runs `cmd` (the repository on its PYTHONPATH) while polling the resident memory of its process tree:
-    the return code, the JSON lines it printed, and the peak bytes of the tree and of the Python process."""
+    the return code, the JSON lines it printed, and the peak bytes of the tree and of the Python process.
+    Its standard error goes to `errors` when given."""
     env = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}"}
-    with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env, text=True)
+    with tempfile.TemporaryFile("w+") as out, open(errors or os.devnull, "w") as err:
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env, text=True)
         peak = peak_python = 0
         while proc.poll() is None:
             tree, own = tree_rss(proc.pid)

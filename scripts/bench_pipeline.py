@@ -287,9 +287,10 @@ def measure_peer(root: Path, args: argparse.Namespace) -> dict:
         "--as-of",
         args.as_of.isoformat(),
     ]
-    returncode, lines, peak, _ = run_worker(cmd)
+    returncode, lines, peak, _ = run_worker(cmd, errors=root / "duckdb.log")
     if returncode != 0 or not lines:
-        return {"status": "failed", "returncode": returncode}
+        last = (root / "duckdb.log").read_text(errors="replace").strip().splitlines()[-1:]
+        return {"status": "failed", "returncode": returncode, "error": last[0] if last else None}
     return {"status": "ok", "peak_mb": peak / 2**20, **json.loads(lines[-1])}
 
 
@@ -532,7 +533,9 @@ def markdown(report: dict) -> str:
                 f"(peak {peer['peak_mb']:,.0f} MB){ratio}."
             )
         else:
-            lines.append("The DuckDB peer failed.")
+            lines.append(
+                f"The DuckDB peer failed: {peer.get('error') or 'see duckdb.log in the work folder'}."
+            )
         lines += ["", *stage_table(size)]
     return "\n".join(lines) + "\n"
 
