@@ -150,12 +150,14 @@ def run_stage(cmd: list[str], log_path: Path) -> dict:
     peaks in MB, the last JSON summary line it printed and its last `error:` line."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "lib"), os.environ.get("PYTHONPATH", "")])}
     peak_python = peak_children = 0
+    loads = []  # the machine's 1-minute load average at each poll: other work on it shows here
     started = time.perf_counter()
     with log_path.open("w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=REPO, text=True)
         while proc.poll() is None:
             tree, own = tree_rss(proc.pid)
             peak_python, peak_children = max(peak_python, own), max(peak_children, tree - own)
+            loads.append(os.getloadavg()[0])
             time.sleep(POLL_SECONDS)
     seconds = time.perf_counter() - started
     lines = log_path.read_text(errors="replace").splitlines()
@@ -167,6 +169,7 @@ def run_stage(cmd: list[str], log_path: Path) -> dict:
         "seconds": seconds,
         "python_peak_mb": peak_python / 2**20,
         "jvm_peak_mb": peak_children / 2**20,
+        "mean_load": sum(loads) / len(loads) if loads else None,
         "summary": summaries[-1] if summaries else None,
         "error": errors[-1] if errors else None,
     }
@@ -185,11 +188,10 @@ def input_rows(stage: str, state: dict) -> int | None:
 
 
 def run_stages(
-    run: str, stages: tuple[str, ...], conf: Path, lake: Path, as_of: date, state: dict
-) -> list[dict]:
-    """The stages of one run in order (stopping at the first that fails), each measured; `state` carries the
-    silver rows loaded so far and the latest summaries between stages."""
-    results = []
+    run: str, stages: tuple[str, ...], conf: Path, lake: Path, as_of: date, state: dict, results: list, save
+) -> None:
+    """The stages of one run in order (stopping at the first that fails), each measured into `results` and
+    saved (`save()`) as it ends; `state` carries the silver rows loaded so far and the latest summaries."""
     for stage in stages:
         before = LakeFiles.of(lake)
         result = run_stage(clv(stage, conf, "--as-of", as_of.isoformat()), conf.parent / f"{run}-{stage}.log")
@@ -208,10 +210,10 @@ def run_stages(
             lake_files=after.total,
         )
         results.append(result)
+        save()
         print(f"  {run} {stage}: {result['status']} in {result['seconds']:.1f} s", flush=True)
         if result["status"] != "ok":
             break
-    return results
 
 
 # ---- the peer: DuckDB loads and validates the same landing files (a worker process) -------------------------
@@ -295,7 +297,9 @@ def measure_peer(root: Path, args: argparse.Namespace) -> dict:
 
 
 # ---- one size --------------------------------------------------------------------------------------------------
-def run_size(customers: int, args: argparse.Namespace) -> dict:
+def run_size(customers: int, args: argparse.Namespace, report: dict, save) -> None:
+    """One size's run into `report` (saved with `save()` after each stage, so a run stopped by hand keeps the
+    stages it finished)."""
     args.work_dir.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix=f"clvlake-pipeline-{label(customers)}-", dir=args.work_dir))
     spark = {"shuffle_partitions": args.shuffle_partitions, "driver_memory": args.driver_memory}
@@ -310,16 +314,17 @@ def run_size(customers: int, args: argparse.Namespace) -> dict:
     generated = run_stage(
         clv("generate", conf, "--customers", str(customers), "--seed", "42"), root / "generate.log"
     )
-    report = {
-        "customers": customers,
-        "label": label(customers),
-        "commit": commit(),
-        "started": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        "work_dir": str(root),
-        "generate": generated,
-    }
+    report.update(
+        customers=customers,
+        label=label(customers),
+        commit=commit(),
+        started=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        work_dir=str(root),
+        generate=generated,
+    )
     if generated["status"] != "ok":
-        return report
+        save()
+        return
     report["next_day_rows"] = hold_back_day(landing, next_day, args.as_of)
     state = {"silver_rows": 0, "landing_rows": count_rows(landing_files(landing))}
     report["landing_rows"] = state["landing_rows"]
@@ -329,7 +334,8 @@ def run_size(customers: int, args: argparse.Namespace) -> dict:
         f"  DuckDB peer: {peer['status']}" + (f" in {peer['seconds']:.1f} s" if "seconds" in peer else ""),
         flush=True,
     )
-    report["initial"] = run_stages("initial", INITIAL, conf, lake, args.as_of, state)
+    report["initial"] = []
+    run_stages("initial", INITIAL, conf, lake, args.as_of, state, report["initial"], save)
     if all(s["status"] == "ok" for s in report["initial"]):
         arrived = landing_files(next_day)
         state["landing_rows"] = count_rows(arrived)
@@ -337,11 +343,11 @@ def run_size(customers: int, args: argparse.Namespace) -> dict:
             (landing / path.relative_to(next_day)).parent.mkdir(parents=True, exist_ok=True)
             shutil.move(path, landing / path.relative_to(next_day))
         next_date = args.as_of + timedelta(days=1)
-        report["next_day"] = run_stages("next_day", NEXT_DAY, conf, lake, next_date, state)
+        report["next_day"] = []
+        run_stages("next_day", NEXT_DAY, conf, lake, next_date, state, report["next_day"], save)
     runs = [generated, *report["initial"], *report.get("next_day", []), report["peer"]]
     if not args.keep and all(r["status"] == "ok" for r in runs):
         shutil.rmtree(root, ignore_errors=True)  # kept when a step failed, for its log
-    return report
 
 
 def commit() -> str:
@@ -472,11 +478,16 @@ def targets(report: dict) -> list[Target]:
     return found
 
 
+def load(stage: dict) -> str:
+    """The machine's mean 1-minute load average during a stage (2 cores: above 2, other work was running)."""
+    return f"{stage['mean_load']:.1f}" if stage.get("mean_load") is not None else ""
+
+
 def stage_table(size: dict) -> list[str]:
     lines = [
         "| run | stage | seconds | input rows | rows/s | Python peak (MB) | JVM peak (MB) | Delta commits "
-        "| data files written | lake data files | lake files | status |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| data files written | lake data files | lake files | load | status |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
     ]
     for run in ("initial", "next_day"):
         for s in size.get(run) or []:
@@ -486,11 +497,11 @@ def stage_table(size: dict) -> list[str]:
             lines.append(
                 f"| {run} | {s['stage']} | {s['seconds']:.1f} | {rows} | {rate} | {s['python_peak_mb']:,.0f} | "
                 f"{s['jvm_peak_mb']:,.0f} | {s['delta_commits']} | {s['data_files_written']:,} | "
-                f"{s['lake_data_files']:,} | {s['lake_files']:,} | {status} |"
+                f"{s['lake_data_files']:,} | {s['lake_files']:,} | {load(s)} | {status} |"
             )
         total = sum(s["seconds"] for s in size.get(run) or [])
         if total:
-            lines.append(f"| {run} | **total** | {total:.1f} | | | | | | | | | |")
+            lines.append(f"| {run} | **total** | {total:.1f} | | | | | | | | | | |")
     return lines
 
 
@@ -506,8 +517,8 @@ def markdown(report: dict) -> str:
         "ingest, silver rows loaded so far for features, feature rows for train and score, scored customers for "
         "report. Data files are the `.parquet` files under the lake outside `_delta_log` (the campaign exports "
         "included); commits are new `_delta_log/*.json`. The next-day run lands the as-of date's events "
-        "(held back from the initial landing) and runs "
-        "without training.",
+        "(held back from the initial landing) and runs without training. Load: the machine's mean 1-minute "
+        "load average during the stage (2 cores: above about 2, other work shared the machine).",
         "",
         "## Targets (issue 16)",
         "",
@@ -564,10 +575,14 @@ def main() -> None:
     }
     sizes = [parse_size(s) for s in args.sizes.split(",")]
     kept, measured = earlier_sizes(args.out, set(sizes)), []
-    for customers in sizes:
-        measured.append(run_size(customers, args))
-        report["sizes"] = sorted([*kept, *measured], key=lambda z: z["customers"])
+
+    def save() -> None:
+        report["sizes"] = sorted([*kept, *measured], key=lambda z: z.get("customers", 0))
         write_results("pipeline", {**report, "targets": targets(report)}, markdown(report), args.out)
+
+    for customers in sizes:
+        measured.append({"customers": customers})
+        run_size(customers, args, measured[-1], save)
     print(target_table(targets(report)))
 
 
