@@ -1,4 +1,4 @@
-"""Good rows of every source (and a mapped transactions file) mixed with 35 bad rows of 22 rules (and duplicates).
+"""Good rows of every source (and a mapped transactions file) mixed with 44 bad rows of 24 rules (and duplicates).
 
 One ingest run, then a second over the same files: every count balances, every bad row is in quarantine
 under its rule, a transactions file lands in orders, and the second run changes nothing at all.
@@ -53,7 +53,7 @@ def test_every_source_balances(ingested):
         s: (q["rows_read"], q["rows_accepted"], q["rows_quarantined"], q["rows_duplicate"])
         for s, q in quality.items()
     } == expected_counts()
-    assert quality["orders"]["quarantined_by_rule"]["malformed_line"] == 1
+    assert quality["orders"]["quarantined_by_rule"]["malformed_line"] == 2  # too few fields, an open quote
     assert quality["support_tickets"]["null_rates"]["satisfaction"] == 0.5
 
 
@@ -102,7 +102,9 @@ def test_quarantine_threshold_stops_the_job_naming_source_and_rules(spark, tmp_p
     read, _, quarantined, _ = expected_counts()["orders"]  # most orders are bad
     lake = Lake(spark, cfg.lake.root)
     with pytest.raises(
-        QualityError, match=rf"source 'orders': {quarantined} of {read} rows .*top rules: \w+ \(1\)"
+        QualityError,
+        match=rf"source 'orders': {quarantined} of {read} rows .*top rules: "
+        r"malformed_line \(2\), non_positive_quantity \(2\), \w+ \(1\)",
     ):
         ingest.run(spark, cfg, AS_OF)
     assert not lake.exists("orders")  # nothing of the source was loaded

@@ -17,7 +17,7 @@ from clvlake.lake import Lake
 from tests.support.config import REPO, make_config
 
 EXAMPLE = REPO / "conf" / "sources" / "transactions_example.yml"
-CTX = RuleContext(date(2025, 1, 1), date(2015, 1, 1), "EUR", "salt")
+CTX = RuleContext(date(2025, 1, 1), date(2015, 1, 1), "EUR", "salt", 64)
 LINES = [
     "kunde   datum       betrag  stueck",
     "K17     05.03.2024  12.50   2",

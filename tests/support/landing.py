@@ -148,6 +148,12 @@ BAD_LINES: list[tuple[Bad, str]] = [
     (Bad("pos_transactions", "unparseable_amount", "drei"), "C2      01.03.2024  drei    1"),
     (Bad("pos_transactions", "malformed_line", "C9"), "C9      01.03.2024"),
     (Bad("pos_transactions", "negative_amount", "-4.00"), "C2      01.03.2024  -4.00   1"),
+    (Bad("orders", "non_positive_quantity", "OX12"), order("OX12", items="-3")),
+    (Bad("orders", "non_positive_quantity", "OX13"), order("OX13", items="0")),
+    (Bad("orders", "malformed_line", "OX14"), order("OX14", cid='"2322')),  # a quote left open
+    (Bad("orders", "id_too_long", "OX15"), order("OX15", cid="C" * 65)),
+    (Bad("sessions", "id_too_long", "SX05"), session("SX05", cid="C" * 65)),
+    (Bad("pos_transactions", "non_positive_quantity", "9.99"), "C2      01.03.2024  9.99    -3"),
 ]
 # exact copies of good rows, in another file: dropped as duplicates, not quarantined
 DUPLICATES = {

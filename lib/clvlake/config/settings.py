@@ -60,12 +60,14 @@ class GeneratorSettings:
 @dataclass(frozen=True)
 class IngestSettings:
     """`max_quarantine_rate`: share of a source's rows in quarantine above which ingest stops (exit 2).
-    `transaction_sources`: mapping files (conf/sources/*.yml) of plain transactions files loaded into orders."""
+    `transaction_sources`: mapping files (conf/sources/*.yml) of plain transactions files loaded into orders.
+    `max_id_length`: a row whose customer id or key is longer is quarantined (`id_too_long`)."""
 
     reporting_currency: str
     business_start: date
     max_quarantine_rate: float
     transaction_sources: list[str] = field(default_factory=list)
+    max_id_length: int = 64
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,8 @@ def validate(cfg: Config) -> None:
         )
     if not 0 <= cfg.ingest.max_quarantine_rate <= 1:
         raise ConfigError(f"{source}: key 'ingest.max_quarantine_rate' must be between 0 and 1")
+    if cfg.ingest.max_id_length < 1:
+        raise ConfigError(f"{source}: key 'ingest.max_id_length' must be at least 1")
     _validate_salt(cfg, source)
     if cfg.privacy.vacuum_retention_hours < 0:
         raise ConfigError(f"{source}: key 'privacy.vacuum_retention_hours' must not be negative")

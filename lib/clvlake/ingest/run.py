@@ -241,8 +241,13 @@ class _Ingest:
     def __init__(self, spark: SparkSession, cfg: Config, as_of: date):
         self.spark, self.cfg, self.as_of = spark, cfg, as_of
         self.lake = Lake(spark, cfg.lake.root)
+        ingest_cfg = cfg.ingest
         self.ctx = RuleContext(
-            as_of, cfg.ingest.business_start, cfg.ingest.reporting_currency, cfg.privacy.salt
+            as_of,
+            ingest_cfg.business_start,
+            ingest_cfg.reporting_currency,
+            cfg.privacy.salt,
+            ingest_cfg.max_id_length,
         )
         self.run_id = f"ingest-{as_of.isoformat()}"
         self.quality: list[tuple] = []

@@ -32,12 +32,13 @@ class Rule:
 
 @dataclass(frozen=True)
 class RuleContext:
-    """What rules may depend on besides the row: the run's dates and the reporting currency."""
+    """What rules may depend on besides the row: the run's dates, the reporting currency, the longest id."""
 
     as_of: date
     business_start: date
     reporting_currency: str
     salt: str = field(repr=False)  # to compare a row's customer with a referenced silver row's customer_key
+    max_id_length: int  # `ingest.max_id_length`
 
 
 @dataclass(frozen=True)
@@ -153,6 +154,11 @@ def _orders_rules(ctx: RuleContext) -> list[Rule]:
         *(_unparseable(m, m, "amount") for m in money),
         _unparseable("items", "items", "integer"),
         *(_negative(m) for m in money),
+        Rule(
+            "non_positive_quantity",
+            F.col("t_items") < 1,
+            F.concat(F.lit("items must be at least 1 (a return is a refund): "), F.col("items")),
+        ),
         _not_in("currency", (ctx.reporting_currency,), "unknown_currency"),
         Rule(
             "discount_exceeds_gross",

@@ -39,9 +39,21 @@ def raw_record(source: Source) -> Column:
     return F.coalesce(line, fields)
 
 
-def common_rules(source: Source) -> list[Rule]:
-    """Bad encoding and malformed lines first, then missing required fields (the reason lists them)."""
+def id_columns(source: Source) -> list[str]:
+    """The raw columns that hold identifiers: the source's key, the customer id, a referenced key."""
+    reference = [source.reference.column] if source.reference is not None else []
+    return list(dict.fromkeys([source.key, "customer_id", *reference]))
+
+
+def common_rules(source: Source, ctx: RuleContext) -> list[Rule]:
+    """Bad encoding and malformed lines first (a quote left open shows as a `"` inside an id: the CSV reader
+    then reads it as text), then ids longer than `ingest.max_id_length`, then missing required fields (the
+    reason lists them)."""
     missing = F.concat_ws(", ", *[F.when(_blank(c), F.lit(c)) for c in source.required])
+    quoted = F.coalesce(*[F.when(F.instr(F.col(c), '"') > 0, F.lit(c)) for c in id_columns(source)])
+    too_long = F.coalesce(
+        *[F.when(F.length(F.col(c)) > ctx.max_id_length, F.lit(c)) for c in id_columns(source)]
+    )
     return [
         Rule(
             "bad_encoding",
@@ -53,6 +65,18 @@ def common_rules(source: Source) -> list[Rule]:
             "malformed_line",
             F.col(CORRUPT_RECORD).isNotNull(),
             F.lit(f"line does not match the {source.name} layout ({len(source.raw_columns)} fields)"),
+        ),
+        Rule(
+            "malformed_line",
+            quoted.isNotNull(),
+            F.concat(F.lit("a quote is not closed: "), quoted, F.lit(' holds a "')),
+        ),
+        Rule(
+            "id_too_long",
+            too_long.isNotNull(),
+            F.concat(
+                too_long, F.lit(f" is longer than {ctx.max_id_length} characters (ingest.max_id_length)")
+            ),
         ),
         Rule(
             "missing_required", F.length(missing) > 0, F.concat(F.lit("required field(s) empty: "), missing)
@@ -94,7 +118,7 @@ def with_seen(df: DataFrame, key: Column, seen: DataFrame | None) -> DataFrame:
 
 def with_verdict(df: DataFrame, source: Source, ctx: RuleContext) -> DataFrame:
     """Add `rule` and `reason` of the first failing rule (both null for a valid row)."""
-    rules = common_rules(source) + source.rules(ctx)
+    rules = common_rules(source, ctx) + source.rules(ctx)
     # `fails` may be null when its inputs are null; coalesce makes that "not failing".
     rule = F.coalesce(*[F.when(F.coalesce(r.fails, F.lit(False)), F.lit(r.name)) for r in rules])
     reason = F.coalesce(*[F.when(F.coalesce(r.fails, F.lit(False)), r.reason) for r in rules])
