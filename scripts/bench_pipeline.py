@@ -235,8 +235,8 @@ def peer_select(source, cfg, as_of: date) -> str:
     else:
         columns = ", ".join(f"'{c}': 'VARCHAR'" for c in source.raw_columns)
         read = f"read_json('{raw}', format = 'newline_delimited', columns = {{{columns}}}, filename = true)"
-    # typed columns as t_<name>, and DISTINCT ON rather than row_number() = 1: DuckDB 1.5 fails ("expression
-    # type mismatch") pushing the timestamp range into the scan otherwise
+    # typed columns as t_<name>, and no row_number() = 1: DuckDB 1.5 fails ("expression type mismatch") pushing
+    # the timestamp range into the scan with it
     typed = ", ".join(f"{peer_typed(c)} AS t_{c}" for c in source.raw_columns)
     salt = cfg.privacy.salt.replace("'", "''")
     ts = f"t_{source.event_ts}"
@@ -249,12 +249,15 @@ def peer_select(source, cfg, as_of: date) -> str:
     if source.reference is not None:  # refunds: their order must be a loaded order
         ref = source.reference
         checks.append(f"t_{ref.column} IN (SELECT {ref.column} FROM {ref.table})")
+    # de-duplicated by a grouped arg_min (the row of the first file), which spills to disk: DISTINCT ON … ORDER
+    # BY ran out of memory on 28 million sessions
+    fields = ", ".join(f"{c} := t_{c}" for c in source.raw_columns)
     return f"""
-        SELECT DISTINCT ON (t_{source.key}) {", ".join(f"t_{c} AS {c}" for c in source.raw_columns)},
-            sha256('{salt}' || '|' || trim(t_customer_id)) AS customer_key, _source_file
+        SELECT unnest(arg_min(struct_pack({fields}, _source_file := _source_file), _source_file)),
+            sha256('{salt}' || '|' || trim(arg_min(t_customer_id, _source_file))) AS customer_key
         FROM (SELECT {typed}, filename AS _source_file FROM {read})
         WHERE {" AND ".join(checks)}
-        ORDER BY t_{source.key}, _source_file"""
+        GROUP BY t_{source.key}"""
 
 
 def run_peer(root: Path, args: argparse.Namespace) -> dict:
@@ -269,6 +272,7 @@ def run_peer(root: Path, args: argparse.Namespace) -> dict:
     out.mkdir(exist_ok=True)
     con = duckdb.connect()
     con.execute("SET threads = 2")
+    con.execute("SET preserve_insertion_order = false")  # no order is needed: lets large steps spill
     con.execute(f"SET temp_directory = '{root / 'duckdb_tmp'}'")
     rows, started = {}, time.perf_counter()
     for name, source in SOURCES.items():  # orders come first: refunds are checked against them
