@@ -495,14 +495,13 @@ def stage_table(size: dict) -> list[str]:
     ]
     for run in ("initial", "next_day"):
         for s in size.get(run) or []:
-            rows = f"{s['input_rows']:,}" if s["input_rows"] is not None else ""
-            rate = f"{s['rows_per_second']:,.0f}" if s["rows_per_second"] else ""
             status = s["status"] if s["status"] == "ok" else f"{s['status']}: {s['error'] or 'see the log'}"
-            lines.append(
-                f"| {run} | {s['stage']} | {s['seconds']:.1f} | {rows} | {rate} | {s['python_peak_mb']:,.0f} | "
-                f"{s['jvm_peak_mb']:,.0f} | {s['delta_commits']} | {s['data_files_written']:,} | "
-                f"{s['lake_data_files']:,} | {s['lake_files']:,} | {load(s)} | {status} |"
-            )
+            counts = [s.get(k) for k in ("input_rows", "rows_per_second", "python_peak_mb", "jvm_peak_mb")]
+            counts += [
+                s.get(k) for k in ("delta_commits", "data_files_written", "lake_data_files", "lake_files")
+            ]
+            shown = " | ".join("" if v is None else f"{v:,.0f}" for v in counts)  # None: not measured
+            lines.append(f"| {run} | {s['stage']} | {s['seconds']:.1f} | {shown} | {load(s)} | {status} |")
         total = sum(s["seconds"] for s in size.get(run) or [])
         if total:
             lines.append(f"| {run} | **total** | {total:.1f} | | | | | | | | | | |")

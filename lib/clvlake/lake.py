@@ -213,10 +213,8 @@ class Lake:
     def keep_log(self, table: str, hours: float) -> None:
         """Keep the table's log entries (and with them time travel) `hours`, instead of Delta's 30 days."""
         path, duration = self.path(table), f"interval {max(int(hours), 0)} hours"
-        if (
-            self.spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["properties"].get(LOG_RETENTION)
-            != duration
-        ):
+        properties = self.spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["properties"]
+        if properties.get(LOG_RETENTION) != duration:
             self.spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{LOG_RETENTION}' = '{duration}')")
 
     def merge_new(
