@@ -13,6 +13,7 @@ import textwrap
 from datetime import date
 
 from delta.tables import DeltaTable
+from py4j.java_gateway import JavaClass
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -22,6 +23,16 @@ from clvlake.errors import InputError
 
 log = logging.getLogger(__name__)
 LOG_RETENTION = "delta.logRetentionDuration"
+# open-source Delta's log, and Databricks Runtime's build of it
+DELTA_LOG_CLASSES = ("org.apache.spark.sql.delta.DeltaLog", "com.databricks.sql.transaction.tahoe.DeltaLog")
+
+
+def java_class(spark: SparkSession, name: str) -> JavaClass | None:
+    """A JVM class by its full name through Py4J, or None (no JVM, or no such class on the classpath)."""
+    node = getattr(spark, "_jvm", None)
+    for part in name.split(".") if node is not None else ():
+        node = getattr(node, part)
+    return node if isinstance(node, JavaClass) else None
 
 
 def conform(df: DataFrame, schema: T.StructType) -> DataFrame:
@@ -203,11 +214,13 @@ class Lake:
     def checkpoint(self, table: str) -> bool:
         """Write a checkpoint of the table's current version; Delta then also drops the log entries that expired
         under the table's log retention, up to the latest checkpoint whose previous entry expired. Returns
-        False under Spark Connect, whose sessions reach no JVM (Delta checkpoints every 10 commits anyway)."""
+        False where no Delta log class is reachable: under Spark Connect, whose sessions reach no JVM, or a
+        runtime with another Delta build (Delta checkpoints every 10 commits anyway)."""
         jspark = getattr(self.spark, "_jsparkSession", None)
-        if jspark is None:
+        delta_log = next(filter(None, (java_class(self.spark, c) for c in DELTA_LOG_CLASSES)), None)
+        if jspark is None or delta_log is None:
             return False
-        self.spark._jvm.org.apache.spark.sql.delta.DeltaLog.forTable(jspark, self.path(table)).checkpoint()
+        delta_log.forTable(jspark, self.path(table)).checkpoint()
         return True
 
     def keep_log(self, table: str, hours: float) -> None:

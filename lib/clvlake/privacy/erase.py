@@ -76,7 +76,9 @@ def read_ids_file(path: str) -> list[str]:
 def checkpoint(lake: Lake, table: str) -> None:
     if not lake.checkpoint(table):
         log.warning(
-            "erase: %s: no checkpoint over Spark Connect; old log entries expire at the next one", table
+            "erase: %s: no Delta log reachable for a checkpoint (Spark Connect?); old log entries go at the "
+            "table's next checkpoint",
+            table,
         )
 
 
