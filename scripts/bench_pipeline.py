@@ -469,6 +469,7 @@ def targets(report: dict) -> list[Target]:
         for z in report["sizes"]
         for run in ("initial", "next_day")
         for s in z.get(run) or []
+        if s.get("python_peak_mb") is not None  # None: a stage taken from its log, not measured here
     ]
     found.append(
         _target(
@@ -480,6 +481,10 @@ def targets(report: dict) -> list[Target]:
         )
     )
     return found
+
+
+def peak(mb: float | None) -> str:
+    return f" (peak {mb:,.0f} MB)" if mb is not None else ""
 
 
 def load(stage: dict) -> str:
@@ -535,9 +540,11 @@ def markdown(report: dict) -> str:
             continue
         lines.append(
             f"Measured {size.get('started', '')} at commit `{size.get('commit', '?')}`. "
-            f"Generated in {gen['seconds']:.0f} s (peak {gen['python_peak_mb']:,.0f} MB); initial landing "
+            f"Generated in {gen['seconds']:.0f} s{peak(gen.get('python_peak_mb'))}; initial landing "
             f"{size['landing_rows']:,} rows, next day {size['next_day_rows']:,} rows."
         )
+        if size.get("note"):  # how a run deviated from the procedure above
+            lines.append(f"Note: {size['note']}.")
         peer = size["peer"]
         ingest = _stage(size, "initial", "ingest")
         if peer.get("status") == "ok":
