@@ -43,6 +43,11 @@ def conform(df: DataFrame, schema: T.StructType) -> DataFrame:
     return df.select([F.col(f.name).cast(f.dataType).alias(f.name) for f in schema.fields])
 
 
+def property_list(properties: dict[str, str]) -> str:
+    """Table properties as SQL: 'key' = 'value', …"""
+    return ", ".join(f"'{k}' = '{v}'" for k, v in properties.items())
+
+
 def layout_clause(spec: TableSpec) -> str:
     """The SQL partitioning or clustering and table properties of a table in the catalogue."""
     parts = []
@@ -52,7 +57,7 @@ def layout_clause(spec: TableSpec) -> str:
         parts.append(f"CLUSTER BY ({', '.join(spec.cluster_by)})")
     properties = table_properties(spec)
     if properties:
-        parts.append("TBLPROPERTIES (" + ", ".join(f"'{k}' = '{v}'" for k, v in properties.items()) + ")")
+        parts.append(f"TBLPROPERTIES ({property_list(properties)})")
     return " ".join(parts)
 
 
@@ -127,8 +132,7 @@ class Lake:
             return True
         missing = {k: v for k, v in table_properties(spec).items() if detail["properties"].get(k) != v}
         if missing:
-            properties = ", ".join(f"'{k}' = '{v}'" for k, v in missing.items())
-            self.spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({properties})")
+            self.set_properties(table, missing)
         return False
 
     def evolve(self, table: str) -> list[str]:
@@ -223,12 +227,21 @@ class Lake:
         delta_log.forTable(jspark, self.path(table)).checkpoint()
         return True
 
+    def properties(self, table: str) -> dict[str, str]:
+        """The table's Delta properties."""
+        return self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path(table)}`").first()["properties"]
+
+    def set_properties(self, table: str, properties: dict[str, str]) -> None:
+        """Set Delta properties of the table (one commit)."""
+        self.spark.sql(
+            f"ALTER TABLE delta.`{self.path(table)}` SET TBLPROPERTIES ({property_list(properties)})"
+        )
+
     def keep_log(self, table: str, hours: float) -> None:
         """Keep the table's log entries (and with them time travel) `hours`, instead of Delta's 30 days."""
-        path, duration = self.path(table), f"interval {max(int(hours), 0)} hours"
-        properties = self.spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["properties"]
-        if properties.get(LOG_RETENTION) != duration:
-            self.spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{LOG_RETENTION}' = '{duration}')")
+        duration = f"interval {max(int(hours), 0)} hours"
+        if self.properties(table).get(LOG_RETENTION) != duration:
+            self.set_properties(table, {LOG_RETENTION: duration})
 
     def merge_new(
         self,

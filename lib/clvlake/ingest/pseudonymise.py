@@ -73,8 +73,7 @@ def check_salt(lake: Lake, salt: str) -> None:
     one identity row."""
     if not lake.exists(IDENTITY):
         return  # no keys yet
-    path = lake.path(IDENTITY)
-    stored = lake.spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()["properties"].get(FINGERPRINT_PROPERTY)
+    stored = lake.properties(IDENTITY).get(FINGERPRINT_PROPERTY)
     if stored is not None:
         if not hmac.compare_digest(stored, salt_fingerprint(salt)):
             raise _mismatch(lake)
@@ -82,6 +81,4 @@ def check_salt(lake: Lake, salt: str) -> None:
     row = lake.read(IDENTITY).select("customer_id", "customer_key").first()
     if row is not None and python_key(salt, row["customer_id"].strip(" ")) != row["customer_key"]:
         raise _mismatch(lake)
-    lake.spark.sql(
-        f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ('{FINGERPRINT_PROPERTY}' = '{salt_fingerprint(salt)}')"
-    )
+    lake.set_properties(IDENTITY, {FINGERPRINT_PROPERTY: salt_fingerprint(salt)})
