@@ -31,7 +31,7 @@ from clvlake.catalog import TABLES
 from clvlake.config import Config
 from clvlake.errors import ClvError, QualityError
 from clvlake.frames import union_all
-from clvlake.ingest.landing import LandingFile, list_landing, read_landing
+from clvlake.ingest.landing import LandingFile, in_paths, list_landing, read_landing
 from clvlake.ingest.pseudonymise import ROW_KEY, customer_key
 from clvlake.ingest.sources import SOURCES, RuleContext, Source
 from clvlake.ingest.transactions import (
@@ -137,8 +137,7 @@ def bronze_rows(checked: DataFrame, source: Source, as_of: date) -> DataFrame:
 
 def files_predicate(column: str, files: list[LandingFile]) -> str:
     """`<column> IN (<the files' paths>)` as SQL."""
-    paths = ", ".join("'" + f.path.replace("'", "\\'") + "'" for f in files)
-    return f"{column} IN ({paths})"
+    return in_paths(column, [f.path for f in files])
 
 
 def bronze_predicate(source: Source, files: list[LandingFile]) -> str:
@@ -345,7 +344,9 @@ class _Ingest:
         loaded sources and, last, the bookkeeping that marks their files as read."""
         if self.quality:
             quality = self.spark.createDataFrame(self.quality, schemas.QUALITY_CHECKS)
-            self.versions["quality_checks"] = self.lake.merge_new(quality, "quality_checks")
+            self.versions["quality_checks"] = self.lake.merge_new(
+                quality, "quality_checks", within=f"t.run_date = '{self.as_of.isoformat()}'"
+            )
         if not self.loaded:
             return
         known = self.lake.read("customer_identity") if self.lake.exists("customer_identity") else None
