@@ -8,12 +8,13 @@ deletion vector or log entry holds it. A re-delivered landing file does not brin
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import re
-import shutil
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 from pyspark.sql import functions as F
@@ -66,6 +67,10 @@ def lake_setup(spark, tmp_path_factory):
     return conf, cfg, Lake(spark, cfg.lake.root), key
 
 
+def landing_files(cfg) -> dict[Path, bytes]:
+    return {p: p.read_bytes() for p in sorted(Path(cfg.lake.landing).rglob("*")) if p.is_file()}
+
+
 @pytest.fixture(scope="module")
 def erased(spark, lake_setup):
     """Phase 1, nine days ago: the tables' rows before and after, and their last version before the erasure."""
@@ -73,9 +78,25 @@ def erased(spark, lake_setup):
     before = {t: rows(lake.read(t)) for t in TABLES if lake.exists(t)}
     versions = {t: lake.version(t) for t in before}
     erased_at = datetime.now(timezone.utc) - timedelta(hours=RETENTION_PASSED)
+    landing_before = landing_files(cfg)
     result = erase(spark, cfg, [ERASED_ID], erased_at)
     after = {t: rows(lake.read(t)) for t in before}
-    return before, after, versions, result
+    return before, after, versions, result, landing_before, landing_files(cfg)
+
+
+def line_customer_id(path: Path, line: bytes, header: bytes) -> str | None:
+    """The customer id of a landed line, parsed independently of clvlake (None when it has none)."""
+    text = line.decode("utf-8", errors="surrogateescape")
+    if path.suffix == ".jsonl":
+        try:
+            return json.loads(text).get("customer_id")
+        except json.JSONDecodeError:
+            return None
+    if path.suffix == ".txt":  # the POS files: whitespace-separated, the customer first
+        return text.split()[0] if text.split() else None
+    fields = next(csv.reader([text]))
+    position = next(csv.reader([header.decode()])).index("customer_id")
+    return fields[position] if position < len(fields) else None
 
 
 def clv_output(*args: str) -> str:
@@ -90,7 +111,7 @@ def clv_output(*args: str) -> str:
 def purged(spark, lake_setup, erased):
     """Phase 2: before it, old versions still hold the subject; the retention passes; `clv erase --complete`."""
     conf, cfg, lake, key = lake_setup
-    before, _, versions, _ = erased
+    before, _, versions, *_ = erased
     old = spark.read.format("delta").option("versionAsOf", versions["orders"]).load(lake.path("orders"))
     held_before_purge = len(subject_rows(rows(old), key))
     status_before = clv_output("erase", "--conf", str(conf), "--status")
@@ -110,9 +131,10 @@ def test_the_subject_was_everywhere_before(lake_setup, erased):
 
 def test_phase_one_removes_exactly_the_subjects_rows_from_every_current_table(lake_setup, erased):
     key = lake_setup[3]
-    before, after, _, result = erased
-    for table, rows_before in before.items():
-        assert after[table] == rows_before - subject_rows(rows_before, key) or table == "erasure_audit", table
+    before, after, _, result, *_ = erased
+    # the audit gains a row; ingested_files the new sizes of the rewritten landing files (tested below)
+    for table in before.keys() - {"erasure_audit", "ingested_files"}:
+        assert after[table] == before[table] - subject_rows(before[table], key), table
     assert result["rows_removed"]["orders"] == len(subject_rows(before["orders"], key))
 
 
@@ -127,7 +149,7 @@ def test_old_versions_hold_the_subject_until_the_purge_and_status_shows_it_due(e
 
 def test_after_the_retention_no_version_or_file_holds_the_subject(spark, lake_setup, erased, purged):
     _, cfg, lake, key = lake_setup
-    before, _, _, _ = erased
+    before, *_ = erased
     for table in (t for t, r in before.items() if subject_rows(r, key)):
         for version in range(lake.version(table) + 1):
             reader = spark.read.format("delta").option("versionAsOf", version)
@@ -156,7 +178,7 @@ def test_no_file_of_the_lake_holds_the_subjects_key_id_or_pii(lake_setup, purged
 
 def test_audit_records_deletion_and_purge_without_the_id(lake_setup, erased, purged):
     _, _, lake, key = lake_setup
-    before, _, _, result = erased
+    before, _, _, result, *_ = erased
     audit = {r["action"]: r.asDict() for r in lake.read("erasure_audit").collect()}
     assert set(audit) == {"deleted", "purged"}
     assert ERASED_ID not in str(audit) and key not in str(audit)
@@ -171,18 +193,42 @@ def test_audit_records_deletion_and_purge_without_the_id(lake_setup, erased, pur
     assert status_after.strip() == "no pending erasure purges"
 
 
-def test_a_redelivered_file_does_not_bring_the_subject_back(spark, lake_setup, purged):
+def test_the_landing_files_lose_exactly_the_subjects_lines(erased):
+    """Every landing file that held the subject is rewritten without the subject's lines, byte for byte
+    otherwise (bad bytes included); every other file is untouched."""
+    *_, result, before, after = erased
+    assert before.keys() == after.keys()
+    rewritten = set()
+    for path, content in before.items():
+        lines = content.splitlines()
+        kept = [line for line in lines if line_customer_id(path, line, lines[0]) != ERASED_ID]
+        assert after[path] == b"".join(line + b"\n" for line in kept), path
+        if len(kept) < len(lines):
+            rewritten.add(path)
+    assert rewritten  # the subject is in some file of every source (tests/support/landing.py)
+    assert {Path(urlparse(uri).path) for uri in result["landing_files_rewritten"]} == rewritten
+    assert not any(f.name.startswith((".", "_")) for f in after)  # no staging file, no checksum left behind
+
+
+def test_a_redelivered_file_does_not_bring_the_subject_back(spark, lake_setup, erased, purged):
+    """The source system delivers its original files again (the subject in them) under new names."""
     conf, cfg, lake, key = lake_setup
+    *_, original, _ = erased
     landing = Path(cfg.lake.landing)
     for source in ("orders", "customers", "pos_transactions"):
-        first, second, _ = FILES[source]
         folder = landing / FOLDER.get(source, source)
-        for name in (first, second):
-            shutil.copy(folder / name, folder / f"redelivered_{name}")
-    ingest.run(spark, cfg, AS_OF + timedelta(days=1))
+        for name in FILES[source][:2]:
+            (folder / f"redelivered_{name}").write_bytes(original[folder / name])
+    result = ingest.run(spark, cfg, AS_OF + timedelta(days=1))
     for table in TABLES:
         if lake.exists(table) and table != "erasure_audit":
             assert not subject_rows(rows(lake.read(table)), key), table
+    # the rewritten landing files are not read again: only the re-delivered ones are new
+    assert {c.source: c.files for c in result["sources"] if c.files} == {
+        "orders": 2,
+        "customers": 2,
+        "pos_transactions": 2,
+    }
     quality = lake.read("quality_checks").where(F.col("run_date") == AS_OF + timedelta(days=1))
     suppressed = {r["source"]: r["rows_suppressed"] for r in quality.collect()}
     # the subject's good and bad rows of each re-delivered source (tests/support/landing.py)

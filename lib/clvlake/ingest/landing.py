@@ -11,7 +11,7 @@ from datetime import datetime
 from pathlib import Path
 
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from clvlake.errors import InputError
@@ -24,6 +24,12 @@ class LandingFile:
     path: str  # as Spark names it (`_metadata.file_path`)
     size: int
     modification_time: datetime
+
+
+def in_paths(column: str, paths: list[str]) -> str:
+    """`<column> IN (<paths>)` as SQL."""
+    quoted = ", ".join("'" + p.replace("'", "\\'") + "'" for p in paths)
+    return f"{column} IN ({quoted})"
 
 
 def landing_folder(landing_root: str, source: Source) -> str:
@@ -94,6 +100,14 @@ def check_csv_headers(spark: SparkSession, paths: list[str], source: Source) -> 
         raise InputError(
             f"{path}: the header does not match source '{source.name}' ({differ}); expected {','.join(expected)}"
         )
+
+
+def line_customer_id(source: Source, line: Column) -> Column:
+    """The customer id of one landed line of a CSV or JSON source, parsed as `read_landing` parses it."""
+    if source.file_format == "csv":
+        ddl = ", ".join(f"`{c}` STRING" for c in source.raw_columns)
+        return F.from_csv(line, ddl)["customer_id"]
+    return F.get_json_object(line, "$.customer_id")
 
 
 def read_landing(spark: SparkSession, paths: list[str], source: Source) -> DataFrame:

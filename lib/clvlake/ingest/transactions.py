@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from dataclasses import dataclass, field
+from functools import partial
 
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
@@ -86,6 +87,19 @@ def _split(line: Column, separator: str) -> Column:
     return F.split(line, re.escape(separator))
 
 
+def line_field(tokens: Column, names: list[str], column: str) -> Column:
+    """The trimmed field of a line's tokens (`_split`) in the file's column `column`; null for no column."""
+    return F.trim(F.get(tokens, names.index(column))) if column else F.lit(None).cast("string")
+
+
+def transaction_line_customer_id(
+    spark: SparkSession, mapping: TransactionMapping, path: str, line: Column
+) -> Column:
+    """The customer id of one line of a mapped transactions file, as `read_transactions` reads it."""
+    names = file_columns(spark, mapping, path)
+    return line_field(_split(line, mapping.separator), names, mapping.columns.customer_id)
+
+
 def file_columns(spark: SparkSession, mapping: TransactionMapping, first_file: str) -> list[str]:
     """The column names of the files: the header of the first file, or `names`; mapped ones must be there."""
     if mapping.header:
@@ -119,9 +133,7 @@ def read_transactions(
         lines = lines.where(F.col(RAW_LINE) != F.lit(header))
     tokens = _split(F.col(RAW_LINE), mapping.separator)
     cols = mapping.columns
-
-    def field_of(column: str) -> Column:
-        return F.trim(F.get(tokens, names.index(column))) if column else F.lit(None).cast("string")
+    field_of = partial(line_field, tokens, names)
 
     parsed = F.try_to_timestamp(field_of(cols.timestamp), F.lit(mapping.timestamp_format))
     occurrence = F.row_number().over(Window.partitionBy("_source_file", RAW_LINE).orderBy(RAW_LINE))

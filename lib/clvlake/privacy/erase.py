@@ -4,8 +4,9 @@ Phase 1 (`clv erase --customer-id …`) deletes the subjects' rows from the curr
 Rows are matched by key, never by text: `customer_key` (every table that can hold a subject: bronze and quarantine
 store the key of each landed row next to its raw text) and the clear `customer_id` where a table holds it (bronze,
 identity). A landed row whose customer id could not be parsed has a null key and cannot be found: it is not
-erased. Rows go with a MERGE … DELETE whose condition joins to the subjects, so no identifier is written into
-the Delta log; deletion vectors are purged (REORG … APPLY (PURGE)). The identity table goes last, so an
+erased. First of all, the landing files the subjects' rows came from are rewritten without them
+(`privacy/landing.py`). Rows go with a MERGE … DELETE whose condition joins to the subjects, so no identifier
+is written into the Delta log; deletion vectors are purged (REORG … APPLY (PURGE)). The identity table goes last, so an
 interrupted erasure can be rerun. Campaign export folders that held a subject are rewritten from the erased
 scores. An `erasure_audit` row (`deleted`) records when, which tables, how many rows, a hash of each subject's
 customer_key (never the id) and when the purge is due: the deletion + `privacy.vacuum_retention_hours`.
@@ -38,10 +39,12 @@ from clvlake.errors import InputError
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.lake import Lake
 from clvlake.monitoring.checks import Check, at_most
+from clvlake.privacy.landing import erase_from_landing
 from clvlake.reporting.export import rewrite_exports_holding
 
 log = logging.getLogger(__name__)
 DELETED, PURGED = "deleted", "purged"
+LANDING = "landing"  # the audit's count of landing lines removed, beside the tables' rows
 OVERDUE_AFTER = timedelta(days=1)  # past its due time, a purge the daily run has not done is overdue
 # Delta expires log entries older than the log retention counted back from midnight, so the log is kept a day
 # less than the files: every entry from before the erasure is expired when the purge is due
@@ -101,6 +104,8 @@ def erase(
         .withColumn("customer_key", customer_key(F.col("customer_id"), cfg.privacy.salt))
         .cache()
     )
+    # first: bronze names the landing files that hold the subjects until the deletion below
+    landing = erase_from_landing(spark, lake, cfg, subjects, run_id=f"erase-{erased_at:%Y-%m-%dT%H:%M:%S}")
     removed: dict[str, int] = {}
     for table in erasable_tables():
         if lake.exists(table):
@@ -111,6 +116,7 @@ def erase(
                 checkpoint(lake, table)
             log.info("erase: %s: %d rows removed", table, removed[table])
     touched = sorted(t for t, n in removed.items() if n)
+    removed[LANDING] = sum(landing.values())  # lines of landing files, in the audit beside the tables' rows
     exports = rewrite_exports_holding(lake, cfg, subjects)
     hashes = sorted(r[0] for r in subjects.select(F.sha2("customer_key", 256)).collect())  # one per id given
     subjects.unpersist()
@@ -142,6 +148,7 @@ def erase(
         "request_id": request,
         "rows_removed": removed,
         "tables_touched": touched,
+        "landing_files_rewritten": sorted(landing),
         "exports_rewritten": [d.isoformat() for d in exports],
         "purge_due_at": due.isoformat(),
         "audit_version": version,
