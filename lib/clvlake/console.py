@@ -47,8 +47,13 @@ def comparison_table(
 def training_report(result: Mapping[str, object]) -> str:
     """`clv train`: the comparison on held-out customers, then whether the champion moved."""
     moved = "moved to" if result["champion_moved"] else "kept; new"
+    selected = (
+        f"selected on {', '.join(result['selected_on'])}, not on these customers"
+        if result["selected_on"]
+        else "the only form"
+    )
     return (
-        f"\nHeld-out customers at {result['training_snapshot']} (trained form: {result['form']})\n"
+        f"\nHeld-out customers at {result['training_snapshot']} (trained form: {result['form']}, {selected})\n"
         f"{comparison_table(result['comparison'])}\n"
         f"\nchampion {moved} version {result['model_version']}: {result['champion_reason']}\n"
     )

@@ -327,6 +327,7 @@ BACKTEST_METRICS = _fields(
     ("metric", _STR, False),
     ("decile", _INT),
     ("value", _DBL),
+    ("used_for", _STR),  # "selection" (the form is chosen on it) or "report" (the numbers shown); null before
 )
 
 # ---- gold: segments (partition score_date), written by `clv report` -----------------------------------------

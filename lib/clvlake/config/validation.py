@@ -57,6 +57,12 @@ def _validate_model(model: ModelSettings, source: str) -> None:
             f"{source}: keys 'model.backtest_snapshots', 'model.backtest_step_days' and "
             "'model.pooled_snapshots' must be ≥ 1"
         )
+    if len(model.forms) > 1 and model.backtest_snapshots < 2:
+        raise ConfigError(
+            f"{source}: key 'model.forms' lists {len(model.forms)} forms, so 'model.backtest_snapshots' must be "
+            "≥ 2: the form is selected on the time evaluations, never on the held-out customers it is "
+            "reported on (or list one form)"
+        )
     if model.discrepancy_factor <= 1 or model.formula_margin <= 0:
         raise ConfigError(
             f"{source}: key 'model.discrepancy_factor' must be > 1 and 'model.formula_margin' positive"

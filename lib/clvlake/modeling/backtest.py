@@ -13,7 +13,7 @@ from clvlake.errors import InputError
 from clvlake.features.inputs import features_at, lake_value_events
 from clvlake.lake import Lake
 from clvlake.modeling.dataset import pooled_snapshots, pooled_training_rows, training_sets
-from clvlake.modeling.evaluation import Evaluation, metric_rows, run_evaluation
+from clvlake.modeling.evaluation import REPORT, Evaluation, metric_rows, run_evaluation
 
 
 def run(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: date) -> dict[str, object]:
@@ -35,6 +35,7 @@ def run(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: da
         calibration_end,
         pooled_training_rows(data, calibration_end, model.pooled_snapshots, model.backtest_step_days),
         data.where((F.col("snapshot_date") == F.lit(calibration_end)) & F.col("is_holdout")),
+        REPORT,
     )
     if evaluation.train_at_snapshot.isEmpty() or evaluation.rows.isEmpty():
         raise InputError(

@@ -41,6 +41,9 @@ class FittedForm:
     conformal: Conformal
 
 
+SELECTION, REPORT = "selection", "report"  # what an evaluation is used for: choosing the form, or reporting
+
+
 @dataclass(frozen=True)
 class Evaluation:
     name: str
@@ -48,6 +51,7 @@ class Evaluation:
     snapshot: date
     train: DataFrame  # training rows at training_snapshot and the snapshots pooled with it
     rows: DataFrame
+    used_for: str  # SELECTION or REPORT: the form is never chosen on the evaluation it is reported on
 
     @property
     def train_at_snapshot(self) -> DataFrame:
@@ -193,6 +197,7 @@ def metric_rows(spark: SparkSession, outcomes: list[Outcome]) -> DataFrame:
             metric,
             None,
             value,
+            o.evaluation.used_for,
         )
         for o in outcomes
         for method, values in o.metrics.items()
@@ -201,7 +206,7 @@ def metric_rows(spark: SparkSession, outcomes: list[Outcome]) -> DataFrame:
     frame = spark.createDataFrame(
         scalar,
         "snapshot_date date, evaluation string, training_snapshot date, method string, metric string, "
-        "decile int, value double",
+        "decile int, value double, used_for string",
     )
     for o in outcomes:
         e = o.evaluation
@@ -228,6 +233,7 @@ def metric_rows(spark: SparkSession, outcomes: list[Outcome]) -> DataFrame:
                 "kv.metric",
                 "decile",
                 "kv.value",
+                F.lit(e.used_for).alias("used_for"),
             )
         )
     return frame

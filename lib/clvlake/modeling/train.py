@@ -4,8 +4,9 @@ baseline, the best form registered in MLflow, and the `champion` alias moved onl
 Evaluations (all on customers held out by hash at c0): "customers" fits at c0; "time_<c_k>" fits at an earlier
 snapshot c_k = c0 − k · step and predicts c0. A fit at c pools the training customers of c and of the
 `model.pooled_snapshots − 1` snapshots before it, `step` apart. The form trained is the best on
-`model.selection_metric` averaged over them; its c0 model is registered and compared with the current champion
-and the baselines.
+`model.selection_metric` averaged over the time evaluations only (`used_for` = selection in backtest_metrics);
+its c0 model is registered and compared with the current champion and the baselines on the "customers"
+evaluation (`used_for` = report), which played no part in choosing it.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ from clvlake.modeling import registry
 from clvlake.modeling.champion import decide
 from clvlake.modeling.dataset import pooled_snapshots, pooled_training_rows, training_sets
 from clvlake.modeling.evaluation import (
+    REPORT,
+    SELECTION,
     Evaluation,
     Outcome,
     baselines,
@@ -100,20 +103,23 @@ def evaluations(data: DataFrame, snapshots: list[date], as_of: date, cfg: Config
             c0,
             pooled_training_rows(data, s, model.pooled_snapshots, model.backtest_step_days),
             holdout,
+            REPORT if s == c0 else SELECTION,
         )
         for s in snapshots
     ]
 
 
 def best_form(outcomes: list[Outcome], cfg: Config) -> str:
-    """The form with the best selection metric averaged over the evaluations."""
+    """The form with the best selection metric averaged over the selection (time) evaluations; the only form
+    when there is one (config validation requires time evaluations for more)."""
     metric = cfg.model.selection_metric
+    selection = [o for o in outcomes if o.evaluation.used_for == SELECTION]
 
     def mean_score(form: str) -> float:
-        values = [score_metric(metric, o.metrics[method_name(form)][metric]) for o in outcomes]
+        values = [score_metric(metric, o.metrics[method_name(form)][metric]) for o in selection]
         return sum(values) / len(values)
 
-    return max(cfg.model.forms, key=mean_score)
+    return cfg.model.forms[0] if len(cfg.model.forms) == 1 else max(cfg.model.forms, key=mean_score)
 
 
 def champion_metrics(cfg: Config, rows: DataFrame) -> dict[str, float] | None:
@@ -213,6 +219,9 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
         "run_id": run_id,
         "model_version": version,
         "form": form,
+        "selected_on": [o.evaluation.name for o in outcomes if o.evaluation.used_for == SELECTION]
+        if len(model_cfg.forms) > 1
+        else [],
         "metrics": candidate,
         "comparison": comparison,
         "champion_moved": decision.moved,

@@ -1,0 +1,61 @@
+"""Honest selection: the form is chosen on the time evaluations, never on the held-out customers it is reported on."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from pyspark.sql import functions as F
+
+from clvlake.errors import ConfigError
+from clvlake.modeling.evaluation import REPORT, SELECTION, Evaluation, Outcome, metric_rows
+from clvlake.modeling.train import best_form
+from tests.support.config import make_config
+
+C0, C1 = date(2025, 1, 1), date(2024, 10, 1)
+
+
+def outcome(name: str, used_for: str, gini: dict[str, float], deciles) -> Outcome:
+    evaluation = Evaluation(name, C0 if used_for == REPORT else C1, C0, None, None, used_for)
+    metrics = {f"gbt_{form}": {"normalised_gini": value} for form, value in gini.items()}
+    return Outcome(evaluation, {}, None, metrics, None, deciles)
+
+
+@pytest.fixture
+def outcomes(spark):
+    """`raw` is far better on the reported customers, `log1p` better on both time evaluations."""
+    deciles = spark.createDataFrame(
+        [("gbt_raw", 1, 10, 1.0, 2.0)],
+        "method string, decile int, customers long, mean_predicted double, mean_actual double",
+    )
+    return [
+        outcome("customers", REPORT, {"raw": 0.9, "log1p": 0.1}, deciles),
+        outcome("time_2024-10-01", SELECTION, {"raw": 0.40, "log1p": 0.50}, deciles),
+        outcome("time_2024-07-01", SELECTION, {"raw": 0.41, "log1p": 0.45}, deciles),
+    ]
+
+
+def test_the_form_is_chosen_on_the_time_evaluations_only(tmp_path, outcomes):
+    cfg = make_config(tmp_path, model={"forms": ["raw", "log1p"], "backtest_snapshots": 3})
+    assert best_form(outcomes, cfg) == "log1p"  # averaged over all three, raw would win (0.57 vs 0.35)
+
+
+def test_one_form_needs_no_selection(tmp_path, outcomes):
+    cfg = make_config(tmp_path, model={"forms": ["raw"], "backtest_snapshots": 1})
+    assert best_form(outcomes[:1], cfg) == "raw"
+
+
+def test_several_forms_without_time_evaluations_are_refused(tmp_path):
+    with pytest.raises(ConfigError, match=r"'model\.backtest_snapshots' must be ≥ 2"):
+        make_config(tmp_path, model={"forms": ["raw", "log1p"], "backtest_snapshots": 1})
+
+
+def test_backtest_metrics_say_which_evaluation_selected_and_which_reports(spark, outcomes):
+    rows = metric_rows(spark, outcomes)
+    used = {
+        (r["evaluation"], r["used_for"]) for r in rows.select("evaluation", "used_for").distinct().collect()
+    }
+    assert used == {("customers", REPORT), ("time_2024-10-01", SELECTION), ("time_2024-07-01", SELECTION)}
+    assert (
+        rows.where(F.col("decile").isNotNull() & (F.col("used_for") == REPORT)).count() == 3
+    )  # its deciles too
