@@ -114,3 +114,15 @@ def test_without_transactions_files_a_missing_source_is_still_an_error(spark, tm
     write(tmp_path, LINES[:3])
     with pytest.raises(InputError, match="no landing files for source 'orders'"):
         ingest.run(spark, make_config(tmp_path), date(2025, 1, 1))
+
+
+def test_a_file_whose_columns_are_reordered_is_refused_not_misread(spark, tmp_path):
+    mapping = load_mapping(str(EXAMPLE))
+    first = write(tmp_path, LINES)
+    swapped = write(tmp_path, ["kunde datum stueck betrag", "K19 07.03.2024 1 3.50"], "pos_2024-04.txt")
+    with pytest.raises(
+        InputError,
+        match=r"pos_2024-04\.txt: its header \['kunde', 'datum', 'stueck', 'betrag'\] "
+        r"differs from \['kunde', 'datum', 'betrag', 'stueck'\] of \S*pos_2024-03\.txt",
+    ):
+        read_transactions(spark, mapping, [first, swapped], "EUR")

@@ -6,9 +6,11 @@ Nothing is inferred and bad lines are kept (the corrupt-record column) so that t
 from __future__ import annotations
 
 import csv
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from urllib.parse import unquote
 
 from pyspark.errors import AnalysisException
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -18,12 +20,24 @@ from clvlake.errors import InputError
 from clvlake.ingest.sources import Source
 from clvlake.schemas import CORRUPT_RECORD
 
+GLOB_CHARACTERS = re.compile(r"([\\\[\]{}*?])")  # what Spark's readers expand in a path, unless escaped
+
 
 @dataclass(frozen=True, order=True)
 class LandingFile:
-    path: str  # as Spark names it (`_metadata.file_path`)
+    path: str  # the file's URI, as Spark names it in `_metadata.file_path` (a space is %20, a % is %25)
     size: int
     modification_time: datetime
+
+
+def hadoop_path(uri: str) -> str:
+    """A landing file's URI as the path Hadoop's file system opens (percent-escapes decoded)."""
+    return unquote(uri)
+
+
+def spark_path(uri: str) -> str:
+    """A landing file's URI as a path Spark's readers take literally: decoded, glob characters escaped."""
+    return GLOB_CHARACTERS.sub(r"\\\1", hadoop_path(uri))
 
 
 def in_paths(column: str, paths: list[str]) -> str:
@@ -56,26 +70,26 @@ def list_landing(
                 spark.read.format("binaryFile")
                 .option("pathGlobFilter", source.pattern)
                 .load(folder)
-                .select("path", "length", "modificationTime")
+                .select("_metadata.file_path", "_metadata.file_size", "_metadata.file_modification_time")
                 .collect()
             )
         except AnalysisException:
             rows = []
     if not rows and required:
         raise missing
-    return sorted(LandingFile(r["path"], r["length"], r["modificationTime"]) for r in rows)
+    return sorted(LandingFile(*r) for r in rows)
 
 
-def first_line(spark: SparkSession, path: str) -> str | None:
+def first_line(spark: SparkSession, uri: str) -> str | None:
     """The first line of a file (None when it is empty), read through Hadoop's file system for the path's scheme
     (local, s3a:, abfss:, …) without a Spark job; under Spark Connect, where the driver has no JVM, by a job."""
     jsc = getattr(spark, "_jsc", None)
     if jsc is None:
-        row = spark.read.text(path).first()
+        row = spark.read.text(spark_path(uri)).first()
         return row["value"] if row else None
     jvm = spark.sparkContext._jvm
-    hadoop_path = jvm.org.apache.hadoop.fs.Path(path)
-    stream = hadoop_path.getFileSystem(jsc.hadoopConfiguration()).open(hadoop_path)
+    path = jvm.org.apache.hadoop.fs.Path(hadoop_path(uri))
+    stream = path.getFileSystem(jsc.hadoopConfiguration()).open(path)
     try:
         return jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8")).readLine()
     finally:
@@ -86,8 +100,8 @@ def check_csv_headers(spark: SparkSession, paths: list[str], source: Source) -> 
     """Every file's header names the source's raw columns in order (case aside, as Spark compares them), or an
     InputError names the file and the columns that differ. Reads the first line of each file only."""
     expected = list(source.raw_columns)
-    for path in paths:
-        line = first_line(spark, path)
+    for uri in paths:
+        line = first_line(spark, uri)
         header = next(csv.reader([line])) if line else expected  # an empty file has no header
         found, wanted = [h.lower() for h in header], [c.lower() for c in expected]
         if found == wanted:
@@ -98,7 +112,8 @@ def check_csv_headers(spark: SparkSession, paths: list[str], source: Source) -> 
             f"missing {missing}, unexpected {unexpected}" if missing or unexpected else "in another order"
         )
         raise InputError(
-            f"{path}: the header does not match source '{source.name}' ({differ}); expected {','.join(expected)}"
+            f"{hadoop_path(uri)}: the header does not match source '{source.name}' ({differ}); "
+            f"expected {','.join(expected)}"
         )
 
 
@@ -111,7 +126,8 @@ def line_customer_id(source: Source, line: Column) -> Column:
 
 
 def read_landing(spark: SparkSession, paths: list[str], source: Source) -> DataFrame:
-    """The given files of one source as raw text columns plus `_corrupt_record` and `_source_file`."""
+    """The given files (URIs) of one source as raw text columns plus `_corrupt_record` and `_source_file` (the
+    file's URI)."""
     reader = (
         spark.read.schema(source.raw_schema)
         .option("mode", "PERMISSIVE")
@@ -120,7 +136,7 @@ def read_landing(spark: SparkSession, paths: list[str], source: Source) -> DataF
     if source.file_format == "csv":
         check_csv_headers(spark, paths, source)
         # enforceSchema=false checks the header against the contract instead of trusting column positions.
-        df = reader.option("header", True).option("enforceSchema", False).csv(paths)
+        df = reader.option("header", True).option("enforceSchema", False).csv(list(map(spark_path, paths)))
     else:
-        df = reader.json(paths)
+        df = reader.json(list(map(spark_path, paths)))
     return df.withColumn("_source_file", F.col("_metadata.file_path"))

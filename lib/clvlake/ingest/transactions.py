@@ -20,6 +20,7 @@ from pyspark.sql import functions as F
 
 from clvlake.config import load_dataclass
 from clvlake.errors import ConfigError, InputError
+from clvlake.ingest.landing import first_line, hadoop_path, spark_path
 from clvlake.ingest.sources import SOURCES, TIMESTAMP_FORMAT, Source
 from clvlake.schemas import CORRUPT_RECORD, ORDERS_RAW_COLUMNS
 
@@ -100,36 +101,58 @@ def transaction_line_customer_id(
     return line_field(_split(line, mapping.separator), names, mapping.columns.customer_id)
 
 
+def header_names(line: str | None, mapping: TransactionMapping) -> list[str]:
+    """The column names a header line gives (none for an empty file)."""
+    text = line or ""
+    return [
+        n.strip()
+        for n in (text.split() if mapping.separator == WHITESPACE else text.split(mapping.separator))
+    ]
+
+
 def file_columns(spark: SparkSession, mapping: TransactionMapping, first_file: str) -> list[str]:
-    """The column names of the files: the header of the first file, or `names`; mapped ones must be there."""
-    if mapping.header:
-        first_line = spark.read.text(first_file).first()
-        text = first_line["value"] if first_line else ""
-        names = text.split() if mapping.separator == WHITESPACE else text.split(mapping.separator)
-        names = [n.strip() for n in names]
-    else:
-        names = list(mapping.names)
+    """The column names of the files: the header of the first file (a URI), or `names`; mapped ones must be
+    there."""
+    names = header_names(first_line(spark, first_file), mapping) if mapping.header else list(mapping.names)
     for role, column in dataclasses.asdict(mapping.columns).items():
         if column and column not in names:
             raise InputError(
-                f"{mapping.source_file}: column '{column}' (columns.{role}) is not in {first_file}, "
+                f"{mapping.source_file}: column '{column}' (columns.{role}) is not in {hadoop_path(first_file)}, "
                 f"which has columns {names}"
             )
     return names
 
 
+def check_same_header(spark: SparkSession, mapping: TransactionMapping, paths: list[str]) -> str | None:
+    """The header line of the files, the same in every one (they are parsed with it), or an InputError naming
+    the file whose columns differ; None without headers."""
+    if not mapping.header:
+        return None
+    header = first_line(spark, paths[0])
+    for path in paths[1:]:
+        names, expected = header_names(first_line(spark, path), mapping), header_names(header, mapping)
+        if names != expected:
+            raise InputError(
+                f"{hadoop_path(path)}: its header {names} differs from {expected} of {hadoop_path(paths[0])}: "
+                f"every file of the mapped source '{mapping.name}' read in one run needs the same columns in "
+                "the same order"
+            )
+    return header
+
+
 def read_transactions(
     spark: SparkSession, mapping: TransactionMapping, paths: list[str], reporting_currency: str
 ) -> DataFrame:
-    """The files as orders' raw columns plus `_corrupt_record`, `_source_file` and the line itself."""
+    """The files (URIs) as orders' raw columns plus `_corrupt_record`, `_source_file` (the URI) and the line
+    itself."""
     names = file_columns(spark, mapping, paths[0])
+    header = check_same_header(spark, mapping, paths)
     lines = (
-        spark.read.text(paths)
+        spark.read.text(list(map(spark_path, paths)))
         .select(F.col("value").alias(RAW_LINE), F.col("_metadata.file_path").alias("_source_file"))
         .where(F.trim(RAW_LINE) != "")
     )
-    if mapping.header:
-        header = spark.read.text(paths[0]).first()["value"]
+    if header is not None:
         lines = lines.where(F.col(RAW_LINE) != F.lit(header))
     tokens = _split(F.col(RAW_LINE), mapping.separator)
     cols = mapping.columns

@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from clvlake.catalog import BRONZE_SOURCES
 from clvlake.config import Config
 from clvlake.frames import union_all
-from clvlake.ingest.landing import in_paths, line_customer_id
+from clvlake.ingest.landing import hadoop_path, in_paths, line_customer_id, spark_path
 from clvlake.ingest.pseudonymise import row_key
 from clvlake.ingest.sources import SOURCES
 from clvlake.ingest.transactions import load_mapping, transaction_line_customer_id, transactions_source
@@ -66,12 +66,12 @@ def customer_id_of_line(spark: SparkSession, cfg: Config, file: LandedFile) -> C
     return transaction_line_customer_id(spark, mappings[file.source], file.path, F.col(LINE))
 
 
-def replace_file(spark: SparkSession, lines: DataFrame, path: str) -> None:
-    """Write `lines` (in their order) as the file at `path`, atomically replacing it, through Hadoop's file
+def replace_file(spark: SparkSession, lines: DataFrame, uri: str) -> None:
+    """Write `lines` (in their order) as the file at `uri`, atomically replacing it, through Hadoop's file
     system for the path's scheme."""
     jvm, conf = spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()
     fs_path = jvm.org.apache.hadoop.fs.Path
-    target = fs_path(path)
+    target = fs_path(hadoop_path(uri))
     staging = fs_path(target.getParent(), f"_clvlake_erasing_{uuid.uuid4().hex}")
     lines.coalesce(1).write.text(staging.toString())
     fs = target.getFileSystem(conf)
@@ -113,7 +113,7 @@ def erase_from_landing(
                 "erase: %s: source '%s' is no longer configured; file not rewritten", file.path, file.source
             )
             continue
-        lines = spark.read.text(file.path)
+        lines = spark.read.text(spark_path(file.path))
         key = row_key(customer_id, cfg.privacy.salt)
         subject = F.coalesce(key.isin(keys), F.lit(False))
         count = lines.select(F.count_if(subject)).first()[0]
@@ -129,14 +129,18 @@ def erase_from_landing(
 def record_new_sizes(spark: SparkSession, lake: Lake, files: list[LandedFile], run_id: str) -> None:
     """Replace the `ingested_files` rows of rewritten files with their new size and time: read, not new."""
     paths = [f.path for f in files]
-    status = spark.read.format("binaryFile").load(paths).select("path", "length", "modificationTime")
+    status = (
+        spark.read.format("binaryFile")
+        .load(list(map(spark_path, paths)))
+        .select(
+            F.col("_metadata.file_path").alias("path"),
+            F.col("_metadata.file_size").alias("size"),
+            F.col("_metadata.file_modification_time").alias("modification_time"),
+        )
+    )
     sources = spark.createDataFrame([(f.source, f.path) for f in files], "source string, path string")
     rows = sources.join(status, "path").select(
-        "source",
-        "path",
-        F.col("length").alias("size"),
-        F.col("modificationTime").alias("modification_time"),
-        F.lit(run_id).alias("run_id"),
+        "source", "path", "size", "modification_time", F.lit(run_id).alias("run_id")
     )
     lake.replace_where(rows, "ingested_files", in_paths("path", paths))
     log.info("erase: ingested_files records the new size of %d rewritten landing file(s)", len(files))
