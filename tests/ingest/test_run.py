@@ -308,3 +308,14 @@ def test_a_file_name_with_a_space_a_percent_and_glob_characters_is_read_once_and
     ingest.run(spark, cfg, AS_OF)  # read again, as after a crash before the log: its rows are replaced
     assert lake.read("orders_raw").where(F.col("_source_file") == logged["path"]).count() == 1
     assert lake.read("orders").where("order_id = 'O30'").count() == 1
+
+
+def test_an_ingest_as_of_a_date_before_the_latest_is_refused(spark, cfg, landing):
+    ingest.run(spark, cfg, AS_OF)
+    with pytest.raises(
+        InputError, match=r"ingest --as-of 2024-12-31 is before the latest ingest, as of 2025-01-01"
+    ):
+        ingest.run(spark, cfg, date(2024, 12, 31))
+    assert {c.source: c.files for c in ingest.run(spark, cfg, AS_OF)["sources"]}[
+        "orders"
+    ] == 0  # same day: fine

@@ -29,7 +29,7 @@ from pyspark.sql import functions as F
 from clvlake import schemas
 from clvlake.catalog import TABLES
 from clvlake.config import Config
-from clvlake.errors import ClvError, QualityError
+from clvlake.errors import ClvError, InputError, QualityError
 from clvlake.frames import union_all
 from clvlake.ingest.landing import LandingFile, in_paths, list_landing, read_landing
 from clvlake.ingest.pseudonymise import ROW_KEY, customer_key
@@ -227,6 +227,20 @@ def check_quarantine_rate(counts: SourceCounts, max_rate: float) -> None:
         )
 
 
+def check_not_before_latest(lake: Lake, as_of: date) -> None:
+    """An ingest may not run as of a date before the latest one: rules judge timestamps against the run date, so
+    today's events would be quarantined as `future_timestamp`, and their files marked as read."""
+    if not lake.exists("quality_checks"):
+        return
+    latest = lake.read("quality_checks").agg(F.max("run_date")).first()[0]
+    if latest is not None and as_of < latest:
+        raise InputError(
+            f"ingest --as-of {as_of} is before the latest ingest, as of {latest}: events after {as_of} would be "
+            f"quarantined as future_timestamp for good. Run it with --as-of {latest} or later (a backfill of "
+            "the derived tables for past dates is `clv pipeline --from … --to …`, which does not ingest)"
+        )
+
+
 def feeds(cfg: Config) -> list[tuple[Source, TransactionMapping | None]]:
     """Every source in load order (orders, then mapped transactions files, then the rest) with its mapping."""
     mapped = [load_mapping(path) for path in cfg.ingest.transaction_sources]
@@ -365,6 +379,7 @@ class _Ingest:
 def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     """Load the new files of every source; returns per-source counts and the written table versions."""
     job = _Ingest(spark, cfg, as_of)
+    check_not_before_latest(job.lake, as_of)
     counts = []
     try:
         try:
