@@ -57,7 +57,7 @@ def transactions(spark, customers: int = 150, dropout: bool = True):
 def mapped_lake(spark, tmp_path_factory):
     """A landing area with one plain transactions file and none of the six sources, through `clv pipeline`."""
     root = tmp_path_factory.mktemp("mapped")
-    model = {**MODEL, "horizon_days": 120, "backtest_step_days": 30}
+    model = {**MODEL, "forms": ["raw", "log1p"], "horizon_days": 120, "backtest_step_days": 30}
     conf = write_config(root, model=model, ingest={"transaction_sources": [str(EXAMPLE)]})
     pos = root / "landing" / "pos"
     pos.mkdir(parents=True)
@@ -77,6 +77,23 @@ def test_every_job_runs_on_a_lake_of_mapped_transactions_only(mapped_lake):
     assert lake.read_partition("monitor_checks", RUN_DATE).count() > 0
 
 
+def test_train_selects_on_the_time_evaluation_and_fits_only_that_form_for_the_reported_customers(mapped_lake):
+    _, lake, _ = mapped_lake
+    c0 = RUN_DATE - timedelta(days=120)
+    rows = (
+        lake.read_partition("backtest_metrics", c0)
+        .where("metric = 'normalised_gini' AND decile IS NULL AND method LIKE 'gbt_%'")
+        .collect()
+    )
+    gini = {(r["evaluation"], r["used_for"], r["method"]): r["value"] for r in rows}
+    time_evaluation = f"time_{c0 - timedelta(days=30)}"
+    selection = {m: v for (e, used, m), v in gini.items() if (e, used) == (time_evaluation, "selection")}
+    assert set(selection) == {"gbt_raw", "gbt_log1p"}
+    report = [m for (e, used, m) in gini if (e, used) == ("customers", "report")]
+    assert report == [max(selection, key=selection.get)]  # the selected form alone, fitted once more at c0
+    assert len(gini) == 3
+
+
 def test_backtest_writes_predictions_and_metrics_of_every_method(mapped_lake, capsys):
     conf, lake, _ = mapped_lake
     capsys.readouterr()
@@ -84,7 +101,7 @@ def test_backtest_writes_predictions_and_metrics_of_every_method(mapped_lake, ca
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "bgnbd_gamma_gamma" in out and "normalised_gini" in out
-    methods = {method_name("raw"), *BASELINES}
+    methods = {method_name("raw"), method_name("log1p"), *BASELINES}  # every form of the config
     predictions = lake.read_partition("backtest_predictions", date(2024, 9, 1))
     assert {r["method"] for r in predictions.select("method").distinct().collect()} == methods
     per_method = predictions.groupBy("method").count().collect()

@@ -163,6 +163,7 @@ def test_the_form_trained_is_the_best_on_the_selection_metric_over_the_evaluatio
 ):
     from types import SimpleNamespace
 
+    from clvlake.modeling.evaluation import SELECTION
     from clvlake.modeling.train import best_form
     from tests.support.config import make_config
 
@@ -172,7 +173,10 @@ def test_the_form_trained_is_the_best_on_the_selection_metric_over_the_evaluatio
         {"gbt_raw": (0.65, 90.0), "gbt_log1p": (0.72, 85.0), "gbt_hurdle": (0.60, 84.0)},
     ]
     outcomes = [
-        SimpleNamespace(metrics={m: {"normalised_gini": g, "rmse": r} for m, (g, r) in e.items()})
+        SimpleNamespace(
+            evaluation=SimpleNamespace(used_for=SELECTION),
+            metrics={m: {"normalised_gini": g, "rmse": r} for m, (g, r) in e.items()},
+        )
         for e in evaluations
     ]
     assert best_form(outcomes, cfg) == expected

@@ -5,8 +5,8 @@ Evaluations (all on customers held out by hash at c0): "customers" fits at c0; "
 snapshot c_k = c0 − k · step and predicts c0. A fit at c pools the training customers of c and of the
 `model.pooled_snapshots − 1` snapshots before it, `step` apart. The form trained is the best on
 `model.selection_metric` averaged over the time evaluations only (`used_for` = selection in backtest_metrics);
-its c0 model is registered and compared with the current champion and the baselines on the "customers"
-evaluation (`used_for` = report), which played no part in choosing it.
+only that form is then fitted at c0, registered, and compared with the current champion and the baselines on
+the "customers" evaluation (`used_for` = report), which played no part in choosing it.
 """
 
 from __future__ import annotations
@@ -110,8 +110,8 @@ def evaluations(data: DataFrame, snapshots: list[date], as_of: date, cfg: Config
 
 
 def best_form(outcomes: list[Outcome], cfg: Config) -> str:
-    """The form with the best selection metric averaged over the selection (time) evaluations; the only form
-    when there is one (config validation requires time evaluations for more)."""
+    """The form with the best selection metric averaged over the selection (time) evaluations among `outcomes`;
+    the only form when there is one (config validation requires time evaluations for more)."""
     metric = cfg.model.selection_metric
     selection = [o for o in outcomes if o.evaluation.used_for == SELECTION]
 
@@ -141,11 +141,12 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     model_cfg = cfg.model
     snapshots = training_snapshots(as_of, cfg)
     data, data_version = build_training_sets(lake, cfg, labelled_snapshots(as_of, cfg))
-    outcomes = [
-        run_evaluation(e, model_cfg, model_cfg.horizon_days) for e in evaluations(data, snapshots, as_of, cfg)
-    ]
-    current = outcomes[0]
-    form = best_form(outcomes, cfg)
+    report, *selection = evaluations(data, snapshots, as_of, cfg)
+    # every form on the time evaluations; on the reported customers only the form they selected
+    selected = [run_evaluation(e, model_cfg, model_cfg.horizon_days) for e in selection]
+    form = best_form(selected, cfg)
+    current = run_evaluation(report, dataclasses.replace(model_cfg, forms=[form]), model_cfg.horizon_days)
+    outcomes = [current, *selected]
     chosen = current.forms[form]
     candidate = current.metrics[method_name(form)]
 
@@ -219,9 +220,7 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
         "run_id": run_id,
         "model_version": version,
         "form": form,
-        "selected_on": [o.evaluation.name for o in outcomes if o.evaluation.used_for == SELECTION]
-        if len(model_cfg.forms) > 1
-        else [],
+        "selected_on": [o.evaluation.name for o in selected] if len(model_cfg.forms) > 1 else [],
         "metrics": candidate,
         "comparison": comparison,
         "champion_moved": decision.moved,
