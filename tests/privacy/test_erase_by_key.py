@@ -76,7 +76,7 @@ def erased(spark, tmp_path_factory):
     result = erase(spark, cfg, [SUBJECT], datetime.now(timezone.utc))
     after = {t: lake.read(t).collect() for t in tables}
     key = spark.range(1).select(customer_key(F.lit(SUBJECT), cfg.privacy.salt)).first()[0]
-    return before, after, key, result
+    return before, after, key, result, (landing / "CDNOW_sample.txt").read_text()
 
 
 def first_token(text: str | None) -> str | None:
@@ -96,10 +96,8 @@ def as_set(rows) -> set[str]:
 
 
 def test_exactly_the_subjects_rows_go_and_every_other_row_stays(erased):
-    before, after, key, result = erased
-    for table in before:
-        if table == "erasure_audit":
-            continue
+    before, after, key, result, _ = erased
+    for table in before.keys() - {"erasure_audit", "ingested_files"}:  # the audit gains a row; see below
         kept = [r for r in before[table] if not is_subjects(r, key)]
         assert as_set(after[table]) == as_set(kept), table
     subject = {t: sum(is_subjects(r, key) for r in rows) for t, rows in before.items()}
@@ -109,7 +107,7 @@ def test_exactly_the_subjects_rows_go_and_every_other_row_stays(erased):
 
 
 def test_other_customers_lines_hold_the_token_and_stay(erased):
-    before, after, key, _ = erased
+    before, after, key, *_ = erased
     others = [r["line"] for r in before["transactions_raw"] if first_token(r["line"]) != SUBJECT]
     token_holders = [line for line in others if re.search(r"(^|\D)2(\D|$)", line.split(maxsplit=1)[1])]
     assert len(token_holders) >= 4
@@ -117,8 +115,16 @@ def test_other_customers_lines_hold_the_token_and_stay(erased):
 
 
 def test_bronze_and_quarantine_rows_carry_their_subjects_key(erased):
-    before, _, key, _ = erased
+    before, _, key, *_ = erased
     for table in ("transactions_raw", "quarantine"):
         for row in before[table]:
             text = row["line"] if table == "transactions_raw" else row["raw_record"]
             assert (row["customer_key"] == key) == (first_token(text) == SUBJECT), (table, text)
+
+
+def test_the_landing_file_loses_the_subjects_lines_only_and_is_not_read_again(erased):
+    before, after, _, _, landing = erased
+    assert landing.splitlines() == [line for line in LINES if first_token(line) != SUBJECT]
+    [logged_before], [logged_after] = before["ingested_files"], after["ingested_files"]
+    assert logged_after["path"] == logged_before["path"]
+    assert logged_after["size"] == len(landing.encode()) < logged_before["size"]  # the new size: not new
