@@ -59,10 +59,10 @@ def test_every_variable_used_is_defined():
     assert used <= set(BUNDLE["variables"])
 
 
-def test_tasks_run_the_pipeline_in_order_daily():
+def test_tasks_run_the_pipeline_then_monitor_in_order_daily():
     job = JOBS["clvlake_daily"]
     order = [t["task_key"] for t in job["tasks"]]
-    assert order == list(PIPELINE_STEPS)
+    assert order == [*PIPELINE_STEPS, "monitor"]
     for previous, task in zip(job["tasks"], job["tasks"][1:], strict=False):
         assert task["depends_on"] == [{"task_key": previous["task_key"]}]
     assert job["schedule"]["quartz_cron_expression"].split()[3:] == ["*", "*", "?"]  # every day

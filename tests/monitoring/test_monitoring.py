@@ -69,3 +69,11 @@ def test_only_score_dates_whose_horizon_has_passed_are_matured():
         date(2025, 3, 1),
     ]
     assert matured_score_dates(dates, date(2025, 1, 1), 1) == []
+
+
+def test_a_score_date_judged_by_an_earlier_run_is_not_judged_again():
+    from datetime import date
+
+    dates = [date(2025, 1, 1), date(2025, 3, 1), date(2025, 6, 1)]
+    judged = frozenset({date(2025, 1, 1)})  # an earlier run judged it (and may have alerted)
+    assert matured_score_dates(dates, date(2025, 7, 1), 120, judged) == [date(2025, 3, 1)]

@@ -14,9 +14,13 @@ from clvlake.modeling.metrics import evaluate
 MODEL, BASELINE = "model", "historical_average"
 
 
-def matured_score_dates(score_dates: list[date], as_of: date, horizon_days: int) -> list[date]:
-    """Score dates d whose label window [d, d + H) has fully passed by the as-of date."""
-    return sorted(d for d in score_dates if (as_of - d).days >= horizon_days)
+def matured_score_dates(
+    score_dates: list[date], as_of: date, horizon_days: int, judged: frozenset[date] = frozenset()
+) -> list[date]:
+    """Score dates d whose label window [d, d + H) has fully passed by the as-of date, except those `judged`
+    by an earlier monitor run: each score date is judged once, so one old breach does not fail every later
+    run (a rerun of the same as-of date judges the same dates again)."""
+    return sorted(d for d in score_dates if (as_of - d).days >= horizon_days and d not in judged)
 
 
 def realised_frame(

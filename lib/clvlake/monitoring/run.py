@@ -119,6 +119,14 @@ def drift(
     return table, checks
 
 
+def judged_before(lake: Lake, as_of: date) -> frozenset[date]:
+    """Score dates whose realised value a monitor run before the as-of date has already judged."""
+    if not lake.exists("realised_vs_predicted"):
+        return frozenset()
+    earlier = lake.read("realised_vs_predicted").where(F.col("run_date") < F.lit(as_of))
+    return frozenset(r[0] for r in earlier.select("score_date").distinct().collect())  # one per score date
+
+
 def live_accuracy(
     spark: SparkSession,
     lake: Lake,
@@ -127,10 +135,12 @@ def live_accuracy(
     score_dates: list[date],
     feature_dates: list[date],
 ) -> tuple[DataFrame | None, list[Check]]:
-    """Realised vs predicted for every score date whose horizon has passed; retrain when the model trails."""
+    """Realised vs predicted for every score date whose horizon has passed since the last monitor run; retrain
+    when the model trails."""
     rows, checks = [], []
     events = lake_value_events(lake, cfg.model.margin_mode)
-    for score_date in matured_score_dates(score_dates, as_of, cfg.model.horizon_days):
+    judged = judged_before(lake, as_of)
+    for score_date in matured_score_dates(score_dates, as_of, cfg.model.horizon_days, judged):
         if score_date not in feature_dates:
             log.warning("score date %s has no feature snapshot left; skipping its realised value", score_date)
             continue
