@@ -7,6 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pytest
 from chispa import assert_df_equality
 
 from clvlake import schemas
@@ -81,3 +82,44 @@ def test_a_lake_in_the_old_layout_is_upgraded_in_place_on_first_write(spark, tmp
     assert detail(lake, "orders")["clusteringColumns"] == ["customer_key", "event_date"]
     assert detail(lake, "orders")["properties"]["delta.autoOptimize.optimizeWrite"] == "true"
     assert_df_equality(lake.read("orders"), old.unionByName(new), ignore_row_order=True, ignore_nullable=True)
+
+
+def orders_frame(spark, *rows: tuple):
+    return spark.createDataFrame(list(rows), schemas.ORDERS)
+
+
+def test_a_first_write_appends_and_a_rerun_replaces_only_its_rows(spark, tmp_path):
+    lake = Lake(spark, str(tmp_path / "lake"))
+    other = ORDER[:-2] + ("file:/landing/orders/other.csv", ORDER[-1])
+    lake.replace_where(
+        orders_frame(spark, ("O0", *other[1:])), "orders", "_source_file = 'file:/landing/orders/other.csv'"
+    )
+    predicate = f"_source_file = '{ORDER[-2]}'"
+    lake.replace_where(orders_frame(spark, ORDER), "orders", predicate)
+    lake.replace_where(orders_frame(spark, ORDER), "orders", predicate)
+    history = spark.sql(f"DESCRIBE HISTORY delta.`{lake.path('orders')}`").orderBy("version").collect()
+    assert [r["operationParameters"]["mode"] for r in history if r["operation"] == "WRITE"] == [
+        "Append",
+        "Append",
+        "Overwrite",
+    ]
+    assert sorted(r["order_id"] for r in lake.read("orders").collect()) == ["O0", "O1"]
+
+
+def test_a_row_outside_the_predicate_fails_a_first_write_too(spark, tmp_path):
+    lake = Lake(spark, str(tmp_path / "lake"))
+    with pytest.raises(Exception, match="orders: a row to write is outside _source_file = 'elsewhere'"):
+        lake.replace_where(orders_frame(spark, ORDER), "orders", "_source_file = 'elsewhere'")
+    assert lake.read("orders").isEmpty()
+
+
+def test_two_writers_that_both_found_no_rows_append_once(spark, tmp_path, monkeypatch):
+    """The second writer checked before the first committed: it still sees the table version both checked."""
+    lake = Lake(spark, str(tmp_path / "lake"))
+    lake.ensure("orders")
+    checked_at = lake.version("orders")
+    monkeypatch.setattr(Lake, "version", lambda self, table: checked_at)
+    predicate = f"_source_file = '{ORDER[-2]}'"
+    for _ in range(2):
+        lake.append_first(orders_frame(spark, ORDER), "orders", predicate)
+    assert lake.read("orders").count() == 1

@@ -8,6 +8,7 @@ before the first write to it (`upgrade_layout`).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import textwrap
 from datetime import date
@@ -174,6 +175,19 @@ class Lake:
         """Whether any row `t` of the table matches the SQL predicate (Delta skips files by their statistics)."""
         return self.exists(table) and not self.read(table).alias("t").where(predicate).isEmpty()
 
+    def append_first(self, rows: DataFrame, table: str, predicate: str) -> None:
+        """Append rows where the table held none matching `predicate` at its current version. A Delta transaction
+        id per table and predicate, versioned by that table version, keeps two writers that both found none
+        from appending twice: Delta skips the second write, or fails it as a concurrent transaction."""
+        txn = hashlib.sha256(f"{self.path(table)}|{predicate}".encode()).hexdigest()[:32]
+        (
+            rows.write.format("delta")
+            .mode("append")
+            .option("txnAppId", f"clvlake-{txn}")
+            .option("txnVersion", self.version(table))
+            .save(self.path(table))
+        )
+
     def replace_where(self, df: DataFrame, table: str, predicate: str) -> int:
         """Replace the rows matching `predicate` with `df`; a row of `df` outside it fails the write.
 
@@ -189,9 +203,9 @@ class Lake:
             )
         else:
             outside = F.raise_error(F.lit(f"{table}: a row to write is outside {shorten(predicate)}"))
-            rows.where(F.when(F.expr(predicate), F.lit(True)).otherwise(outside)).write.format("delta").mode(
-                "append"
-            ).save(self.path(table))
+            self.append_first(
+                rows.where(F.when(F.expr(predicate), F.lit(True)).otherwise(outside)), table, predicate
+            )
         version = self.version(table)
         log.info("%s: replaced %s (version %d)", table, shorten(predicate), version)
         return version
@@ -295,7 +309,7 @@ class Lake:
         if within and not (update_existing or update_when) and not self.holds(table, within):
             # no target row can match: the MERGE would insert every row, so append them (one commit, a fraction
             # of a MERGE's Spark jobs)
-            source.write.format("delta").mode("append").save(self.path(table))
+            self.append_first(source, table, within)
             version = self.version(table)
             log.info("%s: inserted new rows of %s (version %d)", table, shorten(within), version)
             return version
