@@ -291,13 +291,12 @@ def test_a_file_name_with_a_space_a_percent_and_glob_characters_is_read_once_and
 ):
     """Spark names a file by its URI (a space is %20, a % is %25); readers expand `[]{}*?` unless escaped."""
     lake = Lake(spark, cfg.lake.root)
-    ingest.run(spark, cfg, AS_OF)
     name = "orders_2024-05 week[1]{a}%20*?.csv"
     write_lines(
         landing / "orders" / name, [ORDERS_HEADER, "O30,C2,2024-05-01T10:00:00Z,web,EUR,15.00,0,0,5,1,home"]
     )
-    counts = {c.source: c for c in ingest.run(spark, cfg, AS_OF)["sources"]}
-    assert (counts["orders"].files, counts["orders"].accepted) == (1, 1)
+    ingest.run(spark, cfg, AS_OF)
+    assert lake.read("orders").where("order_id = 'O30'").count() == 1
     [logged] = lake.read("ingested_files").where("path LIKE '%week%'").collect()
     assert Path(unquote(urlparse(logged["path"]).path)).name == name
     assert [
