@@ -121,5 +121,5 @@ def test_two_writers_that_both_found_no_rows_append_once(spark, tmp_path, monkey
     monkeypatch.setattr(Lake, "version", lambda self, table: checked_at)
     predicate = f"_source_file = '{ORDER[-2]}'"
     for _ in range(2):
-        lake.append_first(orders_frame(spark, ORDER), "orders", predicate)
+        assert lake.append_if_none(orders_frame(spark, ORDER), "orders", predicate)
     assert lake.read("orders").count() == 1

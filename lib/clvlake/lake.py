@@ -171,40 +171,39 @@ class Lake:
         """Replace one partition with `df` (rows outside it make Delta fail the write); returns the new version."""
         return self.replace_where(df, table, f"{TABLES[table].partition_by} = '{value.isoformat()}'")
 
-    def holds(self, table: str, predicate: str) -> bool:
-        """Whether any row `t` of the table matches the SQL predicate (Delta skips files by their statistics)."""
-        return self.exists(table) and not self.read(table).alias("t").where(predicate).isEmpty()
+    def append_if_none(self, rows: DataFrame, table: str, predicate: str) -> bool:
+        """Append `rows` if no row `t` of the table matches the SQL predicate; returns whether it did.
 
-    def append_first(self, rows: DataFrame, table: str, predicate: str) -> None:
-        """Append rows where the table held none matching `predicate` at its current version. A Delta transaction
-        id per table and predicate, versioned by that table version, keeps two writers that both found none
-        from appending twice: Delta skips the second write, or fails it as a concurrent transaction."""
+        A first write (a date's, a landing batch's), the usual case, so costs a third of the Spark jobs of
+        Delta's `replaceWhere` or MERGE, which search the files to replace. The check and the append are tied
+        to one table version: a Delta transaction id per table and predicate, versioned by it, keeps two writers
+        that both found none from appending twice (Delta skips the second write, or fails it as concurrent).
+        """
+        version = self.version(table)
+        at_version = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(table))
+        if not at_version.alias("t").where(predicate).isEmpty():  # Delta skips files by their statistics
+            return False
         txn = hashlib.sha256(f"{self.path(table)}|{predicate}".encode()).hexdigest()[:32]
         (
             rows.write.format("delta")
             .mode("append")
             .option("txnAppId", f"clvlake-{txn}")
-            .option("txnVersion", self.version(table))
+            .option("txnVersion", version)
             .save(self.path(table))
         )
+        return True
 
     def replace_where(self, df: DataFrame, table: str, predicate: str) -> int:
-        """Replace the rows matching `predicate` with `df`; a row of `df` outside it fails the write.
-
-        Where the table holds no such rows yet (a date's or a batch's first write, the usual case), the rows are
-        appended: a third of the Spark jobs of Delta's `replaceWhere`, which searches the files to replace.
-        """
+        """Replace the rows matching `predicate` with `df` (appended when there are none: `append_if_none`); a row
+        of `df` outside the predicate fails the write."""
         spec = TABLES[table]
         self.ensure(table)
         rows = conform(df, spec.schema)
-        if self.holds(table, predicate):
+        outside = F.raise_error(F.lit(f"{table}: a row to write is outside {shorten(predicate)}"))
+        inside = rows.where(F.when(F.expr(predicate), F.lit(True)).otherwise(outside))
+        if not self.append_if_none(inside, table, predicate):
             rows.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(
                 self.path(table)
-            )
-        else:
-            outside = F.raise_error(F.lit(f"{table}: a row to write is outside {shorten(predicate)}"))
-            self.append_first(
-                rows.where(F.when(F.expr(predicate), F.lit(True)).otherwise(outside)), table, predicate
             )
         version = self.version(table)
         log.info("%s: replaced %s (version %d)", table, shorten(predicate), version)
@@ -306,10 +305,8 @@ class Lake:
         if (update_existing or update_when) and source.isEmpty():
             log.info("%s: no new or changed rows", table)
             return self.version(table)
-        if within and not (update_existing or update_when) and not self.holds(table, within):
-            # no target row can match: the MERGE would insert every row, so append them (one commit, a fraction
-            # of a MERGE's Spark jobs)
-            self.append_first(source, table, within)
+        # where no target row is `within`, none can match: the MERGE would insert every row
+        if within and not (update_existing or update_when) and self.append_if_none(source, table, within):
             version = self.version(table)
             log.info("%s: inserted new rows of %s (version %d)", table, shorten(within), version)
             return version
