@@ -129,8 +129,9 @@ def check_same_header(spark: SparkSession, mapping: TransactionMapping, paths: l
     if not mapping.header:
         return None
     header = first_line(spark, paths[0])
+    expected = header_names(header, mapping)
     for path in paths[1:]:
-        names, expected = header_names(first_line(spark, path), mapping), header_names(header, mapping)
+        names = header_names(first_line(spark, path), mapping)
         if names != expected:
             raise InputError(
                 f"{hadoop_path(path)}: its header {names} differs from {expected} of {hadoop_path(paths[0])}: "

@@ -25,7 +25,12 @@ from clvlake.frames import union_all
 from clvlake.ingest.landing import hadoop_path, in_paths, line_customer_id, spark_path
 from clvlake.ingest.pseudonymise import row_key
 from clvlake.ingest.sources import SOURCES
-from clvlake.ingest.transactions import load_mapping, transaction_line_customer_id, transactions_source
+from clvlake.ingest.transactions import (
+    TransactionMapping,
+    load_mapping,
+    transaction_line_customer_id,
+    transactions_source,
+)
 from clvlake.lake import Lake
 
 log = logging.getLogger(__name__)
@@ -55,12 +60,13 @@ def subject_files(lake: Lake, subjects: DataFrame) -> list[LandedFile]:
     return [LandedFile(r["source"], r["_source_file"]) for r in rows]
 
 
-def customer_id_of_line(spark: SparkSession, cfg: Config, file: LandedFile) -> Column | None:
-    """How ingest reads the customer id of one of the file's lines; None for a mapped source no longer
-    configured (`ingest.transaction_sources`)."""
+def customer_id_of_line(
+    spark: SparkSession, mappings: dict[str, TransactionMapping], file: LandedFile
+) -> Column | None:
+    """How ingest reads the customer id of one of the file's lines (`mappings`: the mapped sources by name);
+    None for a mapped source no longer configured (`ingest.transaction_sources`)."""
     if file.source in SOURCES:
         return line_customer_id(SOURCES[file.source], F.col(LINE))
-    mappings = {transactions_source(m).name: m for m in map(load_mapping, cfg.ingest.transaction_sources)}
     if file.source not in mappings:
         return None
     return transaction_line_customer_id(spark, mappings[file.source], file.path, F.col(LINE))
@@ -105,9 +111,10 @@ def erase_from_landing(
         )
         return {}
     keys = [r["customer_key"] for r in subjects.select("customer_key").collect()]  # the ids given: a handful
+    mappings = {transactions_source(m).name: m for m in map(load_mapping, cfg.ingest.transaction_sources)}
     removed: dict[str, int] = {}
     for file in files:
-        customer_id = customer_id_of_line(spark, cfg, file)
+        customer_id = customer_id_of_line(spark, mappings, file)
         if customer_id is None:
             log.warning(
                 "erase: %s: source '%s' is no longer configured; file not rewritten", file.path, file.source
