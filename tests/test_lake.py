@@ -123,3 +123,23 @@ def test_two_writers_that_both_found_no_rows_append_once(spark, tmp_path, monkey
     for _ in range(2):
         assert lake.append_if_none(orders_frame(spark, ORDER), "orders", predicate)
     assert lake.read("orders").count() == 1
+
+
+def test_two_writers_that_both_created_the_table_append_once(spark, tmp_path):
+    """A writer whose `ensure` created the table appends without looking for rows; a second writer that also
+    believed it created it (its create found the table there) is skipped by the same transaction id."""
+    lake = Lake(spark, str(tmp_path / "lake"))
+    assert lake.ensure("orders")
+    assert not lake.ensure("orders")
+    predicate = f"_source_file = '{ORDER[-2]}'"
+    for _ in range(2):
+        assert lake.append_if_none(orders_frame(spark, ORDER), "orders", predicate, created=True)
+    assert lake.read("orders").count() == 1
+
+
+def test_a_merge_into_a_new_table_inserts_every_row_and_a_rerun_commits_nothing(spark, tmp_path):
+    lake = Lake(spark, str(tmp_path / "lake"))
+    rows = orders_frame(spark, ORDER, ("O2", *ORDER[1:]))
+    first = lake.merge_new(rows, "orders")
+    assert Lake(spark, lake.root).merge_new(rows, "orders") == first
+    assert_df_equality(lake.read("orders"), rows, ignore_row_order=True, ignore_nullable=True)

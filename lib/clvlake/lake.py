@@ -102,16 +102,17 @@ class Lake:
     def version(self, table: str) -> int:
         return int(DeltaTable.forPath(self.spark, self.path(table)).history(1).select("version").first()[0])
 
-    def ensure(self, table: str) -> None:
-        """Create the table with its catalogue layout and contract schema if it is not there yet; else bring an
-        older table up to date (`upgrade_layout`, then the columns a newer contract adds: `evolve`)."""
+    def ensure(self, table: str) -> bool:
+        """Create the table with its catalogue layout and contract schema if it is not there yet (returns True:
+        its version 0 holds no row); else bring an older table up to date (`upgrade_layout`, then the columns a
+        newer contract adds: `evolve`) and return False."""
         spec = TABLES[table]
         if self.exists(table):
             if table not in self._checked:
                 self.upgrade_layout(table)
                 self.evolve(table)
                 self._checked.add(table)
-            return
+            return False
         builder = DeltaTable.createIfNotExists(self.spark).location(self.path(table)).addColumns(spec.schema)
         if spec.partition_by:
             builder = builder.partitionedBy(spec.partition_by)
@@ -120,6 +121,8 @@ class Lake:
         for key, value in table_properties(spec).items():
             builder = builder.property(key, value)
         builder.execute()
+        self._checked.add(table)
+        return True
 
     def upgrade_layout(self, table: str) -> bool:
         """Rewrite a table written in an older layout (e.g. silver partitioned by event_date) in the catalogue's,
@@ -171,17 +174,17 @@ class Lake:
         """Replace one partition with `df` (rows outside it make Delta fail the write); returns the new version."""
         return self.replace_where(df, table, f"{TABLES[table].partition_by} = '{value.isoformat()}'")
 
-    def append_if_none(self, rows: DataFrame, table: str, predicate: str) -> bool:
+    def append_if_none(self, rows: DataFrame, table: str, predicate: str, created: bool = False) -> bool:
         """Append `rows` if no row `t` of the table matches the SQL predicate; returns whether it did.
 
         A first write (a date's, a landing batch's), the usual case, so costs a third of the Spark jobs of
         Delta's `replaceWhere` or MERGE, which search the files to replace. The check and the append are tied
         to one table version: a Delta transaction id per table and predicate, versioned by it, keeps two writers
         that both found none from appending twice (Delta skips the second write, or fails it as concurrent).
+        `created`: this writer's `ensure` just created the table, so its version 0 holds no row to look for.
         """
-        version = self.version(table)
-        at_version = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(table))
-        if not at_version.alias("t").where(predicate).isEmpty():  # Delta skips files by their statistics
+        version = 0 if created else self.version(table)
+        if not created and self.matches_at(table, version, predicate):
             return False
         txn = hashlib.sha256(f"{self.path(table)}|{predicate}".encode()).hexdigest()[:32]
         (
@@ -193,15 +196,21 @@ class Lake:
         )
         return True
 
+    def matches_at(self, table: str, version: int, predicate: str) -> bool:
+        """Whether a row `t` of the table's given version matches the SQL predicate (Delta skips files by their
+        statistics)."""
+        at_version = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(table))
+        return not at_version.alias("t").where(predicate).isEmpty()
+
     def replace_where(self, df: DataFrame, table: str, predicate: str) -> int:
         """Replace the rows matching `predicate` with `df` (appended when there are none: `append_if_none`); a row
         of `df` outside the predicate fails the write."""
         spec = TABLES[table]
-        self.ensure(table)
+        created = self.ensure(table)
         rows = conform(df, spec.schema)
         outside = F.raise_error(F.lit(f"{table}: a row to write is outside {shorten(predicate)}"))
         inside = rows.where(F.when(F.expr(predicate), F.lit(True)).otherwise(outside))
-        if not self.append_if_none(inside, table, predicate):
+        if not self.append_if_none(inside, table, predicate, created):
             rows.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(
                 self.path(table)
             )
@@ -287,8 +296,13 @@ class Lake:
         for which it holds (it must be false for a row that would not change, to keep reruns commit-free).
         """
         spec = TABLES[table]
-        self.ensure(table)
+        created = self.ensure(table)
         source = conform(df, spec.schema)
+        if created:  # an empty table: every (unique) row is new
+            self.append_if_none(source, table, within or "true", created=True)
+            version = self.version(table)
+            log.info("%s: inserted every row into the new table (version %d)", table, version)
+            return version
         condition = " AND ".join([*(f"t.{k} = s.{k}" for k in spec.keys), *([within] if within else [])])
         target = DeltaTable.forPath(self.spark, self.path(table))
         if update_existing:
