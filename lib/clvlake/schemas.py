@@ -149,7 +149,7 @@ CUSTOMERS = _fields(
 CUSTOMER_IDENTITY = _fields(
     ("customer_key", _STR, False), ("customer_id", _STR, False), ("email", _STR), ("name", _STR)
 )
-# grain: one rejected landing row; key: (source, record_id); partition: ingest_date (the run that first saw it)
+# grain: one rejected landing row; key: (source, record_id); unpartitioned; ingest_date: the run that first saw it
 QUARANTINE = _fields(
     ("source", _STR, False),
     ("record_id", _STR, False),  # sha2 of source file, raw record and its occurrence in the file
@@ -160,6 +160,7 @@ QUARANTINE = _fields(
     ("run_id", _STR, False),
     ("ingest_date", _DATE, False),
     ("customer_key", _STR),  # of the row's parsed customer id; null when it has none (erasure matches it)
+    ("resolved_date", _DATE),  # the ingest that loaded it later (a retryable rule passed); null while open
 )
 
 # ---- bronze: every landed row as text, before any rule; partition: ingest_date ----------------------------

@@ -318,3 +318,44 @@ def test_an_ingest_as_of_a_date_before_the_latest_is_refused(spark, cfg, landing
     assert {c.source: c.files for c in ingest.run(spark, cfg, AS_OF)["sources"]}[
         "orders"
     ] == 0  # same day: fine
+
+
+def test_quarantined_rows_that_pass_later_load_once_and_stay_in_quarantine_resolved(spark, cfg, landing):
+    """An order after the run date, and a refund of an order that arrives in a later file, are quarantined;
+    once the run date passes and the order lands they reach silver exactly once, their quarantine rows kept
+    and marked resolved by that run."""
+    lake = Lake(spark, cfg.lake.root)
+    write_lines(
+        landing / "refunds" / "refunds_2024-12.csv",
+        ["refund_id,order_id,customer_id,refund_ts,amount", "R2,O40,C2,2024-12-20T09:00:00Z,5.00"],
+    )
+    ingest.run(spark, cfg, AS_OF)
+    quarantined = lake.read("quarantine").count()
+    retryable = F.col("rule").isin("future_timestamp", "unknown_order")
+    opened = lake.read("quarantine").where(retryable).select("source", "rule", "resolved_date").collect()
+    assert sorted(map(tuple, opened)) == [
+        ("orders", "future_timestamp", None),
+        ("refunds", "unknown_order", None),
+    ]
+
+    write_lines(
+        landing / "orders" / "orders_2025-01.csv",
+        [ORDERS_HEADER, "O40,C2,2024-12-15T10:00:00Z,web,EUR,30.00,0,0,5,1,home"],
+    )
+    later = date(2025, 1, 2)
+    counts = {c.source: c for c in ingest.run(spark, cfg, later)["sources"]}
+    assert (counts["orders"].files, counts["orders"].resolved, counts["refunds"].resolved) == (1, 1, 1)
+    assert lake.read("orders").where("order_id IN ('O12', 'O40')").count() == 2
+    assert lake.read("refunds").where("refund_id = 'R2'").count() == 1
+    quarantine = lake.read("quarantine")
+    assert sorted(r["rule"] for r in quarantine.where(F.col("resolved_date") == later).collect()) == [
+        "future_timestamp",
+        "unknown_order",
+    ]
+    assert quarantine.where(F.col("resolved_date").isNotNull() & ~retryable).isEmpty()
+    assert quarantine.count() == quarantined  # resolved rows stay, for audit
+
+    tables = lake_tables(lake)
+    before = {t: (lake.version(t), table_snapshot(lake, t)) for t in tables}
+    assert all(c.resolved == 0 for c in ingest.run(spark, cfg, later)["sources"])
+    assert {t: (lake.version(t), table_snapshot(lake, t)) for t in tables} == before

@@ -16,10 +16,13 @@ files). At the end: one quality_checks commit, the identity rows of the loaded s
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
+from typing import TypeVar
 
 from py4j.protocol import Py4JJavaError
 from pyspark import StorageLevel
@@ -33,7 +36,7 @@ from clvlake.errors import ClvError, InputError, QualityError
 from clvlake.frames import union_all
 from clvlake.ingest.landing import LandingFile, in_paths, list_landing, read_landing
 from clvlake.ingest.pseudonymise import ROW_KEY, customer_key
-from clvlake.ingest.sources import SOURCES, RuleContext, Source
+from clvlake.ingest.sources import RETRYABLE_RULES, SOURCES, RuleContext, Source
 from clvlake.ingest.transactions import (
     TransactionMapping,
     load_mapping,
@@ -54,6 +57,7 @@ from clvlake.lake import Lake
 from clvlake.privacy.subjects import SUPPRESSED, erased_hashes, masked_record, with_suppressed
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 OUT_OF_MEMORY = "java.lang.OutOfMemoryError"
 PII_COLUMNS = ("email", "name")
 TOP_RULES = 3
@@ -72,6 +76,7 @@ class SourceCounts:
     quarantined_by_rule: dict[str, int] = field(default_factory=dict)
     null_rates: dict[str, float] = field(default_factory=dict)  # of the accepted rows, per typed column
     suppressed: int = 0
+    resolved: int = 0  # open quarantine rows of earlier runs that pass now (`RETRYABLE_RULES`), not in `read`
 
     @property
     def quarantine_rate(self) -> float:
@@ -99,23 +104,52 @@ def silver_rows(checked: DataFrame, source: Source, run_id: str) -> DataFrame:
     )
 
 
+def record_id(source: Source) -> Column:
+    """A landed row's id in quarantine, stable on rerun: a hash of its file, its raw record and the occurrence
+    of that record in the file (over every row read from the file)."""
+    record = raw_record(source)
+    occurrence = F.row_number().over(Window.partitionBy("_source_file", record).orderBy(record))
+    return F.sha2(F.concat_ws("|", "_source_file", record, occurrence.cast("string")), 256)
+
+
 def quarantine_rows(checked: DataFrame, source: Source, run_id: str, as_of: date) -> DataFrame:
-    """Rejected rows with their subject's key and PII masked; `record_id` (file, raw record, occurrence of that
-    record in the file) is stable on rerun."""
+    """Rejected rows with their subject's key and PII masked, open (not resolved)."""
     record = raw_record(source)
     pii = tuple(c for c in PII_COLUMNS if c in source.raw_columns)
-    occurrence = F.row_number().over(Window.partitionBy("_source_file", record).orderBy(record))
-    return checked.where(F.col("status") == QUARANTINED).select(
-        F.lit(source.name).alias("source"),
-        F.sha2(F.concat_ws("|", "_source_file", record, occurrence.cast("string")), 256).alias("record_id"),
-        F.col("_source_file").alias("source_file"),
-        (masked_record(source.raw_columns, pii) if pii else record).alias("raw_record"),
-        "rule",
-        "reason",
-        F.lit(run_id).alias("run_id"),
-        F.lit(as_of).alias("ingest_date"),
-        F.col(ROW_KEY).alias("customer_key"),
+    return (
+        checked.withColumn("record_id", record_id(source))
+        .where(F.col("status") == QUARANTINED)
+        .select(
+            F.lit(source.name).alias("source"),
+            "record_id",
+            F.col("_source_file").alias("source_file"),
+            (masked_record(source.raw_columns, pii) if pii else record).alias("raw_record"),
+            "rule",
+            "reason",
+            F.lit(run_id).alias("run_id"),
+            F.lit(as_of).alias("ingest_date"),
+            F.col(ROW_KEY).alias("customer_key"),
+            F.lit(None).cast("date").alias("resolved_date"),
+        )
     )
+
+
+def open_retryable(lake: Lake) -> dict[str, set[str]]:
+    """The landing files (by source) that hold open quarantine rows of a rule a row can pass later."""
+    if not lake.exists("quarantine"):
+        return {}
+    lake.ensure("quarantine")  # a table from before `resolved_date` gains it: its rows are open
+    rows = (
+        lake.read("quarantine")
+        .where(F.col("rule").isin(*RETRYABLE_RULES) & F.col("resolved_date").isNull())
+        .select("source", "source_file")
+        .distinct()
+        .collect()  # one row per landing file, not per row
+    )
+    files: dict[str, set[str]] = {}
+    for row in rows:
+        files.setdefault(row["source"], set()).add(row["source_file"])
+    return files
 
 
 def bronze_rows(checked: DataFrame, source: Source, as_of: date) -> DataFrame:
@@ -268,15 +302,25 @@ class _Ingest:
         self.loaded: list[tuple[Source, list[LandingFile]]] = []  # sources whose silver rows are written
         self.versions: dict[str, int] = {}
         self.done: set[tuple] | None = None  # (source, path, size, modification time) of files already read
+        self.retryable: dict[str, set[str]] | None = None  # `open_retryable` as the run started
 
-    def new_files(self, source: Source, required: bool) -> list[LandingFile]:
+    def new_files(self, source: Source, listed: list[LandingFile]) -> list[LandingFile]:
         if self.done is None:
             done = self.lake.read("ingested_files").collect() if self.lake.exists("ingested_files") else []
             self.done = {
                 (r["source"], r["path"], r["size"], r["modification_time"]) for r in done
             }  # one per file
-        files = list_landing(self.spark, self.cfg.lake.landing, source, required)
-        return [f for f in files if (source.name, f.path, f.size, f.modification_time) not in self.done]
+        return [f for f in listed if (source.name, f.path, f.size, f.modification_time) not in self.done]
+
+    def files_to_retry(
+        self, source: Source, listed: list[LandingFile], new: list[LandingFile]
+    ) -> list[LandingFile]:
+        """Files read by earlier runs that hold open quarantine rows of retryable rules (a re-delivered file is
+        read as new instead)."""
+        if self.retryable is None:
+            self.retryable = open_retryable(self.lake)
+        paths = self.retryable.get(source.name, set())
+        return [f for f in listed if f.path in paths and f not in new]
 
     def read(self, source: Source, mapping: TransactionMapping | None, files: list[LandingFile]) -> DataFrame:
         paths = [f.path for f in files]
@@ -300,25 +344,78 @@ class _Ingest:
         return with_suppressed(checked, erased_hashes(self.lake))
 
     def load(self, source: Source, mapping: TransactionMapping | None) -> SourceCounts:
+        """The source's new files, then the open quarantine rows of its earlier files that may pass now."""
         # with transactions files mapped into orders, the six sources are optional (a transactions-only lake)
-        files = self.new_files(
-            source, required=mapping is not None or not self.cfg.ingest.transaction_sources
-        )
-        if not files:
+        required = mapping is not None or not self.cfg.ingest.transaction_sources
+        listed = list_landing(self.spark, self.cfg.lake.landing, source, required)
+        files = self.new_files(source, listed)
+        retry = self.files_to_retry(source, listed, files)
+        counts = SourceCounts(source.name, 0, 0, 0, 0, 0)
+        if files:
+            counts = self.out_of_memory_as_error(source, files, lambda: self.load_new(source, mapping, files))
+        else:
             log.info("ingest %s: no new landing files", source.name)
-            return SourceCounts(source.name, 0, 0, 0, 0, 0)
+        if retry:
+            resolved = self.out_of_memory_as_error(source, retry, lambda: self.retry(source, mapping, retry))
+            counts = dataclasses.replace(counts, resolved=resolved)
+        return counts
+
+    def load_new(
+        self, source: Source, mapping: TransactionMapping | None, files: list[LandingFile]
+    ) -> SourceCounts:
         # on local disk, not in memory: computed once, read by each write below, dropped when the source is done
         checked = self.checked_rows(source, self.read(source, mapping, files)).persist(StorageLevel.DISK_ONLY)
         try:
             return self.write(source, files, checked)
+        finally:
+            checked.unpersist()
+
+    def out_of_memory_as_error(self, source: Source, files: list[LandingFile], step: Callable[[], T]) -> T:
+        """Run one step of a source; the JVM running out of memory is a `ClvError` naming the setting to raise."""
+        try:
+            return step()
         except Py4JJavaError as err:
             if OUT_OF_MEMORY not in str(err):
                 raise
             raise ClvError(
-                f"ingest ran out of memory loading source '{source.name}' ({len(files)} new files): raise "
+                f"ingest ran out of memory loading source '{source.name}' ({len(files)} files): raise "
                 f"spark.driver_memory (now {self.cfg.spark.driver_memory}) in the config, or the executors' "
                 "memory on a cluster; nothing of this source was marked as read, so a rerun loads it again"
             ) from None
+
+    def retry(self, source: Source, mapping: TransactionMapping | None, files: list[LandingFile]) -> int:
+        """Re-check the open quarantine rows of retryable rules that `files` hold: rows that pass now go to
+        silver (a duplicate: silver has the key already) and their quarantine rows are marked resolved, kept
+        for audit. Idempotent: a rerun finds them resolved, or loads the same rows again. Returns how many."""
+        open_rows = self.lake.read("quarantine").where(
+            (F.col("source") == source.name)
+            & F.col("rule").isin(*RETRYABLE_RULES)
+            & F.col("resolved_date").isNull()
+            & F.expr(files_predicate("source_file", files))
+        )
+        checked = (
+            self.checked_rows(source, self.read(source, mapping, files))
+            .withColumn("record_id", record_id(source))
+            .join(open_rows.select("record_id"), "record_id", "left_semi")
+            .persist(StorageLevel.DISK_ONLY)
+        )
+        try:
+            passed = checked.where(F.col("status").isin(ACCEPTED, DUPLICATE)).select("record_id")
+            resolved = passed.count()
+            if resolved:
+                self.write_silver(source, files, checked)
+                self.versions["quarantine"] = self.lake.merge_new(
+                    open_rows.join(passed, "record_id", "left_semi").withColumn(
+                        "resolved_date", F.lit(self.as_of)
+                    ),
+                    "quarantine",
+                    within=files_predicate("t.source_file", files),
+                    update_when="t.resolved_date IS NULL",
+                )
+            log.info(
+                "ingest %s: %d of the open quarantine rows of earlier runs pass now", source.name, resolved
+            )
+            return resolved
         finally:
             checked.unpersist()
 
@@ -340,6 +437,13 @@ class _Ingest:
                 within=files_predicate("t.source_file", files),
             )
         check_quarantine_rate(counts, self.cfg.ingest.max_quarantine_rate)
+        self.write_silver(source, files, checked)
+        self.loaded.append((source, files))
+        return counts
+
+    def write_silver(self, source: Source, files: list[LandingFile], checked: DataFrame) -> None:
+        """Insert the accepted rows of `files` into silver (or update the rows of older records); keep their
+        customer ids on disk for the identity table."""
         latest_wins = source.table in LATEST_RECORD_WINS  # a newer record updates a row of another file
         self.versions[source.table] = self.lake.merge_new(
             silver_rows(checked, source, self.run_id),
@@ -350,8 +454,6 @@ class _Ingest:
         ids = identity_ids(checked, source).persist(StorageLevel.DISK_ONLY)
         ids.count()  # materialised before `checked` goes
         self.ids.append(ids)
-        self.loaded.append((source, files))
-        return counts
 
     def finish(self) -> None:
         """The quality rows of every source read (also when one stopped the run), then identity rows of the
@@ -361,7 +463,7 @@ class _Ingest:
             self.versions["quality_checks"] = self.lake.merge_new(
                 quality, "quality_checks", within=f"t.run_date = '{self.as_of.isoformat()}'"
             )
-        if not self.loaded:
+        if not self.ids:
             return
         known = self.lake.read("customer_identity") if self.lake.exists("customer_identity") else None
         self.versions["customer_identity"] = self.lake.merge_new(
@@ -373,7 +475,8 @@ class _Ingest:
             for f in files
         ]
         # files already in the log are never read again (`new_files`), so these rows are new: an append
-        self.lake.append(self.spark.createDataFrame(done, schemas.INGESTED_FILES), "ingested_files")
+        if done:
+            self.lake.append(self.spark.createDataFrame(done, schemas.INGESTED_FILES), "ingested_files")
 
 
 def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
