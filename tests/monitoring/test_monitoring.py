@@ -1,9 +1,12 @@
 """Monitoring building blocks: PSI against a hand computation, a shifted feature flagged, checks."""
 
+from datetime import date
+
 import numpy as np
 import pytest
 
-from clvlake.monitoring.checks import drift_checks, score_checks
+from clvlake import schemas
+from clvlake.monitoring.checks import drift_checks, freshness_checks, score_checks
 from clvlake.monitoring.drift import population_stability
 from clvlake.monitoring.realised import matured_score_dates
 
@@ -61,8 +64,6 @@ def test_score_checks_catch_invalid_duplicate_and_missing_customers(spark):
 
 
 def test_only_score_dates_whose_horizon_has_passed_are_matured():
-    from datetime import date
-
     dates = [date(2025, 1, 1), date(2025, 3, 1), date(2025, 6, 1)]
     assert matured_score_dates(dates, date(2025, 7, 1), horizon_days=120) == [
         date(2025, 1, 1),
@@ -72,8 +73,48 @@ def test_only_score_dates_whose_horizon_has_passed_are_matured():
 
 
 def test_a_score_date_judged_by_an_earlier_run_is_not_judged_again():
-    from datetime import date
-
     dates = [date(2025, 1, 1), date(2025, 3, 1), date(2025, 6, 1)]
     judged = frozenset({date(2025, 1, 1)})  # an earlier run judged it (and may have alerted)
     assert matured_score_dates(dates, date(2025, 7, 1), 120, judged) == [date(2025, 3, 1)]
+
+
+def test_a_source_without_a_new_file_for_longer_than_its_limit_alerts(spark):
+    """Freshness per source from the ingest runs that loaded files; `default` covers sources not named."""
+
+    def batch(source: str, run_date: date, files: int) -> tuple:
+        return (
+            run_date,
+            f"ingest-{run_date}",
+            source,
+            f"{source}-{run_date}",
+            files,
+            9,
+            9,
+            0,
+            0,
+            0.0,
+            {},
+            {},
+            0,
+        )
+
+    quality = spark.createDataFrame(
+        [
+            batch("orders", date(2025, 6, 27), 1),
+            batch("orders", date(2025, 6, 29), 0),  # a run without a new orders file does not count
+            batch("customers", date(2025, 6, 1), 1),
+            batch("sessions", date(2025, 6, 30), 1),
+            batch("sessions", date(2025, 7, 3), 1),  # after the monitored date
+        ],
+        schemas.QUALITY_CHECKS,
+    )
+    checks = freshness_checks(quality, date(2025, 7, 1), {"default": 3, "customers": 35})
+    assert [(c.name, c.value, c.threshold, c.breached) for c in checks] == [
+        ("days_without_files:customers", 30.0, 35.0, False),
+        ("days_without_files:orders", 4.0, 3.0, True),
+        ("days_without_files:sessions", 1.0, 3.0, False),
+    ]
+    only_named = freshness_checks(
+        quality, date(2025, 7, 1), {"customers": 35}
+    )  # no default: others unchecked
+    assert [c.name for c in only_named] == ["days_without_files:customers"]

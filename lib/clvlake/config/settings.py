@@ -224,14 +224,16 @@ class SegmentSettings:
 @dataclass(frozen=True)
 class MonitoringSettings:
     """`clv monitor`: PSI bins and thresholds, the largest tolerated change in customers between snapshots,
-    inputs whose drift is reported but never alerts (age-like ones grow as the customer base ages), and an
-    optional webhook that receives the alerts as JSON."""
+    inputs whose drift is reported but never alerts (age-like ones grow as the customer base ages), the most
+    days a source may go without a new landing file (per source name, `default` for the others; none: no
+    freshness check), and an optional webhook that receives the alerts as JSON."""
 
     psi_bins: int
     feature_psi_threshold: float
     prediction_psi_threshold: float
     max_customer_change: float
     drift_report_only: list[str] = field(default_factory=list)
+    max_days_without_files: dict[str, int] = field(default_factory=dict)
     webhook_url: str = ""
 
 

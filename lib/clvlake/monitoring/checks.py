@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
+
+DEFAULT_SOURCE = "default"  # the key of `monitoring.max_days_without_files` for sources not named there
 
 
 @dataclass(frozen=True)
@@ -95,6 +98,29 @@ def ingest_checks(quality: DataFrame, max_quarantine_rate: float) -> list[Check]
         )
         for r in rows
     ]
+
+
+def freshness_checks(quality: DataFrame, as_of: date, max_days: dict[str, int]) -> list[Check]:
+    """Days since the last ingest that loaded a new file of each source, up to `as_of`, against the source's
+    limit in `max_days` (its name, else `default`; a source with neither is not checked)."""
+    last = (
+        quality.where((F.col("files_read") > 0) & (F.col("run_date") <= F.lit(as_of)))
+        .groupBy("source")
+        .agg(F.max("run_date").alias("last"))
+        .orderBy("source")
+        .collect()  # one row a source
+    )
+    checks = []
+    for row in last:
+        limit = max_days.get(row["source"], max_days.get(DEFAULT_SOURCE))
+        if limit is not None:
+            detail = f"days since an ingest last loaded a new {row['source']} file ({row['last']})"
+            checks.append(
+                at_most(
+                    "ingest", f"days_without_files:{row['source']}", (as_of - row["last"]).days, limit, detail
+                )
+            )
+    return checks
 
 
 def drift_checks(psi: DataFrame, stage: str, threshold: float) -> list[Check]:

@@ -23,6 +23,7 @@ from clvlake.monitoring.checks import (
     at_most,
     drift_checks,
     feature_checks,
+    freshness_checks,
     ingest_checks,
     score_checks,
 )
@@ -174,8 +175,11 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     lake = Lake(spark, cfg.lake.root)
     checks: list[Check] = []
     if lake.exists("quality_checks"):
-        quality = lake.read("quality_checks").where(F.col("run_date") == F.lit(as_of))
-        checks += ingest_checks(quality, cfg.ingest.max_quarantine_rate)
+        quality = lake.read("quality_checks")
+        checks += ingest_checks(
+            quality.where(F.col("run_date") == F.lit(as_of)), cfg.ingest.max_quarantine_rate
+        )
+        checks += freshness_checks(quality, as_of, cfg.monitoring.max_days_without_files)
     checks.append(overdue_purge_check(lake, as_of))
     features = lake.read_partition("customer_features", as_of)
     feature_dates, score_dates = (
