@@ -5,8 +5,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from clvlake.config import absolute_location, expand_env, load_config
+from clvlake.config import SparkSettings, absolute_location, expand_env, load_config
 from clvlake.errors import ConfigError
+from clvlake.session import local_session_conf
 from tests.support.config import REPO
 
 
@@ -212,3 +213,9 @@ def test_the_demo_salt_is_fine_for_a_local_lake(tmp_path, monkeypatch, root):
     data = local()
     data["lake"]["root"] = root
     assert load_config(write(tmp_path, data)).privacy.salt == "local-demo-salt-not-secret"
+
+
+def test_jvm_options_of_the_config_come_after_clvlakes_own(tmp_path):
+    settings = SparkSettings("local[2]", "t", 2, "1g", extra={"spark.driver.extraJavaOptions": "-Xss4m"})
+    options = local_session_conf(settings, str(tmp_path))["spark.driver.extraJavaOptions"]
+    assert options == f"-Dderby.system.home={tmp_path / 'derby'} -Xss4m"

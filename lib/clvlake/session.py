@@ -100,8 +100,11 @@ def local_session_conf(settings: SparkSettings, scratch_dir: str) -> dict[str, s
         "spark.pyspark.python": sys.executable,
         **SQL_DEFAULTS,
     }
-    conf.update(settings.extra)
-    return conf
+    java_options = "spark.driver.extraJavaOptions"
+    extra = dict(settings.extra)
+    if java_options in extra:  # the user's JVM options come after clvlake's (the last of a flag wins)
+        extra[java_options] = f"{conf[java_options]} {extra[java_options]}"
+    return {**conf, **extra}
 
 
 def get_spark(settings: SparkSettings, scratch_dir: str | None = None) -> SparkSession:
