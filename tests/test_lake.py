@@ -1,17 +1,26 @@
-"""Table layout from the catalogue: clustered silver, statistics only where no clear text is, old lakes upgraded."""
+"""Table layout from the catalogue (clustered silver, statistics only where no clear text is, old lakes upgraded),
+first writes, and writes under concurrent commits."""
 
 from __future__ import annotations
 
 import json
+import logging
+import threading
+import time
 from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from chispa import assert_df_equality
+from delta.exceptions.captured import ConcurrentAppendException
+from delta.tables import DeltaTable
+from pyspark.sql import functions as F
 
+from clvlake import lake as lake_module
 from clvlake import schemas
 from clvlake.catalog import TABLES, table_properties
+from clvlake.errors import ConflictError
 from clvlake.lake import Lake
 
 ORDER = (
@@ -143,3 +152,51 @@ def test_a_merge_into_a_new_table_inserts_every_row_and_a_rerun_commits_nothing(
     first = lake.merge_new(rows, "orders")
     assert Lake(spark, lake.root).merge_new(rows, "orders") == first
     assert_df_equality(lake.read("orders"), rows, ignore_row_order=True, ignore_nullable=True)
+
+
+def test_a_write_that_conflicts_with_a_concurrent_commit_is_written_again(spark, tmp_path, caplog):
+    """A MERGE whose source is slow: while it runs, another writer appends to the table; Delta fails the MERGE's
+    commit as concurrent, and it is written again over the new version."""
+    lake = Lake(spark, str(tmp_path / "lake"))
+    lake.merge_new(orders_frame(spark, ORDER), "orders")
+    started, committed = tmp_path / "started", tmp_path / "committed"
+
+    @F.udf("string")
+    def waiting_for_the_other_writer(order_id: str) -> str:
+        started.touch()
+        deadline = time.monotonic() + 60
+        while not committed.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        return order_id
+
+    def other_writer() -> None:
+        while not started.exists():
+            time.sleep(0.1)
+        lake.append(orders_frame(spark, ("O3", *ORDER[1:])), "orders")
+        committed.touch()
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    merged = orders_frame(spark, ("O2", *ORDER[1:])).withColumn(
+        "order_id", waiting_for_the_other_writer("order_id")
+    )
+    with caplog.at_level(logging.WARNING, logger="clvlake.lake"):
+        lake.merge_new(merged, "orders")
+    writer.join()
+    assert "orders: a concurrent commit conflicted with this write (ConcurrentAppendException)" in caplog.text
+    assert sorted(r["order_id"] for r in lake.read("orders").collect()) == ["O1", "O2", "O3"]
+
+
+def test_a_write_that_keeps_conflicting_stops_naming_the_table(spark, tmp_path, monkeypatch):
+    lake = Lake(spark, str(tmp_path / "lake"))
+    lake.ensure("orders")
+
+    def always_conflicting(*_args):
+        raise ConcurrentAppendException("[DELTA_CONCURRENT_APPEND] files were added by an update", "(trace)")
+
+    monkeypatch.setattr(lake_module, "CONFLICT_PAUSE_SECONDS", 0.0)
+    monkeypatch.setattr(DeltaTable, "merge", always_conflicting)
+    with pytest.raises(
+        ConflictError, match=r"table 'orders': another job's commits conflicted with this write 4"
+    ):
+        lake.merge_new(orders_frame(spark, ORDER), "orders", update_existing=True)

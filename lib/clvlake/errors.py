@@ -13,6 +13,10 @@ class InputError(ClvError):
     """Input data or arguments are unusable (missing files, bad dates, empty tables...)."""
 
 
+class ConflictError(ClvError):
+    """Another job kept committing conflicting changes to a table; rerunning later is safe (writes are idempotent)."""
+
+
 class QualityError(ClvError):
     """A data-quality threshold was breached; the job stops before writing further."""
 

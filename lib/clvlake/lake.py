@@ -8,11 +8,27 @@ before the first write to it (`upgrade_layout`).
 
 from __future__ import annotations
 
+import functools
 import hashlib
+import inspect
 import logging
 import textwrap
+import time
+from collections.abc import Callable
 from datetime import date
+from typing import TypeVar
 
+# importing the captured classes installs Delta's conversion of its JVM conflict exceptions into them
+from delta.exceptions.captured import (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
 from delta.tables import DeltaTable
 from py4j.java_gateway import JavaClass
 from pyspark.sql import DataFrame, SparkSession
@@ -20,12 +36,60 @@ from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from clvlake.catalog import TABLES, TableSpec, table_properties
-from clvlake.errors import InputError
+from clvlake.errors import ConflictError, InputError
 
 log = logging.getLogger(__name__)
 LOG_RETENTION = "delta.logRetentionDuration"
 # open-source Delta's log, and Databricks Runtime's build of it
 DELTA_LOG_CLASSES = ("org.apache.spark.sql.delta.DeltaLog", "com.databricks.sql.transaction.tahoe.DeltaLog")
+
+
+# Delta's commit conflicts: another job committed to the table after this write read it
+CONFLICTS = (
+    ConcurrentAppendException,
+    ConcurrentDeleteDeleteException,
+    ConcurrentDeleteReadException,
+    ConcurrentTransactionException,
+    ConcurrentWriteException,
+    DeltaConcurrentModificationException,
+    MetadataChangedException,
+    ProtocolChangedException,
+)
+CONFLICT_ATTEMPTS = 4  # a conflicting write runs again up to this many times in all
+CONFLICT_PAUSE_SECONDS = 2.0  # before the second attempt; doubles before each later one
+Write = TypeVar("Write", bound=Callable)
+
+
+def retried_on_conflict(write: Write) -> Write:
+    """Run a Lake write again when a concurrent commit conflicts with it: every write is idempotent and reads
+    the table anew, so a retry writes what one uncontended run would. After `CONFLICT_ATTEMPTS`, a
+    `ConflictError` naming the table."""
+
+    @functools.wraps(write)
+    def retrying(self: Lake, *args, **kwargs):
+        table = inspect.signature(write).bind(self, *args, **kwargs).arguments["table"]
+        attempt = 1
+        while True:
+            try:
+                return write(self, *args, **kwargs)
+            except CONFLICTS as err:
+                if attempt == CONFLICT_ATTEMPTS:
+                    raise ConflictError(
+                        f"table '{table}': another job's commits conflicted with this write {attempt} times "
+                        f"({type(err).__name__}); run this job again once the other one has finished "
+                        "(its writes are idempotent)"
+                    ) from None
+                pause = CONFLICT_PAUSE_SECONDS * 2 ** (attempt - 1)
+                log.warning(
+                    "%s: a concurrent commit conflicted with this write (%s); writing again in %.0f s",
+                    table,
+                    type(err).__name__,
+                    pause,
+                )
+                time.sleep(pause)
+                attempt += 1
+
+    return retrying  # type: ignore[return-value]
 
 
 def java_class(spark: SparkSession, name: str) -> JavaClass | None:
@@ -202,6 +266,7 @@ class Lake:
         at_version = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(table))
         return not at_version.alias("t").where(predicate).isEmpty()
 
+    @retried_on_conflict
     def replace_where(self, df: DataFrame, table: str, predicate: str) -> int:
         """Replace the rows matching `predicate` with `df` (appended when there are none: `append_if_none`); a row
         of `df` outside the predicate fails the write."""
@@ -218,6 +283,7 @@ class Lake:
         log.info("%s: replaced %s (version %d)", table, shorten(predicate), version)
         return version
 
+    @retried_on_conflict
     def append(self, df: DataFrame, table: str) -> int:
         """Append rows: for audit tables, whose rows are events never merged away, and for rows that are new by
         construction (the ingest's log of the files it has read)."""
@@ -225,6 +291,7 @@ class Lake:
         conform(df, TABLES[table].schema).write.format("delta").mode("append").save(self.path(table))
         return self.version(table)
 
+    @retried_on_conflict
     def delete_matching(self, table: str, subjects: DataFrame, condition: str) -> int:
         """Delete target rows `t` matching a row `s` of `subjects` under `condition`; returns rows removed.
 
@@ -279,6 +346,7 @@ class Lake:
         if self.properties(table).get(LOG_RETENTION) != duration:
             self.set_properties(table, {LOG_RETENTION: duration})
 
+    @retried_on_conflict
     def merge_new(
         self,
         df: DataFrame,
