@@ -233,9 +233,23 @@ def test_rerun_reads_nothing_and_commits_nothing(spark, ingested):
     assert {t: lake.version(t) for t in tables} == versions
 
 
-def test_new_files_are_read_once_and_late_keys_are_duplicates(spark, cfg, landing):
+def test_a_later_run_reads_only_new_files_and_loads_quarantined_rows_that_pass_now_once(spark, cfg, landing):
+    """New files are read once, a key silver holds is a duplicate. An order after the first run's date and a
+    refund of an order that arrives with the later run are quarantined first; the later run loads them into
+    silver, their quarantine rows kept and marked resolved by it; a rerun then changes nothing."""
     lake = Lake(spark, cfg.lake.root)
+    write_lines(
+        landing / "refunds" / "refunds_2024-12.csv",
+        ["refund_id,order_id,customer_id,refund_ts,amount", "R2,O40,C2,2024-12-20T09:00:00Z,5.00"],
+    )
     ingest.run(spark, cfg, AS_OF)
+    quarantined = lake.read("quarantine").count()
+    retryable = F.col("rule").isin("future_timestamp", "unknown_order")
+    opened = lake.read("quarantine").where(retryable).select("source", "rule", "resolved_date").collect()
+    assert sorted(map(tuple, opened)) == [
+        ("orders", "future_timestamp", None),
+        ("refunds", "unknown_order", None),
+    ]
     write_lines(
         landing / "orders" / "orders_2024-05.csv",
         [
@@ -243,21 +257,34 @@ def test_new_files_are_read_once_and_late_keys_are_duplicates(spark, cfg, landin
             "O20,C2,2024-05-01T10:00:00Z,web,EUR,15.00,0,0,5,1,home",
             GOOD_ORDERS[1].replace("40.50", "41.00"),  # O2 again, in a later file: the first version stays
             "O21,C1,2024-02-29T10:00:00Z,web,EUR,15.00,0,0,5,1,home",  # late event: lands in its own date
+            "O40,C2,2024-12-15T10:00:00Z,web,EUR,30.00,0,0,5,1,home",  # the refunded order
         ],
     )
-    counts = {c.source: c for c in ingest.run(spark, cfg, AS_OF)["sources"]}
-    assert (counts["orders"].files, counts["orders"].read, counts["orders"].accepted) == (1, 3, 2)
+    later = date(2025, 1, 2)  # O12 (2025-01-02) is no longer in the future
+    counts = {c.source: c for c in ingest.run(spark, cfg, later)["sources"]}
+    assert (counts["orders"].files, counts["orders"].read, counts["orders"].accepted) == (1, 4, 3)
     assert counts["orders"].duplicate == 1 and counts["refunds"].files == 0
+    assert (counts["orders"].resolved, counts["refunds"].resolved) == (1, 1)
     silver = {r["order_id"]: r for r in lake.read("orders").collect()}
-    assert sorted(silver) == ["O1", "O2", "O20", "O21", "O3"]
+    assert sorted(silver) == ["O1", "O12", "O2", "O20", "O21", "O3", "O40"]
     assert str(silver["O2"]["gross_amount"]) == "40.50"
     assert silver["O21"]["event_date"] == date(2024, 2, 29)
+    assert sorted(r["refund_id"] for r in lake.read("refunds").collect()) == ["R1", "R2"]
     assert lake.read("ingested_files").where("source = 'orders'").count() == 3
     quality = lake.read("quality_checks").where("source = 'orders'").orderBy("rows_read").collect()
     assert [(q["files_read"], q["rows_read"], q["rows_duplicate"]) for q in quality] == [
-        (1, 3, 1),
+        (1, 4, 1),
         (2, 13, 1),
     ]
+    quarantine = lake.read("quarantine")
+    assert quarantine.count() == quarantined  # resolved rows stay, for audit
+    resolved = quarantine.where(F.col("resolved_date").isNotNull()).select("rule", "resolved_date").collect()
+    assert sorted(map(tuple, resolved)) == [("future_timestamp", later), ("unknown_order", later)]
+
+    tables = lake_tables(lake)
+    before = {t: (lake.version(t), table_snapshot(lake, t)) for t in tables}
+    assert all(c.files == c.resolved == 0 for c in ingest.run(spark, cfg, later)["sources"])
+    assert {t: (lake.version(t), table_snapshot(lake, t)) for t in tables} == before
 
 
 def test_missing_source_folder_is_a_clear_error(spark, cfg, landing):
@@ -318,44 +345,3 @@ def test_an_ingest_as_of_a_date_before_the_latest_is_refused(spark, cfg, landing
     assert {c.source: c.files for c in ingest.run(spark, cfg, AS_OF)["sources"]}[
         "orders"
     ] == 0  # same day: fine
-
-
-def test_quarantined_rows_that_pass_later_load_once_and_stay_in_quarantine_resolved(spark, cfg, landing):
-    """An order after the run date, and a refund of an order that arrives in a later file, are quarantined;
-    once the run date passes and the order lands they reach silver exactly once, their quarantine rows kept
-    and marked resolved by that run."""
-    lake = Lake(spark, cfg.lake.root)
-    write_lines(
-        landing / "refunds" / "refunds_2024-12.csv",
-        ["refund_id,order_id,customer_id,refund_ts,amount", "R2,O40,C2,2024-12-20T09:00:00Z,5.00"],
-    )
-    ingest.run(spark, cfg, AS_OF)
-    quarantined = lake.read("quarantine").count()
-    retryable = F.col("rule").isin("future_timestamp", "unknown_order")
-    opened = lake.read("quarantine").where(retryable).select("source", "rule", "resolved_date").collect()
-    assert sorted(map(tuple, opened)) == [
-        ("orders", "future_timestamp", None),
-        ("refunds", "unknown_order", None),
-    ]
-
-    write_lines(
-        landing / "orders" / "orders_2025-01.csv",
-        [ORDERS_HEADER, "O40,C2,2024-12-15T10:00:00Z,web,EUR,30.00,0,0,5,1,home"],
-    )
-    later = date(2025, 1, 2)
-    counts = {c.source: c for c in ingest.run(spark, cfg, later)["sources"]}
-    assert (counts["orders"].files, counts["orders"].resolved, counts["refunds"].resolved) == (1, 1, 1)
-    assert lake.read("orders").where("order_id IN ('O12', 'O40')").count() == 2
-    assert lake.read("refunds").where("refund_id = 'R2'").count() == 1
-    quarantine = lake.read("quarantine")
-    assert sorted(r["rule"] for r in quarantine.where(F.col("resolved_date") == later).collect()) == [
-        "future_timestamp",
-        "unknown_order",
-    ]
-    assert quarantine.where(F.col("resolved_date").isNotNull() & ~retryable).isEmpty()
-    assert quarantine.count() == quarantined  # resolved rows stay, for audit
-
-    tables = lake_tables(lake)
-    before = {t: (lake.version(t), table_snapshot(lake, t)) for t in tables}
-    assert all(c.resolved == 0 for c in ingest.run(spark, cfg, later)["sources"])
-    assert {t: (lake.version(t), table_snapshot(lake, t)) for t in tables} == before

@@ -36,7 +36,7 @@ from clvlake.errors import ClvError, InputError, QualityError
 from clvlake.frames import union_all
 from clvlake.ingest.landing import LandingFile, in_paths, list_landing, read_landing
 from clvlake.ingest.pseudonymise import ROW_KEY, customer_key
-from clvlake.ingest.sources import RETRYABLE_RULES, SOURCES, RuleContext, Source
+from clvlake.ingest.sources import FUTURE_TIMESTAMP, RETRYABLE_RULES, SOURCES, RuleContext, Source
 from clvlake.ingest.transactions import (
     TransactionMapping,
     load_mapping,
@@ -134,21 +134,23 @@ def quarantine_rows(checked: DataFrame, source: Source, run_id: str, as_of: date
     )
 
 
-def open_retryable(lake: Lake) -> dict[str, set[str]]:
-    """The landing files (by source) that hold open quarantine rows of a rule a row can pass later."""
+def open_retryable(lake: Lake, as_of: date) -> dict[str, dict[str, set[str]]]:
+    """Source → landing file → rules of its open quarantine rows that a row can pass later (a future timestamp
+    quarantined by a run of this date cannot pass yet, and is left out)."""
     if not lake.exists("quarantine"):
         return {}
     lake.ensure("quarantine")  # a table from before `resolved_date` gains it: its rows are open
+    not_yet = (F.col("rule") == FUTURE_TIMESTAMP) & (F.col("ingest_date") >= F.lit(as_of))
     rows = (
         lake.read("quarantine")
-        .where(F.col("rule").isin(*RETRYABLE_RULES) & F.col("resolved_date").isNull())
-        .select("source", "source_file")
+        .where(F.col("rule").isin(*RETRYABLE_RULES) & F.col("resolved_date").isNull() & ~not_yet)
+        .select("source", "source_file", "rule")
         .distinct()
-        .collect()  # one row per landing file, not per row
+        .collect()  # a row per landing file and rule, not per quarantined row
     )
-    files: dict[str, set[str]] = {}
+    files: dict[str, dict[str, set[str]]] = {}
     for row in rows:
-        files.setdefault(row["source"], set()).add(row["source_file"])
+        files.setdefault(row["source"], {}).setdefault(row["source_file"], set()).add(row["rule"])
     return files
 
 
@@ -302,7 +304,7 @@ class _Ingest:
         self.loaded: list[tuple[Source, list[LandingFile]]] = []  # sources whose silver rows are written
         self.versions: dict[str, int] = {}
         self.done: set[tuple] | None = None  # (source, path, size, modification time) of files already read
-        self.retryable: dict[str, set[str]] | None = None  # `open_retryable` as the run started
+        self.retryable: dict[str, dict[str, set[str]]] | None = None  # `open_retryable` at the first source
 
     def new_files(self, source: Source, listed: list[LandingFile]) -> list[LandingFile]:
         if self.done is None:
@@ -315,12 +317,18 @@ class _Ingest:
     def files_to_retry(
         self, source: Source, listed: list[LandingFile], new: list[LandingFile]
     ) -> list[LandingFile]:
-        """Files read by earlier runs that hold open quarantine rows of retryable rules (a re-delivered file is
-        read as new instead)."""
+        """Files read by earlier runs whose open quarantine rows may pass now: a timestamp quarantined by an
+        earlier run date, or an unknown order once this run has written orders (a re-delivered file is read
+        as new instead)."""
         if self.retryable is None:
-            self.retryable = open_retryable(self.lake)
-        paths = self.retryable.get(source.name, set())
-        return [f for f in listed if f.path in paths and f not in new]
+            self.retryable = open_retryable(self.lake, self.as_of)
+        referenced_loaded = source.reference is not None and source.reference.table in self.versions
+        retry = {
+            path
+            for path, rules in self.retryable.get(source.name, {}).items()
+            if FUTURE_TIMESTAMP in rules or referenced_loaded
+        }
+        return [f for f in listed if f.path in retry and f not in new]
 
     def read(self, source: Source, mapping: TransactionMapping | None, files: list[LandingFile]) -> DataFrame:
         paths = [f.path for f in files]

@@ -23,9 +23,10 @@ EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+\.[^@\s]+$"
 COUNTRY_PATTERN = r"^[A-Z]{2}$"  # ISO 3166-1 alpha-2
 
 
-# rules a row can pass later: its order may load with a later file, its timestamp passes once the run date
-# reaches it; ingest re-checks the open quarantine rows of these rules on every run
-RETRYABLE_RULES = ("future_timestamp", "unknown_order")
+# rules a row can pass later: its timestamp passes once the run date reaches it, its order may load with a
+# later file; ingest re-checks their open quarantine rows when that may have happened
+FUTURE_TIMESTAMP, UNKNOWN_ORDER = "future_timestamp", "unknown_order"
+RETRYABLE_RULES = (FUTURE_TIMESTAMP, UNKNOWN_ORDER)
 
 
 @dataclass(frozen=True)
@@ -132,7 +133,7 @@ def _timestamp_rules(raw: str, ctx: RuleContext) -> list[Rule]:
     return [
         _unparseable(raw, raw, "timestamp"),
         Rule(
-            "future_timestamp",
+            FUTURE_TIMESTAMP,
             typed >= F.lit(horizon).cast("timestamp"),
             F.concat(F.lit(f"{raw} is after the run date {ctx.as_of}: "), F.col(raw)),
         ),
@@ -179,7 +180,7 @@ def _refunds_rules(ctx: RuleContext) -> list[Rule]:
         _unparseable("amount", "amount", "amount"),
         _negative("amount"),
         Rule(
-            "unknown_order",
+            UNKNOWN_ORDER,
             ~F.col(REFERENCE_FOUND),
             F.concat(F.lit("order_id is not a loaded order: "), F.col("order_id")),
         ),
