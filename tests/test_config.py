@@ -219,3 +219,17 @@ def test_jvm_options_of_the_config_come_after_clvlakes_own(tmp_path):
     settings = SparkSettings("local[2]", "t", 2, "1g", extra={"spark.driver.extraJavaOptions": "-Xss4m"})
     options = local_session_conf(settings, str(tmp_path))["spark.driver.extraJavaOptions"]
     assert options == f"-Dderby.system.home={tmp_path / 'derby'} -Xss4m"
+
+
+def test_a_mapping_of_numbers_is_typed_and_a_word_in_it_is_an_error_naming_the_key(tmp_path):
+    data = yaml.safe_load((REPO / "conf" / "local.yml").read_text())
+    data["monitoring"]["max_days_without_files"] = {"default": 3, "customers": 35}
+    path = tmp_path / "c.yml"
+    path.write_text(yaml.safe_dump(data))
+    assert load_config(path).monitoring.max_days_without_files == {"default": 3, "customers": 35}
+    data["monitoring"]["max_days_without_files"]["customers"] = "monthly"
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(
+        ConfigError, match=r"key 'monitoring.max_days_without_files.customers' must be an integer"
+    ):
+        load_config(path)

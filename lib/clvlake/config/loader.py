@@ -59,7 +59,8 @@ def _convert(value: Any, hint: Any, key: str, source: str) -> Any:
     if origin is dict:
         if not isinstance(value, dict):
             raise ConfigError(f"{source}: key '{key}' must be a mapping, got {value!r}")
-        return {str(k): _expand(str(v), key, source) for k, v in value.items()}
+        _, value_hint = typing.get_args(hint)
+        return {str(k): _convert(v, value_hint, f"{key}.{k}", source) for k, v in value.items()}
     if hint is date:
         if isinstance(value, date):
             return value
