@@ -18,17 +18,8 @@ from collections.abc import Callable
 from datetime import date
 from typing import TypeVar
 
-# importing the captured classes installs Delta's conversion of its JVM conflict exceptions into them
-from delta.exceptions.captured import (
-    ConcurrentAppendException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentDeleteReadException,
-    ConcurrentTransactionException,
-    ConcurrentWriteException,
-    DeltaConcurrentModificationException,
-    MetadataChangedException,
-    ProtocolChangedException,
-)
+# importing `captured` makes PySpark raise its classes for Delta's JVM conflict exceptions
+from delta.exceptions import captured as delta_errors
 from delta.tables import DeltaTable
 from py4j.java_gateway import JavaClass
 from pyspark.sql import DataFrame, SparkSession
@@ -46,14 +37,14 @@ DELTA_LOG_CLASSES = ("org.apache.spark.sql.delta.DeltaLog", "com.databricks.sql.
 
 # Delta's commit conflicts: another job committed to the table after this write read it
 CONFLICTS = (
-    ConcurrentAppendException,
-    ConcurrentDeleteDeleteException,
-    ConcurrentDeleteReadException,
-    ConcurrentTransactionException,
-    ConcurrentWriteException,
-    DeltaConcurrentModificationException,
-    MetadataChangedException,
-    ProtocolChangedException,
+    delta_errors.ConcurrentAppendException,
+    delta_errors.ConcurrentDeleteDeleteException,
+    delta_errors.ConcurrentDeleteReadException,
+    delta_errors.ConcurrentTransactionException,
+    delta_errors.ConcurrentWriteException,
+    delta_errors.DeltaConcurrentModificationException,
+    delta_errors.MetadataChangedException,
+    delta_errors.ProtocolChangedException,
 )
 CONFLICT_ATTEMPTS = 4  # a conflicting write runs again up to this many times in all
 CONFLICT_PAUSE_SECONDS = 2.0  # before the second attempt; doubles before each later one
