@@ -134,16 +134,23 @@ def quarantine_rows(checked: DataFrame, source: Source, run_id: str, as_of: date
     )
 
 
+def open_retryable_rows(lake: Lake) -> DataFrame:
+    """The quarantine rows not resolved yet whose rule a row can pass later."""
+    return lake.read("quarantine").where(
+        F.col("rule").isin(*RETRYABLE_RULES) & F.col("resolved_date").isNull()
+    )
+
+
 def open_retryable(lake: Lake, as_of: date) -> dict[str, dict[str, set[str]]]:
-    """Source → landing file → rules of its open quarantine rows that a row can pass later (a future timestamp
-    quarantined by a run of this date cannot pass yet, and is left out)."""
+    """Source → landing file → rules of its `open_retryable_rows` (a future timestamp quarantined by a run of
+    this date cannot pass yet, and is left out)."""
     if not lake.exists("quarantine"):
         return {}
     lake.ensure("quarantine")  # a table from before `resolved_date` gains it: its rows are open
     not_yet = (F.col("rule") == FUTURE_TIMESTAMP) & (F.col("ingest_date") >= F.lit(as_of))
     rows = (
-        lake.read("quarantine")
-        .where(F.col("rule").isin(*RETRYABLE_RULES) & F.col("resolved_date").isNull() & ~not_yet)
+        open_retryable_rows(lake)
+        .where(~not_yet)
         .select("source", "source_file", "rule")
         .distinct()
         .collect()  # a row per landing file and rule, not per quarantined row
@@ -395,11 +402,8 @@ class _Ingest:
         """Re-check the open quarantine rows of retryable rules that `files` hold: rows that pass now go to
         silver (a duplicate: silver has the key already) and their quarantine rows are marked resolved, kept
         for audit. Idempotent: a rerun finds them resolved, or loads the same rows again. Returns how many."""
-        open_rows = self.lake.read("quarantine").where(
-            (F.col("source") == source.name)
-            & F.col("rule").isin(*RETRYABLE_RULES)
-            & F.col("resolved_date").isNull()
-            & F.expr(files_predicate("source_file", files))
+        open_rows = open_retryable_rows(self.lake).where(
+            (F.col("source") == source.name) & F.expr(files_predicate("source_file", files))
         )
         checked = (
             self.checked_rows(source, self.read(source, mapping, files))
