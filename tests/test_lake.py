@@ -200,3 +200,17 @@ def test_a_write_that_keeps_conflicting_stops_naming_the_table(spark, tmp_path, 
         ConflictError, match=r"table 'orders': another job's commits conflicted with this write 4"
     ):
         lake.merge_new(orders_frame(spark, ORDER), "orders", update_existing=True)
+
+
+def test_the_version_read_from_the_jvm_log_is_the_tables_latest_and_so_is_the_connect_fallback(
+    spark, tmp_path, monkeypatch
+):
+    lake = Lake(spark, str(tmp_path / "lake"))
+    lake.merge_new(orders_frame(spark, ORDER), "orders")
+    writer = Lake(spark, lake.root)  # another writer commits: the first Lake's next read sees it
+    writer.merge_new(orders_frame(spark, ("O2", *ORDER[1:])), "orders")
+    latest = DeltaTable.forPath(spark, lake.path("orders")).history(1).first()["version"]
+    assert latest == 2
+    assert lake.version("orders") == latest
+    monkeypatch.setattr(Lake, "delta_log", lambda self, table: None)  # no JVM, as under Spark Connect
+    assert lake.version("orders") == latest

@@ -8,6 +8,7 @@ before the first write to it (`upgrade_layout`).
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import inspect
@@ -21,7 +22,8 @@ from typing import TypeVar
 # importing `captured` makes PySpark raise its classes for Delta's JVM conflict exceptions
 from delta.exceptions import captured as delta_errors
 from delta.tables import DeltaTable
-from py4j.java_gateway import JavaClass
+from py4j.java_gateway import JavaClass, JavaObject
+from py4j.protocol import Py4JError
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -155,7 +157,23 @@ class Lake:
         return df
 
     def version(self, table: str) -> int:
+        """The table's latest version: from Delta's log in the JVM (no Spark job: a job each was a tenth of a
+        daily ingest), or from the table's history where no JVM is reachable (Spark Connect)."""
+        delta_log = self.delta_log(table)
+        if delta_log is not None:
+            none = self.spark._jvm.scala.Option.empty()
+            with contextlib.suppress(Py4JError):  # another runtime's `update` signature: the history then
+                return int(delta_log.update(False, none, none).version())
         return int(DeltaTable.forPath(self.spark, self.path(table)).history(1).select("version").first()[0])
+
+    def delta_log(self, table: str) -> JavaObject | None:
+        """The table's `DeltaLog` in the JVM, or None: under Spark Connect, whose sessions reach no JVM, or a
+        runtime with another Delta build."""
+        jspark = getattr(self.spark, "_jsparkSession", None)
+        delta_log = next(filter(None, (java_class(self.spark, c) for c in DELTA_LOG_CLASSES)), None)
+        if jspark is None or delta_log is None:
+            return None
+        return delta_log.forTable(jspark, self.path(table))
 
     def ensure(self, table: str) -> bool:
         """Create the table with its catalogue layout and contract schema if it is not there yet (returns True:
@@ -314,11 +332,10 @@ class Lake:
         under the table's log retention, up to the latest checkpoint whose previous entry expired. Returns
         False where no Delta log class is reachable: under Spark Connect, whose sessions reach no JVM, or a
         runtime with another Delta build (Delta checkpoints every 10 commits anyway)."""
-        jspark = getattr(self.spark, "_jsparkSession", None)
-        delta_log = next(filter(None, (java_class(self.spark, c) for c in DELTA_LOG_CLASSES)), None)
-        if jspark is None or delta_log is None:
+        delta_log = self.delta_log(table)
+        if delta_log is None:
             return False
-        delta_log.forTable(jspark, self.path(table)).checkpoint()
+        delta_log.checkpoint()
         return True
 
     def properties(self, table: str) -> dict[str, str]:

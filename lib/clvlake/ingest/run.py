@@ -9,9 +9,11 @@ no new files commits nothing.
 
 Per source, one source at a time: read the new files → type, check, de-duplicate (within the batch and against
 silver), kept on local disk while the source is written (never in memory, so a run's memory does not grow with
-its size) → bronze and quarantine → stop with a `QualityError` if too many rows were quarantined → insert the
-accepted rows into silver (a MERGE on the natural key that Delta prunes to the files of the batch's landing
-files). At the end: one quality_checks commit, the identity rows of the loaded sources, `ingested_files`.
+its size) → bronze → stop with a `QualityError` if too many rows were quarantined → insert the accepted rows
+into silver (a MERGE on the natural key that Delta prunes to the files of the batch's landing files). At the end,
+one commit each, also when a source stopped the run: the quarantined rows of every source read, the quality
+rows, the identity rows of the loaded sources, then `ingested_files`. (Each commit costs about a second of
+fixed work, snapshot and log, whatever its size: a run makes as few as the tables it writes allow.)
 """
 
 from __future__ import annotations
@@ -308,6 +310,8 @@ class _Ingest:
         self.run_id = f"ingest-{as_of.isoformat()}"
         self.quality: list[tuple] = []
         self.ids: list[DataFrame] = []  # identity_ids of each loaded source, on local disk until `finish`
+        # quarantine_rows of each source read and the files they come from, on local disk until `finish`
+        self.quarantined: list[tuple[DataFrame, list[LandingFile]]] = []
         self.loaded: list[tuple[Source, list[LandingFile]]] = []  # sources whose silver rows are written
         self.versions: dict[str, int] = {}
         self.done: set[tuple] | None = None  # (source, path, size, modification time) of files already read
@@ -432,8 +436,8 @@ class _Ingest:
             checked.unpersist()
 
     def write(self, source: Source, files: list[LandingFile], checked: DataFrame) -> SourceCounts:
-        """Bronze, quarantine and the quality row of one source's checked rows, then (unless too many rows were
-        quarantined) silver; keeps the source's customer ids on disk for the identity table."""
+        """Bronze and the quality row of one source's checked rows, then (unless too many rows were quarantined)
+        silver; keeps the source's quarantined rows and customer ids on disk for `finish`."""
         counts = count_statuses(checked, source, len(files))
         log.info("ingest %s: %s", source.name, counts)
         self.quality.append(quality_row(counts, files, self.run_id, self.as_of))
@@ -443,11 +447,9 @@ class _Ingest:
             bronze_predicate(source, files),
         )
         if counts.quarantined:
-            self.versions["quarantine"] = self.lake.merge_new(
-                quarantine_rows(checked, source, self.run_id, self.as_of),
-                "quarantine",
-                within=files_predicate("t.source_file", files),
-            )
+            rows = quarantine_rows(checked, source, self.run_id, self.as_of).persist(StorageLevel.DISK_ONLY)
+            rows.count()  # materialised before `checked` goes
+            self.quarantined.append((rows, files))
         check_quarantine_rate(counts, self.cfg.ingest.max_quarantine_rate)
         self.write_silver(source, files, checked)
         self.loaded.append((source, files))
@@ -468,8 +470,16 @@ class _Ingest:
         self.ids.append(ids)
 
     def finish(self) -> None:
-        """The quality rows of every source read (also when one stopped the run), then identity rows of the
-        loaded sources and, last, the bookkeeping that marks their files as read."""
+        """The quarantine and quality rows of every source read (also when one stopped the run), each table in
+        one commit; then identity rows of the loaded sources and, last, the bookkeeping that marks their files
+        as read."""
+        if self.quarantined:
+            files = [f for _, source_files in self.quarantined for f in source_files]
+            self.versions["quarantine"] = self.lake.merge_new(
+                union_all([rows for rows, _ in self.quarantined]),
+                "quarantine",
+                within=files_predicate("t.source_file", files),
+            )
         if self.quality:
             quality = self.spark.createDataFrame(self.quality, schemas.QUALITY_CHECKS)
             self.versions["quality_checks"] = self.lake.merge_new(
@@ -503,6 +513,6 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
         finally:
             job.finish()
     finally:
-        for ids in job.ids:
-            ids.unpersist()
+        for persisted in (*job.ids, *(rows for rows, _ in job.quarantined)):
+            persisted.unpersist()
     return {"sources": counts, "table_versions": job.versions}
