@@ -175,6 +175,15 @@ class Lake:
             return None
         return delta_log.forTable(jspark, self.path(table))
 
+    def holds_path(self, uri: str) -> bool | None:
+        """Whether a file or folder exists (e.g. an export folder under the root), asked of Hadoop's file system
+        for the URI's scheme without a Spark job; None where no JVM is reachable (Spark Connect)."""
+        jsc = getattr(self.spark, "_jsc", None)
+        if jsc is None:
+            return None
+        path = self.spark._jvm.org.apache.hadoop.fs.Path(uri)
+        return bool(path.getFileSystem(jsc.hadoopConfiguration()).exists(path))
+
     def ensure(self, table: str) -> bool:
         """Create the table with its catalogue layout and contract schema if it is not there yet (returns True:
         its version 0 holds no row); else bring an older table up to date (`upgrade_layout`, then the columns a

@@ -76,7 +76,7 @@ def erased(spark, tmp_path_factory):
     result = erase(spark, cfg, [SUBJECT], datetime.now(timezone.utc))
     after = {t: lake.read(t).collect() for t in tables}
     key = spark.range(1).select(customer_key(F.lit(SUBJECT), cfg.privacy.salt)).first()[0]
-    return before, after, key, result, (landing / "CDNOW_sample.txt").read_text()
+    return before, after, key, result, (landing / "CDNOW_sample.txt").read_text(), cfg
 
 
 def first_token(text: str | None) -> str | None:
@@ -96,7 +96,7 @@ def as_set(rows) -> set[str]:
 
 
 def test_exactly_the_subjects_rows_go_and_every_other_row_stays(erased):
-    before, after, key, result, _ = erased
+    before, after, key, result, *_ = erased
     for table in before.keys() - {"erasure_audit", "ingested_files"}:  # the audit gains a row; see below
         kept = [r for r in before[table] if not is_subjects(r, key)]
         assert as_set(after[table]) == as_set(kept), table
@@ -104,6 +104,7 @@ def test_exactly_the_subjects_rows_go_and_every_other_row_stays(erased):
     assert subject["transactions_raw"] == 3 and subject["quarantine"] == 1
     assert subject["orders"] == 2 and subject["customer_identity"] == 1
     assert result["rows_removed"]["transactions_raw"] == 3
+    assert result["subjects_never_accepted"] == 0
 
 
 def test_other_customers_lines_hold_the_token_and_stay(erased):
@@ -123,8 +124,21 @@ def test_bronze_and_quarantine_rows_carry_their_subjects_key(erased):
 
 
 def test_the_landing_file_loses_the_subjects_lines_only_and_is_not_read_again(erased):
-    before, after, _, _, landing = erased
+    before, after, _, _, landing, _ = erased
     assert landing.splitlines() == [line for line in LINES if first_token(line) != SUBJECT]
     [logged_before], [logged_after] = before["ingested_files"], after["ingested_files"]
     assert logged_after["path"] == logged_before["path"]
     assert logged_after["size"] == len(landing.encode()) < logged_before["size"]  # the new size: not new
+
+
+def test_an_id_written_otherwise_than_in_the_source_erases_nothing_and_says_so(spark, erased, caplog):
+    """CDNOW's customer 12 is "12": "012" is no customer. Nothing is removed (the customer's lines stay), and the
+    summary and a warning say that the id matches no accepted row."""
+    *_, cfg = erased
+    result = erase(spark, cfg, ["012"], datetime.now(timezone.utc))
+    assert result["subjects_never_accepted"] == 1
+    assert set(result["rows_removed"].values()) == {0}
+    assert "1 of the 1 customer ids given are in no accepted row" in caplog.text
+    assert "012" not in caplog.text  # the ids given are not logged
+    landing = (Path(cfg.lake.landing) / "cdnow" / "CDNOW_sample.txt").read_text()
+    assert any(first_token(line) == "12" for line in landing.splitlines())

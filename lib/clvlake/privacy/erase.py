@@ -85,6 +85,15 @@ def checkpoint(lake: Lake, table: str) -> None:
         )
 
 
+def ids_never_accepted(lake: Lake, subjects: DataFrame) -> int:
+    """How many subjects no accepted row ever had: their key is not in customer_identity (a mistyped id, or one
+    written otherwise than in the source)."""
+    if not lake.exists("customer_identity"):
+        return subjects.count()
+    known = lake.read("customer_identity").select("customer_key")
+    return subjects.join(known, "customer_key", "left_anti").count()
+
+
 def request_id(erased_at: datetime, hashes: list[str]) -> str:
     return hashlib.sha256("|".join([erased_at.isoformat(), *hashes]).encode()).hexdigest()[:32]
 
@@ -104,6 +113,15 @@ def erase(
         .withColumn("customer_key", customer_key(F.col("customer_id"), cfg.privacy.salt))
         .cache()
     )
+    unknown = ids_never_accepted(lake, subjects)
+    if unknown:
+        log.warning(
+            "erase: %d of the %d customer ids given are in no accepted row (customer_identity); their rows in "
+            "bronze, quarantine and landing files, if any, are erased. Ids match exactly as the source writes "
+            "them, trimmed: '00002' is not '2'",
+            unknown,
+            len(ids),
+        )
     # first: bronze names the landing files that hold the subjects until the deletion below
     landing = erase_from_landing(spark, lake, cfg, subjects, run_id=f"erase-{erased_at:%Y-%m-%dT%H:%M:%S}")
     removed: dict[str, int] = {}
@@ -145,6 +163,7 @@ def erase(
     version = lake.append(audit, "erasure_audit")
     return {
         "subjects": len(ids),
+        "subjects_never_accepted": unknown,
         "request_id": request,
         "rows_removed": removed,
         "tables_touched": touched,

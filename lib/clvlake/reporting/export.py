@@ -80,6 +80,8 @@ def rewrite_exports_holding(lake: Lake, cfg: Config, customer_keys: DataFrame) -
     (for `clv erase`, after the scores were erased). Returns those score dates."""
     dates: set[date] = set()
     for file_format in cfg.segments.export.formats:
+        if lake.holds_path(export_root(lake, file_format)) is False:
+            continue  # nothing exported in this format yet (asked first: Spark warns with a trace on a missing path)
         try:
             exported = (
                 lake.spark.read.format(file_format)
