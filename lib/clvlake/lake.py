@@ -15,7 +15,7 @@ import inspect
 import logging
 import textwrap
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import date
 from typing import TypeVar
 
@@ -83,6 +83,20 @@ def retried_on_conflict(write: Write) -> Write:
                 attempt += 1
 
     return retrying  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
+    """A Spark session setting changed for the duration of one call, then put back as it was."""
+    previous = spark.conf.get(key, None)
+    spark.conf.set(key, value)
+    try:
+        yield
+    finally:
+        if previous is None:
+            spark.conf.unset(key)
+        else:
+            spark.conf.set(key, previous)
 
 
 def java_class(spark: SparkSession, name: str) -> JavaClass | None:
@@ -315,10 +329,13 @@ class Lake:
 
         A MERGE rather than `DELETE WHERE <literal>`: the Delta log records the condition text, so a literal
         identifier would outlive the rows. Deletion vectors are purged so the bytes go with the next VACUUM.
+        `subjects` must be deterministic (the erasure's few ids): Delta then need not copy it aside first
+        (`merge.materializeSource`), which cost a job and a Spark warning per table.
         """
         target = DeltaTable.forPath(self.spark, self.path(table))
         before = self.version(table)
-        target.alias("t").merge(subjects.alias("s"), condition).whenMatchedDelete().execute()
+        with session_conf(self.spark, "spark.databricks.delta.merge.materializeSource", "none"):
+            target.alias("t").merge(subjects.alias("s"), condition).whenMatchedDelete().execute()
         last = target.history(1).select("version", "operationMetrics").first()
         removed = int(last["operationMetrics"].get("numTargetRowsDeleted", "0")) if last[0] > before else 0
         if removed:
@@ -328,13 +345,8 @@ class Lake:
     def vacuum(self, table: str, retention_hours: float) -> None:
         """VACUUM with the given retention; below Delta's 168-hour safety check only for this call."""
         check = "spark.databricks.delta.retentionDurationCheck.enabled"
-        previous = self.spark.conf.get(check, "true")
-        if retention_hours < 168:
-            self.spark.conf.set(check, "false")
-        try:
+        with session_conf(self.spark, check, "false" if retention_hours < 168 else "true"):
             DeltaTable.forPath(self.spark, self.path(table)).vacuum(retention_hours)
-        finally:
-            self.spark.conf.set(check, previous)
 
     def checkpoint(self, table: str) -> bool:
         """Write a checkpoint of the table's current version; Delta then also drops the log entries that expired
