@@ -161,6 +161,7 @@ QUARANTINE = _fields(
     ("ingest_date", _DATE, False),
     ("customer_key", _STR),  # of the row's parsed customer id; null when it has none (erasure matches it)
     ("resolved_date", _DATE),  # the ingest that loaded it later (a retryable rule passed); null while open
+    ("retry_from", _DATE),  # future_timestamp: its event's date, the first run date it can pass; else null
 )
 
 # ---- bronze: every landed row as text, before any rule; partition: ingest_date ----------------------------

@@ -345,3 +345,30 @@ def test_an_ingest_as_of_a_date_before_the_latest_is_refused(spark, cfg, landing
     assert {c.source: c.files for c in ingest.run(spark, cfg, AS_OF)["sources"]}[
         "orders"
     ] == 0  # same day: fine
+
+
+def test_a_future_timestamp_is_retried_from_its_events_date_and_an_unknown_order_on_every_run(
+    spark, tmp_path
+):
+    """Only the files whose open rows may pass on the run's date are re-read; a row from before `retry_from`
+    may pass from the day after the run that quarantined it."""
+    lake = Lake(spark, str(tmp_path / "lake"))
+
+    def row(file: str, rule: str, retry_from: date | None, resolved: date | None = None) -> tuple:
+        return ("orders", file, file, "{}", rule, "r", "run", AS_OF, None, resolved, retry_from)
+
+    rows = [
+        row("next_week.csv", "future_timestamp", date(2025, 1, 8)),
+        row("far_ahead.csv", "future_timestamp", date(2099, 1, 1)),
+        row("before_retry_from.csv", "future_timestamp", None),  # quarantined by the run of AS_OF
+        row("resolved.csv", "future_timestamp", date(2025, 1, 2), resolved=date(2025, 1, 2)),
+        ("refunds", "r1", "refunds.csv", "{}", "unknown_order", "r", "run", AS_OF, None, None, None),
+    ]
+    lake.append(spark.createDataFrame(rows, TABLES["quarantine"].schema), "quarantine")
+
+    def due(as_of: date) -> dict[str, set[str]]:
+        return {s: set(files) for s, files in ingest.open_retryable(lake, as_of).items()}
+
+    assert due(AS_OF) == {"refunds": {"refunds.csv"}}
+    assert due(date(2025, 1, 2)) == {"orders": {"before_retry_from.csv"}, "refunds": {"refunds.csv"}}
+    assert due(date(2025, 1, 8))["orders"] == {"before_retry_from.csv", "next_week.csv"}

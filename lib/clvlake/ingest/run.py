@@ -132,6 +132,7 @@ def quarantine_rows(checked: DataFrame, source: Source, run_id: str, as_of: date
             F.lit(as_of).alias("ingest_date"),
             F.col(ROW_KEY).alias("customer_key"),
             F.lit(None).cast("date").alias("resolved_date"),
+            F.when(F.col("rule") == FUTURE_TIMESTAMP, F.to_date(f"t_{source.event_ts}")).alias("retry_from"),
         )
     )
 
@@ -144,12 +145,17 @@ def open_retryable_rows(lake: Lake) -> DataFrame:
 
 
 def open_retryable(lake: Lake, as_of: date) -> dict[str, dict[str, set[str]]]:
-    """Source → landing file → rules of its `open_retryable_rows` (a future timestamp quarantined by a run of
-    this date cannot pass yet, and is left out)."""
+    """Source → landing file → rules of its `open_retryable_rows` that may pass on a run of this date: a future
+    timestamp from its event's date on (a row dated years ahead does not have its file read every day), an
+    unknown order on any later run."""
     if not lake.exists("quarantine"):
         return {}
-    lake.ensure("quarantine")  # a table from before `resolved_date` gains it: its rows are open
-    not_yet = (F.col("rule") == FUTURE_TIMESTAMP) & (F.col("ingest_date") >= F.lit(as_of))
+    lake.ensure(
+        "quarantine"
+    )  # a table from before `resolved_date` / `retry_from` gains them: rows open, no date
+    # rows from before `retry_from`: the day after the run that quarantined them
+    passes_from = F.coalesce(F.col("retry_from"), F.date_add(F.col("ingest_date"), 1))
+    not_yet = (F.col("rule") == FUTURE_TIMESTAMP) & (passes_from > F.lit(as_of))
     rows = (
         open_retryable_rows(lake)
         .where(~not_yet)
