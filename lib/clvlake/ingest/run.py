@@ -150,10 +150,9 @@ def open_retryable(lake: Lake, as_of: date) -> dict[str, dict[str, set[str]]]:
     unknown order on any later run."""
     if not lake.exists("quarantine"):
         return {}
-    lake.ensure(
-        "quarantine"
-    )  # a table from before `resolved_date` / `retry_from` gains them: rows open, no date
-    # rows from before `retry_from`: the day after the run that quarantined them
+    # a table from before `resolved_date` and `retry_from` gains them: its rows are open, with no date, so
+    # they may pass from the day after the run that quarantined them
+    lake.ensure("quarantine")
     passes_from = F.coalesce(F.col("retry_from"), F.date_add(F.col("ingest_date"), 1))
     not_yet = (F.col("rule") == FUTURE_TIMESTAMP) & (passes_from > F.lit(as_of))
     rows = (
