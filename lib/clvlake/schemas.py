@@ -205,6 +205,8 @@ QUALITY_CHECKS = _fields(
         "rows_suppressed",
         _LONG,
     ),  # rows of erased subjects (suppression list): dropped, not loaded, not quarantined
+    # JSON sources: rows read per top-level field outside the contract (new or renamed; not loaded)
+    ("unknown_fields", T.MapType(_STR, _LONG, False)),
 )
 # grain: one step of an erasure request, append-only: `deleted` (`clv erase`: rows deleted from current tables)
 # or `purged` (old versions of `tables_touched` vacuumed once the retention passed); key: (request_id, action,

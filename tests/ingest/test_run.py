@@ -94,7 +94,7 @@ def write_landing(cfg) -> Path:
                     "session_start": "2024-03-01T09:50:00Z",
                     "device": "mobile",
                     "pages_viewed": 7,
-                    "traffic_source": "search",
+                    "utm_source": "search",  # traffic_source, renamed by the sender
                 },
                 {
                     "session_id": "S2",
@@ -198,6 +198,16 @@ def test_every_source_lands_and_bad_rows_are_named(ingested):
         ("email_events", "unknown_event_type"),
         ("support_tickets", "out_of_range"),
     }
+
+
+def test_a_renamed_json_field_is_counted_as_unknown_and_its_contract_name_is_null(ingested):
+    _, lake, _ = ingested
+    unknown = {r["source"]: r["unknown_fields"] for r in lake.read("quality_checks").collect()}
+    assert unknown == {source: {} for source in unknown} | {"sessions": {"utm_source": 1}}
+    [session] = lake.read("sessions").collect()
+    assert (
+        session["session_id"] == "S1" and session["traffic_source"] is None and session["device"] == "mobile"
+    )
 
 
 def test_pii_stays_in_the_restricted_table(ingested):

@@ -96,6 +96,7 @@ def test_a_source_without_a_new_file_for_longer_than_its_limit_alerts(spark):
             {},
             {},
             0,
+            {},
         )
 
     quality = spark.createDataFrame(

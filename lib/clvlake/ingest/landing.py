@@ -20,6 +20,8 @@ from clvlake.errors import InputError
 from clvlake.ingest.sources import Source
 from clvlake.schemas import CORRUPT_RECORD
 
+BYTE_ORDER_MARK = "\ufeff"
+UNKNOWN_FIELDS = "_unknown_fields"  # a JSON line's top-level fields that its source's contract does not have
 GLOB_CHARACTERS = re.compile(r"([\\\[\]{}*?])")  # what Spark's readers expand in a path, unless escaped
 
 
@@ -127,16 +129,38 @@ def line_customer_id(source: Source, line: Column) -> Column:
 
 def read_landing(spark: SparkSession, paths: list[str], source: Source) -> DataFrame:
     """The given files (URIs) of one source as raw text columns plus `_corrupt_record` and `_source_file` (the
-    file's URI)."""
-    reader = (
+    file's URI); for JSON sources also `UNKNOWN_FIELDS`."""
+    if source.file_format != "csv":
+        return read_json_lines(spark, paths, source)
+    check_csv_headers(spark, paths, source)
+    # enforceSchema=false checks the header against the contract instead of trusting column positions.
+    df = (
         spark.read.schema(source.raw_schema)
         .option("mode", "PERMISSIVE")
         .option("columnNameOfCorruptRecord", CORRUPT_RECORD)
+        .option("header", True)
+        .option("enforceSchema", False)
+        .csv(list(map(spark_path, paths)))
     )
-    if source.file_format == "csv":
-        check_csv_headers(spark, paths, source)
-        # enforceSchema=false checks the header against the contract instead of trusting column positions.
-        df = reader.option("header", True).option("enforceSchema", False).csv(list(map(spark_path, paths)))
-    else:
-        df = reader.json(list(map(spark_path, paths)))
     return df.withColumn("_source_file", F.col("_metadata.file_path"))
+
+
+def read_json_lines(spark: SparkSession, paths: list[str], source: Source) -> DataFrame:
+    """JSON-lines files parsed as Spark's JSON reader parses them with the contract's schema (blank lines
+    skipped, a line that does not parse kept whole in `_corrupt_record`), plus `UNKNOWN_FIELDS`: the line's
+    top-level fields outside the contract, a new or renamed field whose values would otherwise vanish unseen."""
+    options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
+    known = F.array(*[F.lit(c) for c in source.raw_columns])
+    line = F.regexp_replace("value", f"^{BYTE_ORDER_MARK}", "")  # as the JSON reader skips it
+    return (
+        spark.read.text(list(map(spark_path, paths)))
+        .where(F.trim("value") != "")
+        .select(
+            F.from_json(line, source.raw_schema, options).alias("_row"),
+            F.coalesce(
+                F.array_except(F.json_object_keys(line), known), F.array().cast("array<string>")
+            ).alias(UNKNOWN_FIELDS),
+            F.col("_metadata.file_path").alias("_source_file"),
+        )
+        .select("_row.*", UNKNOWN_FIELDS, "_source_file")
+    )

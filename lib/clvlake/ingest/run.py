@@ -36,7 +36,7 @@ from clvlake.catalog import TABLES
 from clvlake.config import Config
 from clvlake.errors import ClvError, InputError, QualityError
 from clvlake.frames import union_all
-from clvlake.ingest.landing import LandingFile, in_paths, list_landing, read_landing
+from clvlake.ingest.landing import UNKNOWN_FIELDS, LandingFile, in_paths, list_landing, read_landing
 from clvlake.ingest.pseudonymise import ROW_KEY, customer_key
 from clvlake.ingest.sources import FUTURE_TIMESTAMP, RETRYABLE_RULES, SOURCES, RuleContext, Source
 from clvlake.ingest.transactions import (
@@ -63,6 +63,7 @@ T = TypeVar("T")
 OUT_OF_MEMORY = "java.lang.OutOfMemoryError"
 PII_COLUMNS = ("email", "name")
 TOP_RULES = 3
+MAX_UNKNOWN_FIELDS = 20  # a file whose every line has other field names must not flood quality_checks
 
 
 @dataclass(frozen=True)
@@ -79,6 +80,9 @@ class SourceCounts:
     null_rates: dict[str, float] = field(default_factory=dict)  # of the accepted rows, per typed column
     suppressed: int = 0
     resolved: int = 0  # open quarantine rows of earlier runs that pass now (`RETRYABLE_RULES`), not in `read`
+    unknown_fields: dict[str, int] = field(
+        default_factory=dict
+    )  # JSON: rows read per field outside the contract
 
     @property
     def quarantine_rate(self) -> float:
@@ -244,7 +248,24 @@ def count_statuses(checked: DataFrame, source: Source, files: int) -> SourceCoun
         {g["rule"]: g["rows"] for g in rules},
         {n: round(accepted[n] / accepted["rows"], 4) for n in typed} if accepted else {},
         total[SUPPRESSED],
+        unknown_fields=count_unknown_fields(checked),
     )
+
+
+def count_unknown_fields(checked: DataFrame) -> dict[str, int]:
+    """Rows read per top-level JSON field outside the source's contract (`UNKNOWN_FIELDS`), most frequent
+    first, at most `MAX_UNKNOWN_FIELDS` of them; {} for the other formats."""
+    if UNKNOWN_FIELDS not in checked.columns:
+        return {}
+    rows = (
+        checked.select(F.explode(UNKNOWN_FIELDS).alias("field"))
+        .groupBy("field")
+        .count()
+        .orderBy(F.desc("count"), "field")
+        .limit(MAX_UNKNOWN_FIELDS)
+        .collect()
+    )
+    return {r["field"]: r["count"] for r in rows}
 
 
 def quality_row(counts: SourceCounts, files: list[LandingFile], run_id: str, as_of: date) -> tuple:
@@ -264,6 +285,7 @@ def quality_row(counts: SourceCounts, files: list[LandingFile], run_id: str, as_
         counts.quarantined_by_rule,
         counts.null_rates,
         counts.suppressed,
+        counts.unknown_fields,
     )
 
 
@@ -445,6 +467,13 @@ class _Ingest:
         silver; keeps the source's quarantined rows and customer ids on disk for `finish`."""
         counts = count_statuses(checked, source, len(files))
         log.info("ingest %s: %s", source.name, counts)
+        if counts.unknown_fields:
+            log.warning(
+                "ingest %s: fields outside the contract are not loaded (rows holding each): %s; a renamed field "
+                "shows here and as nulls of its contract name (quality_checks.unknown_fields, null_rates)",
+                source.name,
+                ", ".join(f"{name} ({rows})" for name, rows in counts.unknown_fields.items()),
+            )
         self.quality.append(quality_row(counts, files, self.run_id, self.as_of))
         self.lake.replace_where(
             bronze_rows(checked, source, self.as_of),
