@@ -80,9 +80,8 @@ class SourceCounts:
     null_rates: dict[str, float] = field(default_factory=dict)  # of the accepted rows, per typed column
     suppressed: int = 0
     resolved: int = 0  # open quarantine rows of earlier runs that pass now (`RETRYABLE_RULES`), not in `read`
-    unknown_fields: dict[str, int] = field(
-        default_factory=dict
-    )  # JSON: rows read per field outside the contract
+    # JSON sources: rows read per top-level field outside the contract (`count_unknown_fields`)
+    unknown_fields: dict[str, int] = field(default_factory=dict)
 
     @property
     def quarantine_rate(self) -> float:
