@@ -124,7 +124,12 @@ def line_customer_id(source: Source, line: Column) -> Column:
     if source.file_format == "csv":
         ddl = ", ".join(f"`{c}` STRING" for c in source.raw_columns)
         return F.from_csv(line, ddl)["customer_id"]
-    return F.get_json_object(line, "$.customer_id")
+    return F.get_json_object(without_byte_order_mark(line), "$.customer_id")
+
+
+def without_byte_order_mark(line: Column) -> Column:
+    """The line without a leading byte order mark (a file's first line may have one; JSON readers skip it)."""
+    return F.regexp_replace(line, f"^{BYTE_ORDER_MARK}", "")
 
 
 def read_landing(spark: SparkSession, paths: list[str], source: Source) -> DataFrame:
@@ -151,7 +156,7 @@ def read_json_lines(spark: SparkSession, paths: list[str], source: Source) -> Da
     top-level fields outside the contract, a new or renamed field whose values would otherwise vanish unseen."""
     options = {"mode": "PERMISSIVE", "columnNameOfCorruptRecord": CORRUPT_RECORD}
     known = F.array(*[F.lit(c) for c in source.raw_columns])
-    line = F.regexp_replace("value", f"^{BYTE_ORDER_MARK}", "")  # as the JSON reader skips it
+    line = without_byte_order_mark(F.col("value"))
     return (
         spark.read.text(list(map(spark_path, paths)))
         .where(F.trim("value") != "")
