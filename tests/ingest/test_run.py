@@ -1,5 +1,6 @@
 """The ingest job on hand-written landing files: typing, quarantine with reasons, de-duplication, idempotency."""
 
+import hashlib
 import json
 import re
 from datetime import date
@@ -76,9 +77,9 @@ def ingested(spark, tmp_path_factory):
 
 def write_landing(cfg) -> Path:
     root = Path(cfg.lake.landing)
-    write_lines(
-        root / "orders" / "orders_2024-03.csv", [ORDERS_HEADER, *GOOD_ORDERS[:2], *BAD_ORDERS.values()]
-    )
+    # the future order twice: two quarantine rows with their own ids, both resolved by the run that passes them
+    orders = [ORDERS_HEADER, *GOOD_ORDERS[:2], *BAD_ORDERS.values(), BAD_ORDERS["future_timestamp"]]
+    write_lines(root / "orders" / "orders_2024-03.csv", orders)
     write_lines(root / "orders" / "orders_2024-12.csv", [ORDERS_HEADER, GOOD_ORDERS[2], DUPLICATE_ORDER])
     write_lines(
         root / "refunds" / "refunds_2024-03.csv",
@@ -168,7 +169,7 @@ def test_orders_are_typed_deduplicated_and_quarantined_with_their_rule(ingested)
     counts = {c.source: c for c in result["sources"]}
 
     orders = counts["orders"]
-    assert (orders.read, orders.accepted, orders.quarantined, orders.duplicate) == (13, 3, 9, 1)
+    assert (orders.read, orders.accepted, orders.quarantined, orders.duplicate) == (14, 3, 10, 1)
     assert orders.read == orders.accepted + orders.quarantined + orders.duplicate
     silver = lake.read("orders")
     assert sorted(r["order_id"] for r in silver.select("order_id").collect()) == ["O1", "O2", "O3"]
@@ -183,6 +184,13 @@ def test_orders_are_typed_deduplicated_and_quarantined_with_their_rule(ingested)
     assert "customer_id" in rules["missing_required"]["reason"]
     assert "USD" in json.loads(rules["unknown_currency"]["raw_record"])["currency"]
     assert all(r["source_file"].endswith("orders_2024-03.csv") for r in rules.values())
+    # a record's copies in one file are told apart by their occurrence, whatever the other rows' statuses
+    twice = rules["future_timestamp"]
+    expected_ids = {
+        hashlib.sha256(f"{twice['source_file']}|{twice['raw_record']}|{n}".encode()).hexdigest()
+        for n in (1, 2)
+    }
+    assert {r["record_id"] for r in quarantine.where("rule = 'future_timestamp'").collect()} == expected_ids
 
 
 def test_every_source_lands_and_bad_rows_are_named(ingested):
@@ -258,6 +266,7 @@ def test_a_later_run_reads_only_new_files_and_loads_quarantined_rows_that_pass_n
     opened = lake.read("quarantine").where(retryable).select("source", "rule", "resolved_date").collect()
     assert sorted(map(tuple, opened)) == [
         ("orders", "future_timestamp", None),
+        ("orders", "future_timestamp", None),
         ("refunds", "unknown_order", None),
     ]
     write_lines(
@@ -274,7 +283,7 @@ def test_a_later_run_reads_only_new_files_and_loads_quarantined_rows_that_pass_n
     counts = {c.source: c for c in ingest.run(spark, cfg, later)["sources"]}
     assert (counts["orders"].files, counts["orders"].read, counts["orders"].accepted) == (1, 4, 3)
     assert counts["orders"].duplicate == 1 and counts["refunds"].files == 0
-    assert (counts["orders"].resolved, counts["refunds"].resolved) == (1, 1)
+    assert (counts["orders"].resolved, counts["refunds"].resolved) == (2, 1)
     silver = {r["order_id"]: r for r in lake.read("orders").collect()}
     assert sorted(silver) == ["O1", "O12", "O2", "O20", "O21", "O3", "O40"]
     assert str(silver["O2"]["gross_amount"]) == "40.50"
@@ -284,12 +293,16 @@ def test_a_later_run_reads_only_new_files_and_loads_quarantined_rows_that_pass_n
     quality = lake.read("quality_checks").where("source = 'orders'").orderBy("rows_read").collect()
     assert [(q["files_read"], q["rows_read"], q["rows_duplicate"]) for q in quality] == [
         (1, 4, 1),
-        (2, 13, 1),
+        (2, 14, 1),
     ]
     quarantine = lake.read("quarantine")
     assert quarantine.count() == quarantined  # resolved rows stay, for audit
     resolved = quarantine.where(F.col("resolved_date").isNotNull()).select("rule", "resolved_date").collect()
-    assert sorted(map(tuple, resolved)) == [("future_timestamp", later), ("unknown_order", later)]
+    assert sorted(map(tuple, resolved)) == [
+        ("future_timestamp", later),
+        ("future_timestamp", later),
+        ("unknown_order", later),
+    ]
 
     tables = lake_tables(lake)
     before = {t: (lake.version(t), table_snapshot(lake, t)) for t in tables}

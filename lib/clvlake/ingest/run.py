@@ -111,7 +111,9 @@ def silver_rows(checked: DataFrame, source: Source, run_id: str) -> DataFrame:
 
 def record_id(source: Source) -> Column:
     """A landed row's id in quarantine, stable on rerun: a hash of its file, its raw record and the occurrence
-    of that record in the file (over every row read from the file)."""
+    of that record in the file. Copies of one record in one file share their status (the rules read only the
+    record, and a copy of a valid record is a duplicate, never quarantined), so numbering them among the
+    quarantined rows gives the ids that numbering among every row read does."""
     record = raw_record(source)
     occurrence = F.row_number().over(Window.partitionBy("_source_file", record).orderBy(record))
     return F.sha2(F.concat_ws("|", "_source_file", record, occurrence.cast("string")), 256)
@@ -122,8 +124,8 @@ def quarantine_rows(checked: DataFrame, source: Source, run_id: str, as_of: date
     record = raw_record(source)
     pii = tuple(c for c in PII_COLUMNS if c in source.raw_columns)
     return (
-        checked.withColumn("record_id", record_id(source))
-        .where(F.col("status") == QUARANTINED)
+        checked.where(F.col("status") == QUARANTINED)  # first: `record_id`'s window then sorts only these
+        .withColumn("record_id", record_id(source))
         .select(
             F.lit(source.name).alias("source"),
             "record_id",
