@@ -7,8 +7,13 @@ import runpy
 from datetime import date
 
 import mlflow
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
+from chispa import assert_df_equality
+from deltalake import DeltaTable
 from mlflow.tracking import MlflowClient
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from clvlake import schemas
@@ -219,3 +224,23 @@ def test_report_tables_export_and_page_in_headless_chromium(spark, pipeline_twic
     shot = browser.screenshot(page, REPO / "test-output" / "clv_report.png")
     assert shot.stat().st_size > 20_000
     print(f"report screenshot: {shot}")
+
+
+def assert_same_rows(spark, outside: pa.Table, inside: DataFrame, keys: tuple[str, ...]) -> None:
+    """The rows another reader got equal Spark's, in the same columns and types (nullability aside)."""
+    types = [(f.name, f.dataType.simpleString()) for f in spark.createDataFrame(outside).schema]
+    assert types == [(f.name, f.dataType.simpleString()) for f in inside.schema]
+    assert outside.num_rows > 0
+    assert_df_equality(spark.createDataFrame(outside, inside.schema).orderBy(*keys), inside.orderBy(*keys))
+
+
+def test_gold_tables_and_the_export_read_the_same_without_spark(spark, pipeline_twice):
+    """Downstream tools read the lake without Spark: delta-rs (`deltalake`, as in Polars, pandas or DuckDB
+    pipelines) reads the gold tables and pyarrow the campaign export, row for row what Spark reads. A table
+    feature or file layout those readers cannot handle fails here, not at a customer's BI tool."""
+    _, lake, _ = pipeline_twice
+    for table in ("clv_scores", "segment_summary"):
+        outside = DeltaTable(lake.path(table)).to_pyarrow_table()
+        assert_same_rows(spark, outside, lake.read(table), TABLES[table].keys)
+    export = export_path(lake, "parquet", AS_OF)
+    assert_same_rows(spark, pq.read_table(export), spark.read.parquet(export), ("customer_key",))
