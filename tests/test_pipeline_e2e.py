@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 import runpy
+import subprocess
+import sys
+import time
 from datetime import date
 
 import mlflow
@@ -11,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from chispa import assert_df_equality
+from delta.tables import DeltaTable as SparkDeltaTable
 from deltalake import DeltaTable
 from mlflow.tracking import MlflowClient
 from pyspark.sql import DataFrame
@@ -244,3 +249,41 @@ def test_gold_tables_and_the_export_read_the_same_without_spark(spark, pipeline_
         assert_same_rows(spark, outside, lake.read(table), TABLES[table].keys)
     export = export_path(lake, "parquet", AS_OF)
     assert_same_rows(spark, pq.read_table(export), spark.read.parquet(export), ("customer_key",))
+
+
+def test_an_erasure_during_scoring_waits_for_it_and_leaves_the_customer_in_no_gold_table(
+    spark, pipeline_twice, tmp_path
+):
+    """Runs last: it erases a customer. `clv erase` started while `clv score` runs waits for the lake's lease;
+    without it, scores computed before the erasure would be written to gold after it."""
+    cfg, lake, _ = pipeline_twice
+    subject = lake.read("customer_identity").orderBy("customer_id").first()
+    scoring = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "clvlake.cli",
+            "score",
+            "--conf",
+            cfg.source_file,
+            "--as-of",
+            AS_OF.isoformat(),
+        ],
+        cwd=REPO,
+        env={**os.environ, "CLVLAKE_SCRATCH": str(tmp_path / "scratch")},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    while not str(lake.read("lease").first()["holder"]).startswith("score:"):
+        assert scoring.poll() is None, scoring.communicate()[1]
+        time.sleep(0.5)
+    assert main(["erase", "--conf", cfg.source_file, "--customer-id", subject["customer_id"]]) == 0
+    assert scoring.wait(timeout=600) == 0
+    gold = [t for t, spec in TABLES.items() if spec.layer == "gold" and "customer_key" in spec.schema.names]
+    for table in gold:
+        assert lake.read(table).where(F.col("customer_key") == subject["customer_key"]).isEmpty(), table
+    assert lake.read_partition("clv_scores", AS_OF).count() > 300
+    history = SparkDeltaTable.forPath(spark, lake.path("clv_scores")).history(3).collect()
+    operations = [r["operation"] for r in sorted(history, key=lambda r: -r["version"])]
+    assert operations.index("MERGE") < operations.index("WRITE")  # the erasure came after the scores

@@ -107,6 +107,7 @@ TABLES: dict[str, TableSpec] = {
         ),
         _spec("quality_checks", "ops", schemas.QUALITY_CHECKS, None, "run_date", "source", "batch_id"),
         _spec("erasure_audit", "ops", schemas.ERASURE_AUDIT, None),
+        _spec("lease", "ops", schemas.LEASE, None, "lease"),
         _spec("monitor_checks", "ops", schemas.MONITOR_CHECKS, "run_date", "run_date", "stage", "check"),
         _spec("drift", "ops", schemas.DRIFT, "run_date", "run_date", "kind", "column"),
         _spec(

@@ -7,6 +7,7 @@ traceback and exits 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -175,6 +176,17 @@ def execute(args: argparse.Namespace) -> None:
         jobs.generate(cfg, args.customers, args.seed, args.error_rate)
         return
     spark = session.get_spark(cfg.spark)
+    read_only = args.command == "erase" and args.status
+    with contextlib.nullcontext() if read_only else jobs.lake_lease(spark, cfg, args.command):
+        run_command(args, spark, cfg, when, ids)
+
+
+def run_command(
+    args: argparse.Namespace, spark, cfg, when: date | list[date] | None, ids: list[str] | None
+) -> None:
+    """Hand a command that uses Spark to `clvlake.jobs`."""
+    from clvlake import jobs
+
     if args.command in DATED_JOBS:
         jobs.run_step(args.command, spark, cfg, when)
         if args.command == "report":

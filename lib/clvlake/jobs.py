@@ -7,16 +7,17 @@ line whichever way it runs. The jobs without a run date (generate, backtest, era
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timezone
+from datetime import date, datetime, timedelta, timezone
 
 from pyspark.sql import SparkSession
 
-from clvlake import console
+from clvlake import console, lease
 from clvlake.config import Config
 from clvlake.datagen import generate as generate_landing
 from clvlake.errors import InputError, QualityError
@@ -94,6 +95,11 @@ JOBS: dict[str, Job] = {
     "report": Job(report.run, before=check_lake_salt),
     "monitor": Job(monitor.run, before=check_lake_salt, after=raise_on_alerts, hidden=("alerts",)),
 }
+
+
+def lake_lease(spark: SparkSession, cfg: Config, job: str) -> contextlib.AbstractContextManager[None]:
+    """The lake's lease (`clvlake.lease`), held while a command writes to the lake."""
+    return lease.held(Lake(spark, cfg.lake.root), job, timedelta(minutes=cfg.lake.lease_wait_minutes))
 
 
 def dates_label(when: date | Sequence[date]) -> str:

@@ -342,6 +342,26 @@ class Lake:
             self.spark.sql(f"REORG TABLE delta.`{self.path(table)}` APPLY (PURGE)")
         return removed
 
+    def swap_row(self, row: DataFrame, table: str, expected: str) -> bool:
+        """Put one row in the table by its key: insert it where the key is new, else replace the row there only if
+        the SQL condition `expected` holds for it (`t`); returns whether it did. One MERGE, so Delta's conflict
+        detection makes it a compare-and-set: of two swaps of one row at once, one commits and the other raises
+        one of `CONFLICTS`, which the caller handles (not retried here: the row has changed, so the condition
+        is to be judged anew). `row` must hold literals only: Delta then need not copy it aside first
+        (`merge.materializeSource`, a job and a Spark warning each time)."""
+        spec = TABLES[table]
+        self.ensure(table)
+        on = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
+        merge = (
+            DeltaTable.forPath(self.spark, self.path(table))
+            .alias("t")
+            .merge(conform(row, spec.schema).alias("s"), on)
+            .whenMatchedUpdateAll(condition=expected)
+            .whenNotMatchedInsertAll()
+        )
+        with session_conf(self.spark, "spark.databricks.delta.merge.materializeSource", "none"):
+            return merge.execute().first()["num_affected_rows"] > 0
+
     def vacuum(self, table: str, retention_hours: float) -> None:
         """VACUUM with the given retention; below Delta's 168-hour safety check only for this call."""
         check = "spark.databricks.delta.retentionDurationCheck.enabled"

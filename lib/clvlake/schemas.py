@@ -225,6 +225,16 @@ ERASURE_AUDIT = _fields(
     ("purge_due_at", _TS),  # deleted + the retention: old versions are vacuumed by the first run after it
     ("purged_at", _TS),  # `purged` only
 )
+# grain: the lake's one writer lease (`clvlake.lease`); key: lease. A null holder is a free lease
+LEASE = _fields(
+    ("lease", _STR, False),
+    ("holder", _STR),  # job:host:pid:token of the process holding it
+    ("job", _STR),
+    ("host", _STR),
+    ("pid", _INT),
+    ("acquired_at", _TS),
+    ("renewed_at", _TS),  # a lease not renewed for `lease.EXPIRES` is free to take
+)
 
 # ---- gold ------------------------------------------------------------------------------------------------
 _WINDOW_FIELDS = [

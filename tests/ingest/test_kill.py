@@ -1,8 +1,8 @@
-"""An ingest run killed with SIGKILL part-way, then re-run, leaves every table as one uninterrupted run does."""
+"""`clv ingest` killed with SIGKILL part-way and re-run, or run twice at once, leaves every table as one
+uninterrupted run does."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import subprocess
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from clvlake.config import LakeSettings, load_config
+from clvlake.config import load_config
 from clvlake.ingest import run as ingest
 from clvlake.lake import Lake
 from tests.support.config import REPO, make_config, write_config
@@ -24,16 +24,43 @@ pytestmark = pytest.mark.slow
 AS_OF = date(2025, 1, 1)
 
 
-def kill_after_first_silver_commit(conf: Path, lake: Lake, scratch: Path) -> None:
-    """Start `clv ingest` in its own process; SIGKILL it as soon as silver `orders` has its first MERGE."""
-    commit = Path(lake.path("orders")) / "_delta_log" / f"{1:020d}.json"
-    process = subprocess.Popen(
+def ingest_settings(root: Path) -> dict:
+    return {"max_quarantine_rate": 0.9, "transaction_sources": [mapping_file(root)]}
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(spark, tmp_path_factory) -> tuple[Path, dict]:
+    """The landing files and every table of one uninterrupted in-process ingest of them."""
+    root = tmp_path_factory.mktemp("uninterrupted")
+    cfg = make_config(root, ingest=ingest_settings(root))
+    write_landing(Path(cfg.lake.landing))
+    ingest.run(spark, cfg, AS_OF)
+    expected = snapshot(Lake(spark, cfg.lake.root))
+    assert set(expected) >= {"orders", "quarantine", "customer_identity", "ingested_files", "orders_raw"}
+    return Path(cfg.lake.landing), expected
+
+
+def config_reading(root: Path, landing: Path) -> Path:
+    """A config of a new lake under `root` that reads the shared landing files."""
+    return write_config(root, ingest=ingest_settings(root), lake={"landing": str(landing)})
+
+
+def start_ingest(conf: Path, scratch: Path, output=subprocess.DEVNULL) -> subprocess.Popen:
+    """`clv ingest` in its own process."""
+    return subprocess.Popen(
         [sys.executable, "-m", "clvlake.cli", "ingest", "--conf", str(conf), "--as-of", AS_OF.isoformat()],
         cwd=REPO,
         env={**os.environ, "CLVLAKE_SCRATCH": str(scratch)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
+        text=True,
     )
+
+
+def kill_after_first_silver_commit(conf: Path, lake: Lake, scratch: Path) -> None:
+    """Start `clv ingest`; SIGKILL it as soon as silver `orders` has its first MERGE."""
+    commit = Path(lake.path("orders")) / "_delta_log" / f"{1:020d}.json"
+    process = start_ingest(conf, scratch)
     try:
         while not commit.exists() and process.poll() is None:
             time.sleep(0.05)
@@ -43,23 +70,25 @@ def kill_after_first_silver_commit(conf: Path, lake: Lake, scratch: Path) -> Non
     assert process.returncode == -signal.SIGKILL
 
 
-def test_killed_and_rerun_equals_uninterrupted(spark, tmp_path):
-    ingest_conf = {"max_quarantine_rate": 0.9, "transaction_sources": [mapping_file(tmp_path)]}
-    conf = write_config(tmp_path / "killed", ingest=ingest_conf)
+def test_killed_and_rerun_equals_uninterrupted(spark, tmp_path, uninterrupted):
+    landing, expected = uninterrupted
+    conf = config_reading(tmp_path, landing)
     killed_cfg = load_config(conf)
-    write_landing(Path(killed_cfg.lake.landing))
     killed = Lake(spark, killed_cfg.lake.root)
 
     kill_after_first_silver_commit(conf, killed, tmp_path / "scratch")
     assert killed.exists("orders") and not killed.exists("ingested_files")  # killed part-way
     ingest.run(spark, killed_cfg, AS_OF)
-
-    clean_cfg = make_config(tmp_path / "clean", ingest=ingest_conf)
-    clean_cfg = dataclasses.replace(
-        clean_cfg, lake=LakeSettings(root=clean_cfg.lake.root, landing=killed_cfg.lake.landing)
-    )
-    ingest.run(spark, clean_cfg, AS_OF)
-    clean = Lake(spark, clean_cfg.lake.root)
-    expected = snapshot(clean)
-    assert set(expected) >= {"orders", "quarantine", "customer_identity", "ingested_files", "orders_raw"}
     assert snapshot(killed) == expected
+
+
+def test_two_ingests_at_once_equal_one(spark, tmp_path, uninterrupted):
+    """Both read the same new files; the lake's lease lets one load them while the other waits, then finds
+    them loaded (without it both would load them, and log them as read twice)."""
+    landing, expected = uninterrupted
+    conf = config_reading(tmp_path, landing)
+    runs = [start_ingest(conf, tmp_path / f"scratch-{n}", subprocess.PIPE) for n in (1, 2)]
+    logs = [run.communicate(timeout=900)[1] for run in runs]
+    assert [run.returncode for run in runs] == [0, 0], logs
+    assert sum("waiting for the lake: it is being written by clv ingest" in log for log in logs) == 1
+    assert snapshot(Lake(spark, load_config(conf).lake.root)) == expected

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from clvlake.config.settings import Config, LakeSettings
+from clvlake.config.settings import Config
 from clvlake.config.validation import validate
 from clvlake.errors import ConfigError
 
@@ -119,7 +119,9 @@ def _build(cls: type, data: Any, prefix: str, source: str) -> Any:
 def _resolve_locations(cfg: Config) -> Config:
     return dataclasses.replace(
         cfg,
-        lake=LakeSettings(root=absolute_location(cfg.lake.root), landing=absolute_location(cfg.lake.landing)),
+        lake=dataclasses.replace(
+            cfg.lake, root=absolute_location(cfg.lake.root), landing=absolute_location(cfg.lake.landing)
+        ),
         mlflow=dataclasses.replace(cfg.mlflow, artifact_root=absolute_location(cfg.mlflow.artifact_root)),
         generator=dataclasses.replace(cfg.generator, oracle_dir=absolute_location(cfg.generator.oracle_dir)),
         segments=dataclasses.replace(cfg.segments, report_dir=absolute_location(cfg.segments.report_dir)),

@@ -26,6 +26,9 @@ class LakeSettings:
 
     root: str
     landing: str
+    lease_wait_minutes: float = (
+        60.0  # a writing job waits this long for another one to finish (`clvlake.lease`)
+    )
 
 
 @dataclass(frozen=True)

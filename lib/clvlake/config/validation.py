@@ -147,6 +147,8 @@ def validate(cfg: Config) -> None:
         raise ConfigError(
             f"{source}: key 'monitoring.drift_report_only' names unknown model inputs {unknown_inputs}"
         )
+    if cfg.lake.lease_wait_minutes < 0:
+        raise ConfigError(f"{source}: key 'lake.lease_wait_minutes' must not be negative")
     if not 0 <= cfg.ingest.max_quarantine_rate <= 1:
         raise ConfigError(f"{source}: key 'ingest.max_quarantine_rate' must be between 0 and 1")
     if cfg.ingest.max_id_length < 1:
