@@ -217,8 +217,15 @@ def test_the_demo_salt_is_fine_for_a_local_lake(tmp_path, monkeypatch, root):
 
 def test_jvm_options_of_the_config_come_after_clvlakes_own(tmp_path):
     settings = SparkSettings("local[2]", "t", 2, "1g", extra={"spark.driver.extraJavaOptions": "-Xss4m"})
-    options = local_session_conf(settings, str(tmp_path))["spark.driver.extraJavaOptions"]
+    options = local_session_conf(settings, str(tmp_path), quiet=False)["spark.driver.extraJavaOptions"]
     assert options == f"-Dderby.system.home={tmp_path / 'derby'} -Xss4m"
+    quiet = local_session_conf(settings, str(tmp_path))["spark.driver.extraJavaOptions"]
+    log4j = tmp_path / "log4j2.properties"
+    assert (
+        quiet
+        == f"-Dderby.system.home={tmp_path / 'derby'} -Dlog4j2.configurationFile={log4j.as_uri()} -Xss4m"
+    )
+    assert "rootLogger.level = warn" in log4j.read_text()
 
 
 def test_a_mapping_of_numbers_is_typed_and_a_word_in_it_is_an_error_naming_the_key(tmp_path):

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from datetime import date
 
 import pytest
 
+from clvlake import jobs
 from clvlake.cli import main
 from clvlake.errors import InputError
 from clvlake.ingest.run import SourceCounts
@@ -112,7 +114,8 @@ def test_cli_prints_the_run_summary_also_when_a_step_fails(tmp_path, monkeypatch
     conf = write_config(tmp_path)
     for step, job in FakeSteps(fail=("score", D1)).registry().items():
         monkeypatch.setitem(JOBS, step, job)
-    monkeypatch.setattr("clvlake.session.get_spark", lambda settings: None)
+    monkeypatch.setattr("clvlake.session.get_spark", lambda settings, quiet: None)
+    monkeypatch.setattr(jobs, "lake_lease", lambda spark, cfg, job: contextlib.nullcontext())
     assert main(["pipeline", "--conf", str(conf), "--as-of", D1.isoformat()]) == 2
     captured = capsys.readouterr()
     summary = json.loads(captured.out.strip().splitlines()[-1])

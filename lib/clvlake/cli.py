@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from datetime import date, datetime, timezone
@@ -175,7 +176,7 @@ def execute(args: argparse.Namespace) -> None:
     if args.command == "generate":
         jobs.generate(cfg, args.customers, args.seed, args.error_rate)
         return
-    spark = session.get_spark(cfg.spark)
+    spark = session.get_spark(cfg.spark, quiet=not args.verbose)
     read_only = args.command == "erase" and args.status
     with contextlib.nullcontext() if read_only else jobs.lake_lease(spark, cfg, args.command):
         run_command(args, spark, cfg, when, ids)
@@ -204,6 +205,8 @@ def run_command(
 
 
 def configure_logging(verbose: bool) -> None:
+    # MLflow sets its own loggers' level when imported (later): it reads this variable
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "DEBUG" if verbose else "WARNING")
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
         stream=sys.stderr,

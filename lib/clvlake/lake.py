@@ -312,7 +312,7 @@ class Lake:
                 self.path(table)
             )
         version = self.version(table)
-        log.info("%s: replaced %s (version %d)", table, shorten(predicate), version)
+        log.debug("%s: replaced %s (version %d)", table, shorten(predicate), version)
         return version
 
     @retried_on_conflict
@@ -418,7 +418,7 @@ class Lake:
         if created:  # an empty table: every (unique) row is new
             self.append_if_none(source, table, within or "true", created=True)
             version = self.version(table)
-            log.info("%s: inserted every row into the new table (version %d)", table, version)
+            log.debug("%s: inserted every row into the new table (version %d)", table, version)
             return version
         condition = " AND ".join([*(f"t.{k} = s.{k}" for k in spec.keys), *([within] if within else [])])
         target = DeltaTable.forPath(self.spark, self.path(table))
@@ -434,12 +434,12 @@ class Lake:
                 .select("s.*")
             )
         if (update_existing or update_when) and source.isEmpty():
-            log.info("%s: no new or changed rows", table)
+            log.debug("%s: no new or changed rows", table)
             return self.version(table)
         # where no target row is `within`, none can match: the MERGE would insert every row
         if within and not (update_existing or update_when) and self.append_if_none(source, table, within):
             version = self.version(table)
-            log.info("%s: inserted new rows of %s (version %d)", table, shorten(within), version)
+            log.debug("%s: inserted new rows of %s (version %d)", table, shorten(within), version)
             return version
         merge = target.alias("t").merge(source.alias("s"), condition)
         if update_existing:
@@ -448,5 +448,5 @@ class Lake:
             merge = merge.whenMatchedUpdateAll(condition=update_when)
         merge.whenNotMatchedInsertAll().execute()
         version = self.version(table)
-        log.info("%s: merged on %s (version %d)", table, ", ".join(spec.keys), version)
+        log.debug("%s: merged on %s (version %d)", table, ", ".join(spec.keys), version)
         return version

@@ -191,7 +191,7 @@ def held(lake: Lake, job: str, wait: timedelta) -> Iterator[None]:
     """Hold the lake's lease for the duration of a job (`acquire`, renewed, then freed)."""
     holder = Holder.this_process(job)
     acquire(lake, holder, wait)
-    log.info("%s: holds the lake's lease", job)
+    log.debug("%s: holds the lake's lease", job)
     renewal = Renewal(lake, holder)
     renewal.start()
     try:

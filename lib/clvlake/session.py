@@ -74,8 +74,50 @@ def with_sql_defaults(session: SparkSession) -> SparkSession:
     return session
 
 
-def local_session_conf(settings: SparkSettings, scratch_dir: str) -> dict[str, str]:
-    """Everything a laptop session needs: Delta, UTC, small shuffles, no UI, scratch files in one place."""
+# Spark's log for clvlake's local sessions: warnings and errors, without the notes every local run prints that a
+# user cannot act on (`clv -v` keeps Spark's own defaults)
+QUIET_LOG4J = """\
+rootLogger.level = warn
+rootLogger.appenderRef.stderr.ref = console
+appender.console.type = Console
+appender.console.name = console
+appender.console.target = SYSTEM_ERR
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = %d{HH:mm:ss} %p %c{1}: %m%n%ex
+# no native Hadoop library on a laptop: the Java one is used
+logger.native.name = org.apache.hadoop.util.NativeCodeLoader
+logger.native.level = error
+# "Truncated the string representation of a plan": plan strings of wide tables, shown nowhere
+logger.plan.name = org.apache.spark.sql.catalyst.util.SparkStringUtils
+logger.plan.level = error
+# no native BLAS/LAPACK: Spark ML uses the Java ones
+logger.blas.name = dev.ludovic.netlib
+logger.blas.level = error
+# "RDD … was locally checkpointed": a localCheckpoint (Delta's MERGE source, the gain curve) dropped when done
+logger.checkpointed.name = org.apache.spark.rdd.MapPartitionsRDD
+logger.checkpointed.level = error
+logger.parquet.name = org.apache.parquet.CorruptStatistics
+logger.parquet.level = error
+"""
+
+
+def quiet_log_options(scratch_dir: str) -> str:
+    """JVM options that give a local session `QUIET_LOG4J` (written under the scratch folder)."""
+    path = Path(scratch_dir) / "log4j2.properties"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(QUIET_LOG4J)
+    return f"-Dlog4j2.configurationFile={path.as_uri()}"
+
+
+def local_session_conf(settings: SparkSettings, scratch_dir: str, quiet: bool = True) -> dict[str, str]:
+    """Everything a laptop session needs: Delta, UTC, small shuffles, no UI, scratch files in one place, and
+    (`quiet`) Spark's log without notes nobody can act on."""
+    java_options = " ".join(
+        [
+            f"-Dderby.system.home={Path(scratch_dir) / 'derby'}",
+            *([quiet_log_options(scratch_dir)] if quiet else []),
+        ]
+    )
     conf = {
         **DELTA_SESSION_CONF,
         **delta_jar_conf(),
@@ -90,7 +132,7 @@ def local_session_conf(settings: SparkSettings, scratch_dir: str) -> dict[str, s
         "spark.driver.bindAddress": "127.0.0.1",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.warehouse.dir": str(Path(scratch_dir) / "spark-warehouse"),
-        "spark.driver.extraJavaOptions": f"-Dderby.system.home={Path(scratch_dir) / 'derby'}",
+        "spark.driver.extraJavaOptions": java_options,
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.sql.adaptive.enabled": "true",
         # Delta's VACUUM lists files with this many tasks (Spark's default 10,000): 50 s instead of 3 s per
@@ -107,9 +149,9 @@ def local_session_conf(settings: SparkSettings, scratch_dir: str) -> dict[str, s
     return {**conf, **extra}
 
 
-def get_spark(settings: SparkSettings, scratch_dir: str | None = None) -> SparkSession:
+def get_spark(settings: SparkSettings, scratch_dir: str | None = None, quiet: bool = True) -> SparkSession:
     """Return the provided session (with clvlake's runtime SQL settings), or build a local one with Delta (jars
-    cached after the first run)."""
+    cached after the first run; `quiet`: `QUIET_LOG4J`)."""
     scratch = scratch_dir or str(Path(os.environ.get("CLVLAKE_SCRATCH", Path.cwd() / ".spark")).resolve())
     session = provided_session()
     if session is not None:
@@ -122,7 +164,9 @@ def get_spark(settings: SparkSettings, scratch_dir: str | None = None) -> SparkS
         ship_wheels_to_executors(session, scratch)
         return with_sql_defaults(session)
     builder = SparkSession.builder
-    for key, value in local_session_conf(settings, scratch).items():
+    # the JVM's own address for the driver: Spark then need not warn that the hostname resolves to a loopback one
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    for key, value in local_session_conf(settings, scratch, quiet).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")

@@ -467,7 +467,18 @@ class _Ingest:
         """Bronze and the quality row of one source's checked rows, then (unless too many rows were quarantined)
         silver; keeps the source's quarantined rows and customer ids on disk for `finish`."""
         counts = count_statuses(checked, source, len(files))
-        log.info("ingest %s: %s", source.name, counts)
+        log.info(
+            "ingest %s: %d files, %d rows: %d accepted, %d quarantined%s, %d duplicates",
+            source.name,
+            counts.files,
+            counts.read,
+            counts.accepted,
+            counts.quarantined,
+            f" ({', '.join(f'{rule} {n}' for rule, n in counts.quarantined_by_rule.items())})"
+            if counts.quarantined
+            else "",
+            counts.duplicate,
+        )
         if counts.unknown_fields:
             log.warning(
                 "ingest %s: fields outside the contract are not loaded (rows holding each): %s; a renamed field "
