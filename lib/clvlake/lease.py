@@ -188,7 +188,11 @@ class Renewal(threading.Thread):
 
 @contextlib.contextmanager
 def held(lake: Lake, job: str, wait: timedelta) -> Iterator[None]:
-    """Hold the lake's lease for the duration of a job (`acquire`, renewed, then freed)."""
+    """Hold the lake's lease for the duration of a job (`acquire`, renewed, then freed).
+
+    The lease is written through a session of its own (same SparkContext, own SQL settings): its MERGEs change a
+    setting for their duration (`Lake.swap_row`), which must not reach the job's writes running meanwhile."""
+    lake = Lake(lake.spark.newSession(), lake.root)
     holder = Holder.this_process(job)
     acquire(lake, holder, wait)
     log.debug("%s: holds the lake's lease", job)
