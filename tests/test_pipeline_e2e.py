@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 import runpy
 import subprocess
-import sys
 import time
 from datetime import date
+from pathlib import Path
 
 import mlflow
 import pyarrow as pa
@@ -32,6 +31,7 @@ from clvlake.reporting.run import report_file
 from tests.support import browser
 from tests.support.config import REPO, write_config
 from tests.support.pipeline import AS_OF, SMALL
+from tests.support.process import commits, data_files, kill_when, start_clv
 
 pytestmark = pytest.mark.slow
 
@@ -251,6 +251,28 @@ def test_gold_tables_and_the_export_read_the_same_without_spark(spark, pipeline_
     assert_same_rows(spark, pq.read_table(export), spark.read.parquet(export), ("customer_key",))
 
 
+def rows_of(df: DataFrame) -> list[str]:
+    return sorted(json.dumps(r.asDict(recursive=True), sort_keys=True, default=str) for r in df.collect())
+
+
+@pytest.mark.parametrize("job, table", [("features", "customer_features"), ("score", "clv_scores")])
+def test_a_job_killed_while_writing_leaves_its_table_as_it_was_and_a_rerun_as_an_uninterrupted_run(
+    spark, pipeline_twice, tmp_path, job, table
+):
+    """SIGKILL once the job has written data files, before its commit: readers still see the last version, and
+    the rerun writes what the uninterrupted runs before it wrote (the monitor test scored AS_OF once more)."""
+    cfg, lake, _ = pipeline_twice
+    args = [job, "--conf", cfg.source_file, "--as-of", AS_OF.isoformat()]
+    uninterrupted = rows_of(lake.read_partition(table, AS_OF))
+    path = Path(lake.path(table))
+    files, versions = data_files(path), commits(path)
+    kill_when(start_clv(args, tmp_path / "scratch"), lambda: bool(data_files(path) - files))
+    assert commits(path) == versions, "killed after its commit, not while writing"
+    assert rows_of(lake.read_partition(table, AS_OF)) == uninterrupted
+    assert main(args) == 0
+    assert rows_of(lake.read_partition(table, AS_OF)) == uninterrupted
+
+
 def test_an_erasure_during_scoring_waits_for_it_and_leaves_the_customer_in_no_gold_table(
     spark, pipeline_twice, tmp_path
 ):
@@ -258,22 +280,10 @@ def test_an_erasure_during_scoring_waits_for_it_and_leaves_the_customer_in_no_go
     without it, scores computed before the erasure would be written to gold after it."""
     cfg, lake, _ = pipeline_twice
     subject = lake.read("customer_identity").orderBy("customer_id").first()
-    scoring = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "clvlake.cli",
-            "score",
-            "--conf",
-            cfg.source_file,
-            "--as-of",
-            AS_OF.isoformat(),
-        ],
-        cwd=REPO,
-        env={**os.environ, "CLVLAKE_SCRATCH": str(tmp_path / "scratch")},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
+    scoring = start_clv(
+        ["score", "--conf", cfg.source_file, "--as-of", AS_OF.isoformat()],
+        tmp_path / "scratch",
+        subprocess.PIPE,
     )
     while not str(lake.read("lease").first()["holder"]).startswith("score:"):
         assert scoring.poll() is None, scoring.communicate()[1]

@@ -24,6 +24,7 @@ from delta.exceptions import captured as delta_errors
 from delta.tables import DeltaTable
 from py4j.java_gateway import JavaClass, JavaObject
 from py4j.protocol import Py4JError
+from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
@@ -216,8 +217,23 @@ class Lake:
             builder = builder.clusterBy(*spec.cluster_by)
         for key, value in table_properties(spec).items():
             builder = builder.property(key, value)
-        builder.execute()
+        try:
+            builder.execute()
+        except (AnalysisException, *CONFLICTS):
+            # another job created it at the same moment (its folder is there before its first commit)
+            if not self.created_meanwhile(table):
+                raise
+            return self.ensure(table)
         self._checked.add(table)
+        return True
+
+    def created_meanwhile(self, table: str, seconds: float = 10.0) -> bool:
+        """Whether the table exists within `seconds` (another creator's first commit lands)."""
+        deadline = time.monotonic() + seconds
+        while not self.exists(table):
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.2)
         return True
 
     def upgrade_layout(self, table: str) -> bool:

@@ -3,11 +3,7 @@ uninterrupted run does."""
 
 from __future__ import annotations
 
-import os
-import signal
 import subprocess
-import sys
-import time
 from datetime import date
 from pathlib import Path
 
@@ -16,9 +12,10 @@ import pytest
 from clvlake.config import load_config
 from clvlake.ingest import run as ingest
 from clvlake.lake import Lake
-from tests.support.config import REPO, make_config, write_config
+from tests.support.config import make_config, write_config
 from tests.support.lake import snapshot
 from tests.support.landing import mapping_file, write_landing
+from tests.support.process import kill_when, start_clv
 
 pytestmark = pytest.mark.slow
 AS_OF = date(2025, 1, 1)
@@ -45,29 +42,8 @@ def config_reading(root: Path, landing: Path) -> Path:
     return write_config(root, ingest=ingest_settings(root), lake={"landing": str(landing)})
 
 
-def start_ingest(conf: Path, scratch: Path, output=subprocess.DEVNULL) -> subprocess.Popen:
-    """`clv ingest` in its own process."""
-    return subprocess.Popen(
-        [sys.executable, "-m", "clvlake.cli", "ingest", "--conf", str(conf), "--as-of", AS_OF.isoformat()],
-        cwd=REPO,
-        env={**os.environ, "CLVLAKE_SCRATCH": str(scratch)},
-        stdout=output,
-        stderr=output,
-        text=True,
-    )
-
-
-def kill_after_first_silver_commit(conf: Path, lake: Lake, scratch: Path) -> None:
-    """Start `clv ingest`; SIGKILL it as soon as silver `orders` has its first MERGE."""
-    commit = Path(lake.path("orders")) / "_delta_log" / f"{1:020d}.json"
-    process = start_ingest(conf, scratch)
-    try:
-        while not commit.exists() and process.poll() is None:
-            time.sleep(0.05)
-        os.kill(process.pid, signal.SIGKILL)
-    finally:
-        process.wait()
-    assert process.returncode == -signal.SIGKILL
+def ingest_args(conf: Path) -> list[str]:
+    return ["ingest", "--conf", str(conf), "--as-of", AS_OF.isoformat()]
 
 
 def test_killed_and_rerun_equals_uninterrupted(spark, tmp_path, uninterrupted):
@@ -76,7 +52,9 @@ def test_killed_and_rerun_equals_uninterrupted(spark, tmp_path, uninterrupted):
     killed_cfg = load_config(conf)
     killed = Lake(spark, killed_cfg.lake.root)
 
-    kill_after_first_silver_commit(conf, killed, tmp_path / "scratch")
+    # SIGKILLed as soon as silver `orders` has its first MERGE
+    first_merge = Path(killed.path("orders")) / "_delta_log" / f"{1:020d}.json"
+    kill_when(start_clv(ingest_args(conf), tmp_path / "scratch"), first_merge.exists)
     assert killed.exists("orders") and not killed.exists("ingested_files")  # killed part-way
     ingest.run(spark, killed_cfg, AS_OF)
     assert snapshot(killed) == expected
@@ -87,7 +65,7 @@ def test_two_ingests_at_once_equal_one(spark, tmp_path, uninterrupted):
     them loaded (without it both would load them, and log them as read twice)."""
     landing, expected = uninterrupted
     conf = config_reading(tmp_path, landing)
-    runs = [start_ingest(conf, tmp_path / f"scratch-{n}", subprocess.PIPE) for n in (1, 2)]
+    runs = [start_clv(ingest_args(conf), tmp_path / f"scratch-{n}", subprocess.PIPE) for n in (1, 2)]
     logs = [run.communicate(timeout=900)[1] for run in runs]
     assert [run.returncode for run in runs] == [0, 0], logs
     assert sum("waiting for the lake: it is being written by clv ingest" in log for log in logs) == 1

@@ -1,0 +1,45 @@
+"""`clv` commands in their own processes, for tests that kill one or run two at once."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.support.config import REPO
+
+
+def start_clv(args: list[str], scratch: Path, output=subprocess.DEVNULL) -> subprocess.Popen:
+    """`clv <args>` in its own process, with its own Spark scratch folder."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "clvlake.cli", *args],
+        cwd=REPO,
+        env={**os.environ, "CLVLAKE_SCRATCH": str(scratch)},
+        stdout=output,
+        stderr=output,
+        text=True,
+    )
+
+
+def kill_when(process: subprocess.Popen, happened: Callable[[], bool]) -> None:
+    """SIGKILL the process as soon as `happened()` holds (polled every 50 ms); it must not have ended first."""
+    try:
+        while not happened() and process.poll() is None:
+            time.sleep(0.05)
+        os.kill(process.pid, signal.SIGKILL)
+    finally:
+        process.wait()
+    assert process.returncode == -signal.SIGKILL, "the process ended before the point to kill it at"
+
+
+def data_files(table: Path) -> set[Path]:
+    """The table's Parquet files (outside `_delta_log`)."""
+    return {p for p in table.rglob("*.parquet") if "_delta_log" not in p.parts}
+
+
+def commits(table: Path) -> set[Path]:
+    return set((table / "_delta_log").glob("*.json"))
