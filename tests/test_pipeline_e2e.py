@@ -25,6 +25,7 @@ from clvlake.catalog import TABLES
 from clvlake.cli import main
 from clvlake.config import load_config
 from clvlake.lake import Lake
+from clvlake.privacy.erase import erasable_tables, pending_purges
 from clvlake.reporting.export import export_path
 from clvlake.reporting.html import SECTIONS
 from clvlake.reporting.run import report_file
@@ -255,7 +256,8 @@ def rows_of(df: DataFrame) -> list[str]:
     return sorted(json.dumps(r.asDict(recursive=True), sort_keys=True, default=str) for r in df.collect())
 
 
-@pytest.mark.parametrize("job, table", [("features", "customer_features"), ("score", "clv_scores")])
+# score first: its rows name the version of customer_features they read, which the features case's rerun moves
+@pytest.mark.parametrize("job, table", [("score", "clv_scores"), ("features", "customer_features")])
 def test_a_job_killed_while_writing_leaves_its_table_as_it_was_and_a_rerun_as_an_uninterrupted_run(
     spark, pipeline_twice, tmp_path, job, table
 ):
@@ -289,7 +291,8 @@ def test_an_erasure_during_scoring_waits_for_it_and_leaves_the_customer_in_no_go
         assert scoring.poll() is None, scoring.communicate()[1]
         time.sleep(0.5)
     assert main(["erase", "--conf", cfg.source_file, "--customer-id", subject["customer_id"]]) == 0
-    assert scoring.wait(timeout=600) == 0
+    _, err = scoring.communicate(timeout=600)
+    assert scoring.returncode == 0, err
     gold = [t for t, spec in TABLES.items() if spec.layer == "gold" and "customer_key" in spec.schema.names]
     for table in gold:
         assert lake.read(table).where(F.col("customer_key") == subject["customer_key"]).isEmpty(), table
@@ -297,3 +300,33 @@ def test_an_erasure_during_scoring_waits_for_it_and_leaves_the_customer_in_no_go
     history = SparkDeltaTable.forPath(spark, lake.path("clv_scores")).history(3).collect()
     operations = [r["operation"] for r in sorted(history, key=lambda r: -r["version"])]
     assert operations.index("MERGE") < operations.index("WRITE")  # the erasure came after the scores
+
+
+def test_an_erasure_killed_part_way_then_rerun_erases_everywhere_and_leaves_every_table_to_the_purge(
+    spark, pipeline_twice, tmp_path
+):
+    """Runs last. `clv erase` SIGKILLed once it has erased silver orders; the rerun erases the rest. The killed
+    run's start record keeps every table it searched pending for the purge, although the rerun found nothing in
+    those it had already erased (so their old versions are vacuumed too)."""
+    cfg, lake, _ = pipeline_twice
+    subject = lake.read("customer_identity").orderBy(F.desc("customer_id")).first()
+    tables = [t for t in erasable_tables() if lake.exists(t) and "customer_key" in TABLES[t].schema.names]
+    holding = {
+        t
+        for t in tables
+        if not lake.read(t).where(F.col("customer_key") == subject["customer_key"]).isEmpty()
+    }
+    assert "orders" in holding
+    args = ["erase", "--conf", cfg.source_file, "--customer-id", subject["customer_id"]]
+    orders, versions = Path(lake.path("orders")), commits(Path(lake.path("orders")))
+    kill_when(start_clv(args, tmp_path / "scratch"), lambda: bool(commits(orders) - versions))
+    left = {
+        t
+        for t in holding
+        if not lake.read(t).where(F.col("customer_key") == subject["customer_key"]).isEmpty()
+    }
+    assert "orders" not in left and left, "killed part-way"
+    assert main(args) == 0
+    for table in tables:
+        assert lake.read(table).where(F.col("customer_key") == subject["customer_key"]).isEmpty(), table
+    assert holding <= {t for purge in pending_purges(lake) for t in purge.tables}

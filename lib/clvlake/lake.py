@@ -220,14 +220,15 @@ class Lake:
         try:
             builder.execute()
         except (AnalysisException, *CONFLICTS):
-            # another job created it at the same moment (its folder is there before its first commit)
+            # another job is creating it (its folder is there before its first commit, which a cold JVM on a busy
+            # machine can take many seconds to write)
             if not self.created_meanwhile(table):
                 raise
             return self.ensure(table)
         self._checked.add(table)
         return True
 
-    def created_meanwhile(self, table: str, seconds: float = 10.0) -> bool:
+    def created_meanwhile(self, table: str, seconds: float = 60.0) -> bool:
         """Whether the table exists within `seconds` (another creator's first commit lands)."""
         deadline = time.monotonic() + seconds
         while not self.exists(table):

@@ -202,4 +202,9 @@ def held(lake: Lake, job: str, wait: timedelta) -> Iterator[None]:
         yield
     finally:
         renewal.stop()
-        swap(lake, lease_row(lake, None), f"t.holder = {sql_text(holder.id)}")
+        try:
+            swap(lake, lease_row(lake, None), f"t.holder = {sql_text(holder.id)}")
+        except Exception as err:  # never in place of the job's own outcome or error
+            log.warning(
+                "could not free the lake's lease (another job takes it once this process has ended): %s", err
+            )

@@ -26,7 +26,7 @@ from clvlake.features import run as features
 from clvlake.ingest import run as ingest
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.lake import Lake
-from clvlake.privacy.erase import erase
+from clvlake.privacy.erase import erasable_tables, erase
 from tests.privacy.clock import age_lake
 from tests.support.config import write_config
 from tests.support.landing import ERASED_ID, FILES, FOLDER, mapping_file, write_landing
@@ -180,10 +180,12 @@ def test_audit_records_deletion_and_purge_without_the_id(lake_setup, erased, pur
     _, _, lake, key = lake_setup
     before, _, _, result, *_ = erased
     audit = {r["action"]: r.asDict() for r in lake.read("erasure_audit").collect()}
-    assert set(audit) == {"deleted", "purged"}
+    assert set(audit) == {"started", "deleted", "purged"}
     assert ERASED_ID not in str(audit) and key not in str(audit)
-    deleted, done = audit["deleted"], audit["purged"]
-    assert deleted["request_id"] == done["request_id"] == result["request_id"]
+    started, deleted, done = audit["started"], audit["deleted"], audit["purged"]
+    assert started["request_id"] == deleted["request_id"] == done["request_id"] == result["request_id"]
+    # on record before the deletions: every table the run searched, for the purge should the run be killed
+    assert set(started["tables_touched"]) == set(before) & set(erasable_tables())
     assert deleted["rows_removed"]["orders"] == len(subject_rows(before["orders"], key))
     assert set(deleted["tables_touched"]) == {t for t, r in before.items() if subject_rows(r, key)}
     assert done["tables_touched"] == sorted(deleted["tables_touched"])

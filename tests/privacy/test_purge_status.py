@@ -9,10 +9,10 @@ import pytest
 
 from clvlake import schemas
 from clvlake.lake import Lake
-from clvlake.privacy.erase import DELETED, PURGED, overdue_purge_check, pending_purges, status_line
+from clvlake.privacy.erase import DELETED, PURGED, STARTED, overdue_purge_check, pending_purges, status_line
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=timezone.utc)
-WEEK = timedelta(hours=168)
+WEEK, DAY = timedelta(hours=168), timedelta(hours=24)
 
 
 def audit_row(erased_at, tables, request=None, action=None, due=None, purged_at=None, run_date=None):
@@ -39,7 +39,9 @@ def lake(spark, tmp_path_factory):
         audit_row(T0 - timedelta(days=30), ["orders"]),  # written before request ids: due 168 h after it
         audit_row(T0, ["orders", "customers"], "r1", DELETED, T0 + WEEK),
         audit_row(T0, ["orders"], "r1", PURGED, T0 + WEEK, T0 + WEEK, (T0 + WEEK).date()),  # one of two
-        audit_row(later, ["sessions"], "r2", DELETED, later + WEEK),
+        audit_row(later, ["sessions", "orders", "customers"], "r2", STARTED, later + WEEK + DAY),
+        audit_row(later, ["sessions"], "r2", DELETED, later + WEEK),  # finished: its own tables only
+        audit_row(later, ["orders", "refunds"], "r4", STARTED, later + WEEK + DAY),  # killed: every table
         audit_row(later, [], "r3", DELETED, later + WEEK),  # nothing found: nothing to purge
     ]
     lake.append(spark.createDataFrame(rows, schemas.ERASURE_AUDIT), "erasure_audit")
@@ -48,11 +50,12 @@ def lake(spark, tmp_path_factory):
 
 def test_pending_purges_are_the_touched_tables_not_yet_purged(lake):
     pending = {p.request_id: (p.tables, p.purge_due_at) for p in pending_purges(lake)}
-    legacy = next(r for r in pending if r not in ("r1", "r2"))
+    legacy = next(r for r in pending if r not in ("r1", "r2", "r4"))
     assert pending == {
         legacy: (["orders"], T0 - timedelta(days=30) + WEEK),
         "r1": (["customers"], T0 + WEEK),
         "r2": (["sessions"], T0 + timedelta(days=3) + WEEK),
+        "r4": (["orders", "refunds"], T0 + timedelta(days=3) + WEEK + DAY),
     }
 
 

@@ -43,7 +43,10 @@ from clvlake.privacy.landing import erase_from_landing
 from clvlake.reporting.export import rewrite_exports_holding
 
 log = logging.getLogger(__name__)
-DELETED, PURGED = "deleted", "purged"
+STARTED, DELETED, PURGED = "started", "deleted", "purged"
+# a run killed after its start record: its deletions happened soon after it started; its purge waits this much
+# longer than the retention so that it comes after them
+KILLED_RUN_MARGIN = timedelta(hours=24)
 LANDING = "landing"  # the audit's count of landing lines removed, beside the tables' rows
 OVERDUE_AFTER = timedelta(days=1)  # past its due time, a purge the daily run has not done is overdue
 # Delta expires log entries older than the log retention counted back from midnight, so the log is kept a day
@@ -122,45 +125,47 @@ def erase(
             unknown,
             len(ids),
         )
+    hashes = sorted(r[0] for r in subjects.select(F.sha2("customer_key", 256)).collect())  # one per id given
+    request = request_id(erased_at, hashes)
+    retention = float(cfg.privacy.vacuum_retention_hours)
+    tables = [t for t in erasable_tables() if lake.exists(t)]
+
+    def record(action: str, touched: list[str], removed: dict[str, int], due: datetime) -> int:
+        row = (
+            erased_at.date(),
+            erased_at,
+            len(ids),
+            hashes,
+            touched,
+            removed,
+            retention,
+            request,
+            action,
+            due,
+            None,
+        )
+        return lake.append(spark.createDataFrame([row], schemas.ERASURE_AUDIT), "erasure_audit")
+
+    # on record before anything is deleted: a run killed part-way leaves every table it may have deleted from
+    # to the purge (its rerun removes nothing there, so its own record would not name them)
+    record(STARTED, tables, {}, erased_at + timedelta(hours=retention) + KILLED_RUN_MARGIN)
     # first: bronze names the landing files that hold the subjects until the deletion below
     landing = erase_from_landing(spark, lake, cfg, subjects, run_id=f"erase-{erased_at:%Y-%m-%dT%H:%M:%S}")
     removed: dict[str, int] = {}
-    for table in erasable_tables():
-        if lake.exists(table):
-            lake.ensure(table)  # a table written before it had key columns gains them (its old rows: null)
-            condition = match_condition(TABLES[table].schema.fieldNames())
-            removed[table] = lake.delete_matching(table, subjects, condition)
-            if removed[table]:  # the log entries before it, whose statistics may hold a key, can expire
-                checkpoint(lake, table)
-            log.info("erase: %s: %d rows removed", table, removed[table])
+    for table in tables:
+        lake.ensure(table)  # a table written before it had key columns gains them (its old rows: null)
+        condition = match_condition(TABLES[table].schema.fieldNames())
+        removed[table] = lake.delete_matching(table, subjects, condition)
+        if removed[table]:  # the log entries before it, whose statistics may hold a key, can expire
+            checkpoint(lake, table)
+        log.info("erase: %s: %d rows removed", table, removed[table])
     touched = sorted(t for t, n in removed.items() if n)
     removed[LANDING] = sum(landing.values())  # lines of landing files, in the audit beside the tables' rows
     exports = rewrite_exports_holding(lake, cfg, subjects)
-    hashes = sorted(r[0] for r in subjects.select(F.sha2("customer_key", 256)).collect())  # one per id given
     subjects.unpersist()
-    retention = float(cfg.privacy.vacuum_retention_hours)
     # the files were dropped during the run: due a retention after its end
     due = erased_at + timedelta(seconds=time.monotonic() - started, hours=retention)
-    request = request_id(erased_at, hashes)
-    audit = spark.createDataFrame(
-        [
-            (
-                erased_at.date(),
-                erased_at,
-                len(ids),
-                hashes,
-                touched,
-                removed,
-                retention,
-                request,
-                DELETED,
-                due,
-                None,
-            )
-        ],
-        schemas.ERASURE_AUDIT,
-    )
-    version = lake.append(audit, "erasure_audit")
+    version = record(DELETED, touched, removed, due)
     return {
         "subjects": len(ids),
         "subjects_never_accepted": unknown,
@@ -188,23 +193,34 @@ class PendingPurge:
 
 def pending_frame(audit: DataFrame) -> DataFrame:
     """One row per request with touched tables not yet purged: request_id, erased_at, purge_due_at, subjects,
-    subject_hashes, tables (sorted). Rows from before request ids get one from their erasure time."""
-    action = F.coalesce(F.col("action"), F.lit(DELETED))
-    request = F.coalesce(
-        F.col("request_id"), F.substring(F.sha2(F.col("erased_at").cast("string"), 256), 1, 32)
+    subject_hashes, tables (sorted). A request whose run was killed after its start record has every table that
+    run may have deleted from. Rows from before request ids get one from their erasure time."""
+    audit = audit.withColumns(
+        {
+            "action": F.coalesce(F.col("action"), F.lit(DELETED)),
+            "request_id": F.coalesce(
+                F.col("request_id"), F.substring(F.sha2(F.col("erased_at").cast("string"), 256), 1, 32)
+            ),
+        }
     )
     retention_due = F.timestamp_seconds(
         F.unix_timestamp("erased_at") + F.col("vacuum_retention_hours") * 3600
     )
-    deleted = audit.where(action == DELETED).select(
-        request.alias("request_id"),
+    finished = audit.where(F.col("action") == DELETED)
+    killed = audit.where(F.col("action") == STARTED).join(
+        finished.select("request_id"), "request_id", "left_anti"
+    )
+    deleted = finished.unionByName(killed).select(
+        "request_id",
         "erased_at",
         F.coalesce(F.col("purge_due_at"), retention_due).alias("purge_due_at"),
         "subjects",
         "subject_hashes",
         F.explode("tables_touched").alias("table"),
     )
-    purged = audit.where(action == PURGED).select("request_id", F.explode("tables_touched").alias("table"))
+    purged = audit.where(F.col("action") == PURGED).select(
+        "request_id", F.explode("tables_touched").alias("table")
+    )
     return (
         deleted.join(purged, on=["request_id", "table"], how="left_anti")
         .groupBy("request_id", "erased_at", "purge_due_at", "subjects", "subject_hashes")
