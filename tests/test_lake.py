@@ -11,10 +11,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
 from chispa import assert_df_equality
 from delta.exceptions.captured import ConcurrentAppendException
 from delta.tables import DeltaTable
+from deltalake import write_deltalake
 from pyspark.sql import functions as F
 
 from clvlake import lake as lake_module
@@ -144,6 +146,17 @@ def test_two_writers_that_both_created_the_table_append_once(spark, tmp_path):
     for _ in range(2):
         assert lake.append_if_none(orders_frame(spark, ORDER), "orders", predicate, created=True)
     assert lake.read("orders").count() == 1
+
+
+def test_a_table_another_process_creates_after_a_first_look_exists(spark, tmp_path):
+    """Delta's `isDeltaTable` answers from the JVM's cached log of the folder; a job waiting for another job's new
+    table (`Lake.ensure`) must see it (seen: the second of two `clv ingest` started at once waited in vain)."""
+    lake = Lake(spark, str(tmp_path / "lake"))
+    path = Path(lake.path("lease"))
+    (path / "_delta_log").mkdir(parents=True)  # the other creator's folder, before its first commit
+    assert not lake.exists("lease")
+    write_deltalake(str(path), pa.table({"lease": ["writer"]}))  # its commit, by a writer outside this JVM
+    assert lake.exists("lease")
 
 
 def test_a_merge_into_a_new_table_inserts_every_row_and_a_rerun_commits_nothing(spark, tmp_path):

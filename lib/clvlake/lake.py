@@ -139,6 +139,15 @@ def layout_clause(spec: TableSpec) -> str:
     return " ".join(parts)
 
 
+def refreshed_version(spark: SparkSession, delta_log: JavaObject) -> int | None:
+    """The latest version of a table's `DeltaLog` read anew from storage (-1: no commit yet), or None on a runtime
+    whose `update` has another signature."""
+    none = spark._jvm.scala.Option.empty()
+    with contextlib.suppress(Py4JError):
+        return int(delta_log.update(False, none, none).version())
+    return None
+
+
 class Lake:
     """The lake under one root URI (`file:`, `s3a:`, `abfss:`, `dbfs:` or a local path)."""
 
@@ -152,7 +161,14 @@ class Lake:
         return f"{self.root}/{spec.layer}/{spec.name}"
 
     def exists(self, table: str) -> bool:
-        return DeltaTable.isDeltaTable(self.spark, self.path(table))
+        """Whether the table has a commit. Delta's `isDeltaTable` answers from the JVM's cached log, which does not
+        see a table another process created after this one first looked at its folder (two jobs creating the
+        lease table at once): a no is asked again of the log read anew."""
+        if DeltaTable.isDeltaTable(self.spark, self.path(table)):
+            return True
+        delta_log = self.delta_log(table)
+        version = None if delta_log is None else refreshed_version(self.spark, delta_log)
+        return version is not None and version >= 0
 
     def read(self, table: str) -> DataFrame:
         if not self.exists(table):
@@ -175,10 +191,9 @@ class Lake:
         """The table's latest version: from Delta's log in the JVM (no Spark job: a job each was a tenth of a
         daily ingest), or from the table's history where no JVM is reachable (Spark Connect)."""
         delta_log = self.delta_log(table)
-        if delta_log is not None:
-            none = self.spark._jvm.scala.Option.empty()
-            with contextlib.suppress(Py4JError):  # another runtime's `update` signature: the history then
-                return int(delta_log.update(False, none, none).version())
+        version = None if delta_log is None else refreshed_version(self.spark, delta_log)
+        if version is not None:
+            return version
         return int(DeltaTable.forPath(self.spark, self.path(table)).history(1).select("version").first()[0])
 
     def delta_log(self, table: str) -> JavaObject | None:

@@ -39,7 +39,7 @@ WRITER = "writer"  # the lake's one lease
 RENEW = timedelta(seconds=30)
 EXPIRES = timedelta(minutes=5)  # ten missed renewals: the holder is gone (killed, or its machine lost)
 POLL_SECONDS = 5.0
-NOTICE_SECONDS = 60.0  # a waiting job says so once a minute
+NOTICE_SECONDS = 60.0  # a waiting job says so once a minute (and when another job takes the lease)
 
 
 @dataclass(frozen=True)
@@ -137,9 +137,10 @@ def takeable(row: Row | None, holder: Holder) -> str | None:
 
 def acquire(lake: Lake, holder: Holder, wait: timedelta) -> None:
     """Take the lease, waiting while another job holds it (a read every `POLL_SECONDS`, a MERGE only when it
-    looks free); a `ConflictError` naming that job after `wait`."""
+    looks free; a line naming the holder once a minute and whenever it changes); a `ConflictError` naming that
+    job after `wait`."""
     deadline = time.monotonic() + wait.total_seconds()
-    notice = time.monotonic()
+    notice, noticed = 0.0, None
     other = current(lake)
     while True:
         condition = takeable(other, holder)
@@ -154,9 +155,9 @@ def acquire(lake: Lake, holder: Holder, wait: timedelta) -> None:
                 f"{wait.total_seconds() / 60:g} minutes (lake.lease_wait_minutes). Run this job again once that "
                 f"one has finished; a job that died frees its lease after {EXPIRES.total_seconds() / 60:g} minutes"
             )
-        if time.monotonic() >= notice:
+        if time.monotonic() >= notice or other["holder"] != noticed:  # once a minute, and at each new holder
             log.warning("waiting for the lake: it is being written by %s", held_by(other))
-            notice += NOTICE_SECONDS
+            notice, noticed = time.monotonic() + NOTICE_SECONDS, other["holder"]
         time.sleep(POLL_SECONDS)
         other = current(lake)
 

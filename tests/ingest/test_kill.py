@@ -3,19 +3,19 @@ uninterrupted run does."""
 
 from __future__ import annotations
 
-import subprocess
-from datetime import date
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
+from clvlake import lease
 from clvlake.config import load_config
 from clvlake.ingest import run as ingest
 from clvlake.lake import Lake
 from tests.support.config import make_config, write_config
 from tests.support.lake import snapshot
 from tests.support.landing import mapping_file, write_landing
-from tests.support.process import kill_when, start_clv
+from tests.support.process import kill_when, start_clv, wait_until
 
 pytestmark = pytest.mark.slow
 AS_OF = date(2025, 1, 1)
@@ -62,11 +62,24 @@ def test_killed_and_rerun_equals_uninterrupted(spark, tmp_path, uninterrupted):
 
 def test_two_ingests_at_once_equal_one(spark, tmp_path, uninterrupted):
     """Both read the same new files; the lake's lease lets one load them while the other waits, then finds
-    them loaded (without it both would load them, and log them as read twice)."""
+    them loaded (without it both would load them, and log them as read twice). The test holds the lease until
+    both wait for it, so that they surely overlap however slowly either process starts."""
     landing, expected = uninterrupted
     conf = config_reading(tmp_path, landing)
-    runs = [start_clv(ingest_args(conf), tmp_path / f"scratch-{n}", subprocess.PIPE) for n in (1, 2)]
-    logs = [run.communicate(timeout=900)[1] for run in runs]
-    assert [run.returncode for run in runs] == [0, 0], logs
-    assert sum("waiting for the lake: it is being written by clv ingest" in log for log in logs) == 1
-    assert snapshot(Lake(spark, load_config(conf).lake.root)) == expected
+    lake = Lake(spark, load_config(conf).lake.root)
+    logs = [tmp_path / f"clv-{n}.log" for n in (1, 2)]
+    with lease.held(lake, "pytest", timedelta(0)):
+        outputs = [log.open("w") for log in logs]
+        runs = [start_clv(ingest_args(conf), tmp_path / f"scratch-{n}", out) for n, out in enumerate(outputs)]
+        for out in outputs:
+            out.close()  # each process writes to its own copy
+        waiting = "waiting for the lake: it is being written by clv pytest"
+        wait_until(lambda: all(waiting in log.read_text() for log in logs), runs)
+    for run in runs:
+        run.wait(timeout=900)
+    texts = [log.read_text() for log in logs]
+    assert [run.returncode for run in runs] == [0, 0], texts
+    assert sum("waiting for the lake: it is being written by clv ingest" in text for text in texts) == 1, (
+        texts
+    )
+    assert snapshot(lake) == expected

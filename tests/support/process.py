@@ -25,6 +25,17 @@ def start_clv(args: list[str], scratch: Path, output=subprocess.DEVNULL) -> subp
     )
 
 
+def wait_until(happened: Callable[[], bool], processes: list[subprocess.Popen], timeout: float = 600) -> None:
+    """Poll `happened()` every 50 ms until it holds; an error if one of the processes ended first, or after
+    `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not happened():
+        ended = [p.args for p in processes if p.poll() is not None]
+        assert not ended, f"ended before it was expected to: {ended}"
+        assert time.monotonic() < deadline, f"not within {timeout:g} s"
+        time.sleep(0.05)
+
+
 def kill_when(process: subprocess.Popen, happened: Callable[[], bool]) -> None:
     """SIGKILL the process as soon as `happened()` holds (polled every 50 ms); it must not have ended first."""
     try:
