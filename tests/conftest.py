@@ -29,6 +29,7 @@ def cfg(tmp_path) -> Config:
 # running a long file alone while the other idles: longest-processing-time-first scheduling.
 LONGEST_FIRST = (
     "tests/test_pipeline_e2e.py",
+    "tests/test_pipeline_failures.py",
     "tests/modeling/test_backtest.py",
     "tests/ingest/test_kill.py",
     "tests/privacy/test_erase.py",

@@ -39,6 +39,8 @@ DELTA_LOG_CLASSES = ("org.apache.spark.sql.delta.DeltaLog", "com.databricks.sql.
 
 
 # Delta's commit conflicts: another job committed to the table after this write read it
+# what creating a table raises while another job is creating it, before that job's first commit
+NON_EMPTY_LOCATION = "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION"
 CONFLICTS = (
     delta_errors.ConcurrentAppendException,
     delta_errors.ConcurrentDeleteDeleteException,
@@ -234,10 +236,11 @@ class Lake:
             builder = builder.property(key, value)
         try:
             builder.execute()
-        except (AnalysisException, *CONFLICTS):
-            # another job is creating it (its folder is there before its first commit, which a cold JVM on a busy
-            # machine can take many seconds to write)
-            if not self.created_meanwhile(table):
+        except (AnalysisException, *CONFLICTS) as err:
+            # another job is creating it: its folder is there before its first commit (which a cold JVM on a busy
+            # machine can take many seconds to write), or its commit won
+            another_creator = isinstance(err, CONFLICTS) or err.getCondition() == NON_EMPTY_LOCATION
+            if not (another_creator and self.created_meanwhile(table)):
                 raise
             return self.ensure(table)
         self._checked.add(table)

@@ -208,10 +208,11 @@ QUALITY_CHECKS = _fields(
     # JSON sources: rows read per top-level field outside the contract (new or renamed; not loaded)
     ("unknown_fields", T.MapType(_STR, _LONG, False)),
 )
-# grain: one step of an erasure request, append-only: `deleted` (`clv erase`: rows deleted from current tables)
-# or `purged` (old versions of `tables_touched` vacuumed once the retention passed); key: (request_id, action,
-# run_date). Rows written before requests had ids have a null request_id and action (read as `deleted`).
-# Never holds a clear identifier; `subject_hashes` are the suppression list ingest consults.
+# grain: one step of an erasure request, append-only: `started` (`clv erase` is about to delete from
+# `tables_touched`), `deleted` (rows deleted from current tables) or `purged` (old versions of `tables_touched`
+# vacuumed once the retention passed); key: (request_id, action, run_date). Rows written before requests had
+# ids have a null request_id and action (read as `deleted`). Never holds a clear identifier; `subject_hashes`
+# are the suppression list ingest consults.
 ERASURE_AUDIT = _fields(
     ("run_date", _DATE, False),  # of the step
     ("erased_at", _TS, False),  # when the request's rows were deleted
@@ -221,7 +222,7 @@ ERASURE_AUDIT = _fields(
     ("rows_removed", T.MapType(_STR, _LONG, False), False),  # empty for `purged`
     ("vacuum_retention_hours", _DBL, False),
     ("request_id", _STR),
-    ("action", _STR),  # deleted / purged
+    ("action", _STR),  # started / deleted / purged
     ("purge_due_at", _TS),  # deleted + the retention: old versions are vacuumed by the first run after it
     ("purged_at", _TS),  # `purged` only
 )

@@ -13,6 +13,7 @@ from clvlake.errors import InputError
 
 log = logging.getLogger(__name__)
 CHAMPION = "champion"
+LAKE_TAG = "clvlake.lake"  # the lake a training run trained on
 
 
 def configure(settings: MlflowSettings, experiment_name: str | None = None) -> str:
@@ -61,3 +62,22 @@ def run_params(settings: MlflowSettings, version: str) -> dict[str, str]:
     client = MlflowClient()
     run_id = client.get_model_version(settings.model_name, version).run_id
     return dict(client.get_run(run_id).data.params)
+
+
+def end_abandoned_runs(experiment_id: str, lake_root: str) -> list[str]:
+    """Mark KILLED the training runs of this lake still RUNNING, and return their ids: MLflow leaves the run of a
+    `clv train` killed part-way running for ever. Called while the lake's lease is held, so no other training of
+    this lake is under way."""
+    client = MlflowClient()
+    lake = lake_root.replace("\\", "\\\\").replace("'", "\\'")
+    abandoned = client.search_runs(
+        [experiment_id], filter_string=f"attributes.status = 'RUNNING' and tags.`{LAKE_TAG}` = '{lake}'"
+    )
+    for run in abandoned:
+        client.set_terminated(run.info.run_id, status="KILLED")
+        log.warning(
+            "train: MLflow run %s (%s) was left running by a job that ended without finishing it: marked KILLED",
+            run.info.run_id,
+            run.info.run_name,
+        )
+    return [run.info.run_id for run in abandoned]

@@ -150,7 +150,8 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     chosen = current.forms[form]
     candidate = current.metrics[method_name(form)]
 
-    registry.configure(cfg.mlflow)
+    experiment_id = registry.configure(cfg.mlflow)
+    registry.end_abandoned_runs(experiment_id, lake.root)
     champion = champion_metrics(cfg, current.evaluation.rows)
     rivals = {
         **({"champion": champion} if champion else {}),
@@ -169,7 +170,9 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
         ),
     }
     with (
-        mlflow.start_run(run_name=f"train-{as_of.isoformat()}") as active,
+        mlflow.start_run(
+            run_name=f"train-{as_of.isoformat()}", tags={registry.LAKE_TAG: lake.root}
+        ) as active,
         tempfile.TemporaryDirectory() as tmp,
     ):
         mlflow.log_params(

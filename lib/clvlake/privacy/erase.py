@@ -97,6 +97,16 @@ def ids_never_accepted(lake: Lake, subjects: DataFrame) -> int:
     return subjects.join(known, "customer_key", "left_anti").count()
 
 
+def append_audit(lake: Lake, **fields: object) -> int:
+    """Append one `erasure_audit` row given by column name (a column not given is null); returns the version."""
+    names = schemas.ERASURE_AUDIT.fieldNames()
+    unknown = set(fields) - set(names)
+    if unknown:
+        raise ValueError(f"erasure_audit has no column {sorted(unknown)}")
+    row = tuple(fields.get(name) for name in names)
+    return lake.append(lake.spark.createDataFrame([row], schemas.ERASURE_AUDIT), "erasure_audit")
+
+
 def request_id(erased_at: datetime, hashes: list[str]) -> str:
     return hashlib.sha256("|".join([erased_at.isoformat(), *hashes]).encode()).hexdigest()[:32]
 
@@ -131,20 +141,19 @@ def erase(
     tables = [t for t in erasable_tables() if lake.exists(t)]
 
     def record(action: str, touched: list[str], removed: dict[str, int], due: datetime) -> int:
-        row = (
-            erased_at.date(),
-            erased_at,
-            len(ids),
-            hashes,
-            touched,
-            removed,
-            retention,
-            request,
-            action,
-            due,
-            None,
+        return append_audit(
+            lake,
+            run_date=erased_at.date(),
+            erased_at=erased_at,
+            subjects=len(ids),
+            subject_hashes=hashes,
+            tables_touched=touched,
+            rows_removed=removed,
+            vacuum_retention_hours=retention,
+            request_id=request,
+            action=action,
+            purge_due_at=due,
         )
-        return lake.append(spark.createDataFrame([row], schemas.ERASURE_AUDIT), "erasure_audit")
 
     # on record before anything is deleted: a run killed part-way leaves every table it may have deleted from
     # to the purge (its rerun removes nothing there, so its own record would not name them)
@@ -258,20 +267,20 @@ def complete_purges(spark: SparkSession, cfg: Config, now: datetime) -> dict[str
                 lake.vacuum(table, retention)
                 lake.keep_log(table, retention - LOG_DAY_ROUNDING_HOURS)
                 checkpoint(lake, table)
-        row = (
-            now.date(),
-            purge.erased_at,
-            purge.subjects,
-            purge.subject_hashes,
-            purge.tables,
-            {},
-            retention,
-            purge.request_id,
-            PURGED,
-            purge.purge_due_at,
-            now,
+        append_audit(
+            lake,
+            run_date=now.date(),
+            erased_at=purge.erased_at,
+            subjects=purge.subjects,
+            subject_hashes=purge.subject_hashes,
+            tables_touched=purge.tables,
+            rows_removed={},
+            vacuum_retention_hours=retention,
+            request_id=purge.request_id,
+            action=PURGED,
+            purge_due_at=purge.purge_due_at,
+            purged_at=now,
         )
-        lake.append(spark.createDataFrame([row], schemas.ERASURE_AUDIT), "erasure_audit")
         log.info("erase: request %s purged (%s)", purge.request_id, ", ".join(purge.tables))
     return {
         "purged": [p.request_id for p in due],
