@@ -5,17 +5,14 @@ from __future__ import annotations
 import pytest
 
 from clvlake.config import Config, SparkSettings
-from tests.support.config import make_config
+from tests.support.config import TEST_SPARK, make_config
 
 
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
     from clvlake.session import get_spark
 
-    session = get_spark(
-        SparkSettings(master="local[2]", app_name="clvlake-tests", shuffle_partitions=2, driver_memory="2g"),
-        str(tmp_path_factory.mktemp("spark-scratch")),
-    )
+    session = get_spark(SparkSettings(**TEST_SPARK), str(tmp_path_factory.mktemp("spark-scratch")))
     yield session
     session.stop()
 
@@ -29,7 +26,6 @@ def cfg(tmp_path) -> Config:
 # running a long file alone while the other idles: longest-processing-time-first scheduling.
 LONGEST_FIRST = (
     "tests/test_pipeline_e2e.py",
-    "tests/test_pipeline_failures.py",
     "tests/modeling/test_backtest.py",
     "tests/ingest/test_kill.py",
     "tests/privacy/test_erase.py",

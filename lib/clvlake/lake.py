@@ -39,6 +39,9 @@ DELTA_LOG_CLASSES = ("org.apache.spark.sql.delta.DeltaLog", "com.databricks.sql.
 
 
 # Delta's commit conflicts: another job committed to the table after this write read it
+# the tables (by path) this process has created or brought up to the catalogue's layout and contract: checked
+# once per process, not once per job (`clv pipeline` runs five jobs, a test session hundreds)
+CHECKED: set[str] = set()
 # what creating a table raises while another job is creating it, before that job's first commit
 NON_EMPTY_LOCATION = "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION"
 CONFLICTS = (
@@ -156,7 +159,6 @@ class Lake:
     def __init__(self, spark: SparkSession, root: str):
         self.spark = spark
         self.root = root.rstrip("/")
-        self._checked: set[str] = set()  # tables whose layout and schema this Lake already checked
 
     def path(self, table: str) -> str:
         spec = TABLES[table]
@@ -220,14 +222,14 @@ class Lake:
         """Create the table with its catalogue layout and contract schema if it is not there yet (returns True:
         its version 0 holds no row); else bring an older table up to date (`upgrade_layout`, then the columns a
         newer contract adds: `evolve`) and return False."""
-        spec = TABLES[table]
+        spec, path = TABLES[table], self.path(table)
         if self.exists(table):
-            if table not in self._checked:
+            if path not in CHECKED:
                 self.upgrade_layout(table)
                 self.evolve(table)
-                self._checked.add(table)
+                CHECKED.add(path)
             return False
-        builder = DeltaTable.createIfNotExists(self.spark).location(self.path(table)).addColumns(spec.schema)
+        builder = DeltaTable.createIfNotExists(self.spark).location(path).addColumns(spec.schema)
         if spec.partition_by:
             builder = builder.partitionedBy(spec.partition_by)
         if spec.cluster_by:
@@ -243,7 +245,7 @@ class Lake:
             if not (another_creator and self.created_meanwhile(table)):
                 raise
             return self.ensure(table)
-        self._checked.add(table)
+        CHECKED.add(path)
         return True
 
     def created_meanwhile(self, table: str, seconds: float = 60.0) -> bool:

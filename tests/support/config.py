@@ -9,12 +9,22 @@ import yaml
 from clvlake.config import Config, config_from_dict
 
 REPO = Path(__file__).resolve().parents[2]
+# the tests' Spark: the session of a test run (tests/conftest.py) and the `clv` processes tests start, sized for
+# their tiny lakes (conf/local.yml's 8 shuffle partitions would only add tasks and files)
+TEST_SPARK = {
+    "master": "local[2]",
+    "app_name": "clvlake-tests",
+    "shuffle_partitions": 2,
+    "driver_memory": "2g",
+}
 
 
 def config_data(root: Path, **overrides: dict) -> dict:
-    """conf/local.yml as a dict with every location moved under `root`; `overrides` replace sections' keys."""
+    """conf/local.yml as a dict with every location moved under `root` and the tests' Spark; `overrides` replace
+    sections' keys."""
     data = yaml.safe_load((REPO / "conf" / "local.yml").read_text())
     data["lake"] = {"root": str(root / "lake"), "landing": str(root / "landing")}
+    data["spark"] = {**data["spark"], **TEST_SPARK}
     db = root / "mlflow" / "mlflow.db"
     data["mlflow"].update(
         tracking_uri=f"sqlite:///{db}",
