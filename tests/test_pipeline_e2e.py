@@ -264,7 +264,7 @@ def test_a_job_killed_while_writing_leaves_its_table_as_it_was_and_a_rerun_as_an
     spark, pipeline_twice, tmp_path, job, table
 ):
     """SIGKILL once the job has written data files, before its commit: readers still see the last version, and
-    the rerun writes what the uninterrupted runs before it wrote."""
+    the rerun writes what the uninterrupted runs before it wrote (the monitor test scored AS_OF once more)."""
     cfg, lake, _ = pipeline_twice
     args = [job, "--conf", cfg.source_file, "--as-of", AS_OF.isoformat()]
     uninterrupted = rows_of(lake.read_partition(table, AS_OF))

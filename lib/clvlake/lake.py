@@ -38,12 +38,12 @@ LOG_RETENTION = "delta.logRetentionDuration"
 DELTA_LOG_CLASSES = ("org.apache.spark.sql.delta.DeltaLog", "com.databricks.sql.transaction.tahoe.DeltaLog")
 
 
-# Delta's commit conflicts: another job committed to the table after this write read it
 # the tables (by path) this process has created or brought up to the catalogue's layout and contract: checked
 # once per process, not once per job (`clv pipeline` runs five jobs, a test session hundreds)
 CHECKED: set[str] = set()
 # what creating a table raises while another job is creating it, before that job's first commit
 NON_EMPTY_LOCATION = "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION"
+# Delta's commit conflicts: another job committed to the table after this write read it
 CONFLICTS = (
     delta_errors.ConcurrentAppendException,
     delta_errors.ConcurrentDeleteDeleteException,

@@ -66,8 +66,9 @@ def run_params(settings: MlflowSettings, version: str) -> dict[str, str]:
 
 def end_abandoned_runs(experiment_id: str, lake_root: str) -> list[str]:
     """Mark KILLED the training runs of this lake still RUNNING, and return their ids: MLflow leaves the run of a
-    `clv train` killed part-way running for ever. Called while the lake's lease is held, so no other training of
-    this lake is under way."""
+    `clv train` killed part-way running for ever. A `clv train` holds the lake's lease, so no other `clv`
+    training of this lake is under way (a library call takes no lease: a notebook must not train the lake
+    while a job does)."""
     client = MlflowClient()
     lake = lake_root.replace("\\", "\\\\").replace("'", "\\'")
     abandoned = client.search_runs(
