@@ -370,11 +370,9 @@ class Lake:
         (`merge.materializeSource`), which cost a job and a Spark warning per table.
         """
         target = DeltaTable.forPath(self.spark, self.path(table))
-        before = self.version(table)
         with session_conf(self.spark, "spark.databricks.delta.merge.materializeSource", "none"):
-            target.alias("t").merge(subjects.alias("s"), condition).whenMatchedDelete().execute()
-        last = target.history(1).select("version", "operationMetrics").first()
-        removed = int(last["operationMetrics"].get("numTargetRowsDeleted", "0")) if last[0] > before else 0
+            merge = target.alias("t").merge(subjects.alias("s"), condition).whenMatchedDelete()
+            removed = int(merge.execute().first()["num_deleted_rows"])  # Delta commits nothing when it is 0
         if removed:
             self.spark.sql(f"REORG TABLE delta.`{self.path(table)}` APPLY (PURGE)")
         return removed
