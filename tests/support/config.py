@@ -16,6 +16,15 @@ TEST_SPARK = {
     "app_name": "clvlake-tests",
     "shuffle_partitions": 2,
     "driver_memory": "2g",
+    # Every query of a test touches a few hundred rows, so compiling it to Java byte code costs more than running
+    # it: Spark's interpreted operators and expressions (the same results; Spark's own suites check every
+    # expression both ways) and a throughput collector made `clv pipeline` on 400 customers about a third faster
+    # (measured side by side: 105 → 71 s). The cluster test compares these scores with a cluster's compiled run.
+    "extra": {
+        "spark.sql.codegen.wholeStage": "false",
+        "spark.sql.codegen.factoryMode": "NO_CODEGEN",
+        "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
+    },
 }
 
 
