@@ -7,7 +7,7 @@ import json
 import logging
 import threading
 import time
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -20,6 +20,7 @@ from deltalake import write_deltalake
 from pyspark.sql import functions as F
 
 from clvlake import lake as lake_module
+from clvlake import lease
 from clvlake import schemas
 from clvlake.catalog import TABLES, table_properties
 from clvlake.errors import ConflictError
@@ -146,6 +147,24 @@ def test_two_writers_that_both_created_the_table_append_once(spark, tmp_path):
     for _ in range(2):
         assert lake.append_if_none(orders_frame(spark, ORDER), "orders", predicate, created=True)
     assert lake.read("orders").count() == 1
+
+
+def test_under_the_lake_lease_a_first_write_carries_no_transaction_id(spark, tmp_path):
+    """Without the lease (a notebook calling the library) a first write ties itself to a transaction id; under the
+    lease no other job writes, so the id, costly to read back, is left out, and comes back once it is freed."""
+    lake = Lake(spark, str(tmp_path / "lake"))
+    lake.ensure("orders")
+
+    def actions_of_an_append(source: str) -> set[str]:  # no row has that source file yet: each call appends
+        assert lake.append_if_none(orders_frame(spark, ORDER), "orders", f"_source_file = '{source}'")
+        commit = Path(lake.path("orders")) / "_delta_log" / f"{lake.version('orders'):020d}.json"
+        return {next(iter(json.loads(line))) for line in commit.read_text().splitlines()}
+
+    assert "txn" in actions_of_an_append("a")
+    with lease.held(lake, "pytest", timedelta(0)):
+        assert "txn" not in actions_of_an_append("b")
+    assert "txn" in actions_of_an_append("c")
+    assert lake.read("orders").count() == 3
 
 
 def test_a_table_another_process_creates_after_a_first_look_exists(spark, tmp_path):

@@ -31,7 +31,7 @@ from pyspark.sql import Column, DataFrame, Row
 from pyspark.sql import functions as F
 
 from clvlake.errors import ConflictError
-from clvlake.lake import CONFLICTS, Lake
+from clvlake.lake import CONFLICTS, LEASED, Lake
 
 log = logging.getLogger(__name__)
 TABLE = "lease"
@@ -179,6 +179,7 @@ class Renewal(threading.Thread):
                 log.warning("could not renew the lake's lease: %s", err)
                 continue
             if not renewed:
+                LEASED.discard(self.lake.root)  # its writes guard themselves again (`Lake.append_if_none`)
                 log.error("the lake's lease was taken over: this job did not renew it for %s", EXPIRES)
                 return
 
@@ -196,6 +197,7 @@ def held(lake: Lake, job: str, wait: timedelta) -> Iterator[None]:
     lake = Lake(lake.spark.newSession(), lake.root)
     holder = Holder.this_process(job)
     acquire(lake, holder, wait)
+    LEASED.add(lake.root)
     log.debug("%s: holds the lake's lease", job)
     renewal = Renewal(lake, holder)
     renewal.start()
@@ -203,6 +205,7 @@ def held(lake: Lake, job: str, wait: timedelta) -> Iterator[None]:
         yield
     finally:
         renewal.stop()
+        LEASED.discard(lake.root)
         try:
             swap(lake, lease_row(lake, None), f"t.holder = {sql_text(holder.id)}")
         except Exception as err:  # never in place of the job's own outcome or error
