@@ -20,8 +20,7 @@ from deltalake import write_deltalake
 from pyspark.sql import functions as F
 
 from clvlake import lake as lake_module
-from clvlake import lease
-from clvlake import schemas
+from clvlake import lease, schemas
 from clvlake.catalog import TABLES, table_properties
 from clvlake.errors import ConflictError
 from clvlake.lake import Lake

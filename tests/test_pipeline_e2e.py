@@ -294,7 +294,7 @@ def test_a_training_killed_part_way_leaves_no_run_running_and_a_rerun_as_an_unin
         return client.search_runs([experiment], "attributes.status = 'RUNNING'")
 
     args = ["train", "--conf", cfg.source_file, "--as-of", AS_OF.isoformat()]
-    kill_when(start_clv(args, tmp_path / "scratch"), lambda: bool(running()))
+    kill_when(start_clv(args, tmp_path / "scratch"), lambda: bool(running()), every=0.5)  # an MLflow query
     (killed,) = running()
     assert main(args) == 0
     assert client.get_run(killed.info.run_id).info.status == "KILLED"
@@ -320,7 +320,7 @@ def test_an_erasure_during_scoring_waits_for_it_and_leaves_the_customer_in_no_go
     )
     while not str(lake.read("lease").first()["holder"]).startswith("score:"):
         assert scoring.poll() is None, scoring.communicate()[1]
-        time.sleep(0.5)
+        time.sleep(1.0)  # a Spark job each time, beside the scoring job's
     assert main(["erase", "--conf", cfg.source_file, "--customer-id", subject["customer_id"]]) == 0
     _, err = scoring.communicate(timeout=600)
     assert scoring.returncode == 0, err

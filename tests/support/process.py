@@ -36,11 +36,13 @@ def wait_until(happened: Callable[[], bool], processes: list[subprocess.Popen], 
         time.sleep(0.05)
 
 
-def kill_when(process: subprocess.Popen, happened: Callable[[], bool]) -> None:
-    """SIGKILL the process as soon as `happened()` holds (polled every 50 ms); it must not have ended first."""
+def kill_when(process: subprocess.Popen, happened: Callable[[], bool], every: float = 0.05) -> None:
+    """SIGKILL the process as soon as `happened()` holds (polled `every` seconds: a check that costs more than a
+    file lookup, on a point the process stays at for seconds, polls less often, leaving the cores to the
+    process); it must not have ended first."""
     try:
         while not happened() and process.poll() is None:
-            time.sleep(0.05)
+            time.sleep(every)
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.wait()
