@@ -138,8 +138,6 @@ def local_session_conf(settings: SparkSettings, scratch_dir: str, quiet: bool = 
         # Delta's VACUUM lists files with this many tasks (Spark's default 10,000): 50 s instead of 3 s per
         # small table in local mode, which `clv erase` pays for every table it touches
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(settings.shuffle_partitions),
-        # Python UDFs (customer_key) run in this interpreter, not in whichever `python3` is first on the PATH
-        "spark.pyspark.python": sys.executable,
         **SQL_DEFAULTS,
     }
     java_options = "spark.driver.extraJavaOptions"
@@ -166,6 +164,9 @@ def get_spark(settings: SparkSettings, scratch_dir: str | None = None, quiet: bo
     builder = SparkSession.builder
     # the JVM's own address for the driver: Spark then need not warn that the hostname resolves to a loopback one
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    # Python workers (XGBoost's training tasks) run this interpreter, not whichever `python3` is first on the
+    # PATH: a local SparkContext takes its workers' Python from this variable only, never from a setting
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     for key, value in local_session_conf(settings, scratch, quiet).items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
