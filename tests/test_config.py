@@ -134,6 +134,16 @@ def _set(data: dict, dotted: str, value) -> None:
             "key 'model.btyd' needs unit_days ≥ 1 and monetary_digits between 1 and 15",
         ),
         ("model.holdout_fraction", 0.0, "key 'model.holdout_fraction' must be between 0 and 1"),
+        (
+            "model.gbt.engine",
+            "lightgbm",
+            "key 'model.gbt.engine' must be one of xgboost, spark and 'model.gbt.workers' ≥ 1",
+        ),
+        (
+            "model.gbt.workers",
+            0,
+            "key 'model.gbt.engine' must be one of xgboost, spark and 'model.gbt.workers' ≥ 1",
+        ),
         ("ingest.max_quarantine_rate", 1.5, "key 'ingest.max_quarantine_rate' must be between 0 and 1"),
         ("privacy.vacuum_retention_hours", -1, "key 'privacy.vacuum_retention_hours' must not be negative"),
         (

@@ -213,7 +213,7 @@ def configure_logging(verbose: bool) -> None:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         datefmt="%H:%M:%S",
     )
-    for noisy in ("py4j", "mlflow", "alembic", "urllib3"):
+    for noisy in ("py4j", "mlflow", "alembic", "urllib3", "XGBoost-PySpark"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 

@@ -1,5 +1,6 @@
 """Regressor forms, conformal intervals, formula baselines, the champion rule and the new metrics."""
 
+import dataclasses
 import math
 from datetime import date, timedelta
 
@@ -9,7 +10,7 @@ from chispa import assert_df_equality
 from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
-from clvlake.config import GbtSettings
+from clvlake.config import TREE_ENGINES, GbtSettings
 from clvlake.modeling.baselines import FormulaInputs, retention_rate, with_formula_baselines
 from clvlake.modeling.champion import decide
 from clvlake.modeling.conformal import calibrate, coverage
@@ -33,9 +34,10 @@ def labelled(spark):
     return spark.createDataFrame(rows, ["customer_key", *FEATURE_COLUMNS, "label"]).cache()
 
 
+@pytest.mark.parametrize("engine", TREE_ENGINES)
 @pytest.mark.parametrize("form", FORMS)
-def test_each_form_is_calibrated_on_the_total_and_round_trips(labelled, form, tmp_path):
-    model = clv_pipeline(TINY_GBT, 1, form).fit(labelled)
+def test_each_form_is_calibrated_on_the_total_and_round_trips(labelled, form, engine, tmp_path):
+    model = clv_pipeline(dataclasses.replace(TINY_GBT, engine=engine), 1, form).fit(labelled)
     predicted = predict_clv(model, labelled.drop("label"))
     assert predicted.columns == [*labelled.drop("label").columns, "prediction"]
     total = predicted.agg(F.sum("prediction")).first()[0]

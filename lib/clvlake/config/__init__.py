@@ -7,6 +7,7 @@ from clvlake.config.loader import absolute_location, config_from_dict, expand_en
 from clvlake.config.settings import (
     LIFECYCLE_STAGES,
     MODEL_FORMS,
+    TREE_ENGINES,
     ActionRow,
     ActionSpec,
     BudgetSettings,
@@ -24,6 +25,7 @@ from clvlake.config.settings import (
 __all__ = [
     "LIFECYCLE_STAGES",
     "MODEL_FORMS",
+    "TREE_ENGINES",
     "ActionRow",
     "ActionSpec",
     "BudgetSettings",

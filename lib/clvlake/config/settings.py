@@ -75,10 +75,16 @@ class IngestSettings:
 
 @dataclass(frozen=True)
 class GbtSettings:
+    """The boosted trees of every form: `engine` xgboost (XGBoost's histogram trees, trained in one Spark task per
+    worker) or spark (Spark ML's GBT); the same tree parameters for both. `workers`: XGBoost's training tasks,
+    each a task slot held at once (raise it on a cluster for large training sets)."""
+
     max_iter: int
     max_depth: int
     step_size: float
     subsampling_rate: float
+    engine: str = "xgboost"
+    workers: int = 1
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,7 @@ class BtydSettings:
 # The regressor forms `model.forms` may list; clvlake.modeling.regressor implements each (and checks so on import).
 # Named here, not there, so that reading a config never imports pyspark.ml.
 MODEL_FORMS = ("raw", "log1p", "hurdle")
+TREE_ENGINES = ("xgboost", "spark")
 MODEL_METRICS = ("rmse", "mae", "spearman", "normalised_gini", "top_decile_capture", "total_ratio")
 
 
