@@ -1,4 +1,5 @@
-"""BG/NBD + Gamma-Gamma at scale: parameters on lifetimes' CDNOW sample, and Spark scoring against scipy.
+"""The BTYD family at scale (BG/NBD + Gamma-Gamma, Pareto/NBD, MBG/NBD): parameters on lifetimes' CDNOW sample,
+and Spark scoring against scipy.
 
 tests/data/cdnow_summary.csv is lifetimes' `cdnow_customers_summary_with_transactions.csv` (MIT licence, the
 CDNOW sample of Fader & Hardie): x, t_x and T in weeks, monetary = mean repeat transaction value.
@@ -17,11 +18,18 @@ from clvlake.modeling.btyd import (
     BtydModel,
     GammaGammaData,
     GammaGammaParams,
+    MbgNbdParams,
+    ParetoNbdParams,
     bgnbd_log_likelihood,
     collect_tables,
     fit_bgnbd,
     fit_btyd,
+    fit_mbgnbd,
+    fit_pareto_nbd,
     gamma_gamma_log_likelihood,
+    mbgnbd_expected_orders,
+    pareto_nbd_customer_log_likelihood,
+    pareto_nbd_expected_orders,
     with_btyd,
 )
 from tests.support.config import REPO
@@ -29,6 +37,8 @@ from tests.support.config import REPO
 CDNOW = REPO / "tests" / "data" / "cdnow_summary.csv"
 PUBLISHED_BGNBD = {"r": 0.243, "alpha": 4.414, "a": 0.793, "b": 2.426}  # lifetimes' docs, weeks
 PUBLISHED_GAMMA_GAMMA = {"p": 6.25, "q": 3.74, "v": 15.44}
+PUBLISHED_PARETO_NBD = {"r": 0.553, "alpha": 10.578, "s": 0.606, "beta": 11.669}  # lifetimes' docs, weeks
+PUBLISHED_MBGNBD = {"r": 0.525, "alpha": 6.183, "a": 0.891, "b": 1.614}
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +65,24 @@ def test_fit_on_cdnow_matches_lifetimes_published_estimates_within_one_percent(c
         assert weeks[name] == pytest.approx(published, rel=0.01), name
     for name, published in PUBLISHED_GAMMA_GAMMA.items():
         assert getattr(model.gamma_gamma, name) == pytest.approx(published, rel=0.01), name
+
+
+@pytest.mark.parametrize(
+    "fit, published, scales",
+    [
+        (fit_pareto_nbd, PUBLISHED_PARETO_NBD, ("alpha", "beta")),
+        (fit_mbgnbd, PUBLISHED_MBGNBD, ("alpha",)),
+    ],
+    ids=["pareto_nbd", "mbgnbd"],
+)
+def test_the_rest_of_the_family_matches_lifetimes_published_estimates_within_one_percent(
+    cdnow_features, fit, published, scales
+):
+    """Fitted on the same collapsed (x, t_x, T, n) table as BG/NBD, in days; the rates' scales are per week."""
+    table, _ = collect_tables(cdnow_features, unit_days=1, monetary_digits=4)
+    fitted = vars(fit(table))
+    weeks = {name: value / 7 if name in scales else value for name, value in fitted.items()}
+    assert weeks == pytest.approx(published, rel=0.01)
 
 
 def cdnow_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -169,6 +197,63 @@ def test_spark_scoring_matches_the_closed_forms(spark):
         1.0,
         0.0,
     )
+
+
+def reference_mbgnbd_purchases(p: MbgNbdParams, t, x, t_x, T):
+    """MBG/NBD's conditional expectation with scipy's hyp2f1, as lifetimes computes it."""
+    hyp = hyp2f1(p.r + x, p.b + x + 1, p.a + p.b + x, t / (p.alpha + T + t))
+    numerator = (p.a + p.b + x) / (p.a - 1) * (1 - hyp * ((p.alpha + T) / (p.alpha + t + T)) ** (p.r + x))
+    return numerator / (1 + p.a / (p.b + x) * ((p.alpha + T) / (p.alpha + t_x)) ** (p.r + x))
+
+
+def reference_pareto_nbd_purchases(p: ParetoNbdParams, t, x, t_x, T):
+    """Pareto/NBD's conditional expectation as lifetimes computes it: exp of its log terms less the customer's
+    log-likelihood."""
+    params = np.array([p.r, p.alpha, p.s, p.beta])
+    log_likelihood = pareto_nbd_customer_log_likelihood(params, x, t_x, T)
+    first = (
+        gammaln(p.r + x)
+        - gammaln(p.r)
+        + p.r * np.log(p.alpha)
+        + p.s * np.log(p.beta)
+        - (p.r + x) * np.log(p.alpha + T)
+        - p.s * np.log(p.beta + T)
+    )
+    second = np.log(p.r + x) + np.log(p.beta + T) - np.log(p.alpha + T)
+    third = np.log((1 - ((p.beta + T) / (p.beta + T + t)) ** (p.s - 1)) / (p.s - 1))
+    return np.exp(first + second + third - log_likelihood)
+
+
+def test_spark_scoring_of_pareto_nbd_and_mbgnbd_matches_the_closed_forms(spark):
+    model = BtydModel(
+        BgNbdParams(0.243, 4.414, 0.793, 2.426),
+        GammaGammaParams(6.25, 3.74, 15.44),
+        7.0,
+        ParetoNbdParams(0.553, 10.578, 0.606, 11.669),
+        MbgNbdParams(0.525, 6.183, 0.891, 1.614),
+    )
+    cases = [(0, 0.0, 10.0), (1, 7.0, 70.0), (5, 200.0, 273.0), (40, 250.0, 260.0), (3, 91.0, 91.0)]
+    rows = [(f"c{i}", x + 1, x, t_x, T, 20.0) for i, (x, t_x, T) in enumerate(cases)]
+    rows.append(("never", 0, 0, 0.0, 0.0, 0.0))
+    df = spark.createDataFrame(
+        rows,
+        "customer_key string, orders_total int, bt_frequency int, bt_recency_days double, "
+        "bt_tenure_days double, bt_monetary_value double",
+    )
+    columns = {
+        "pareto": pareto_nbd_expected_orders(model, 364),
+        "mbg": mbgnbd_expected_orders(model, 364),
+    }
+    got = {r["customer_key"]: r for r in df.withColumns(columns).collect()}
+    for i, (x, t_x, T) in enumerate(cases):
+        weeks = (52.0, float(x), t_x / 7, T / 7)
+        assert got[f"c{i}"]["pareto"] == pytest.approx(
+            float(reference_pareto_nbd_purchases(model.pareto_nbd, *weeks)), rel=1e-6
+        )
+        assert got[f"c{i}"]["mbg"] == pytest.approx(
+            float(reference_mbgnbd_purchases(model.mbgnbd, *weeks)), rel=1e-6
+        )
+    assert (got["never"]["pareto"], got["never"]["mbg"]) == (0.0, 0.0)
 
 
 def test_params_round_trip_through_mlflow_style_strings():

@@ -21,7 +21,9 @@ from pyspark.sql import functions as F
 
 FORMULAS = ("historical_average", "aov_frequency_lifespan", "revenue_margin_churn", "comprehensive")
 BTYD = "bgnbd_gamma_gamma"
-BASELINES = (*FORMULAS, BTYD)
+# the rest of the BTYD family, by their `BtydModel` field: baselines where their fit is not degenerate
+BTYD_FAMILY = {"pareto_nbd": "pareto_nbd_gamma_gamma", "mbgnbd": "mbgnbd_gamma_gamma"}
+BASELINES = (*FORMULAS, BTYD, *BTYD_FAMILY.values())
 _MIN_CHURN = 0.01
 
 

@@ -16,6 +16,7 @@ hypergeometric function is summed as a series with `aggregate`).
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 from dataclasses import dataclass
 
@@ -24,10 +25,11 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from scipy.optimize import minimize
-from scipy.special import digamma, expit, gammaln
+from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from clvlake.errors import DegenerateFitError, InputError
 
+log = logging.getLogger(__name__)
 _MAX_ROWS_TO_FIT = 2_000_000  # the collapsed tables are far smaller; more means the rounding is too fine
 _MAX_SERIES_TERMS = 20_000
 _DEGENERATE = 1e-6  # parameters beyond [1e-6, 1e6] mean the likelihood has no interior maximum
@@ -49,20 +51,49 @@ class GammaGammaParams:
 
 
 @dataclass(frozen=True)
+class ParetoNbdParams:
+    r: float
+    alpha: float
+    s: float
+    beta: float
+
+
+@dataclass(frozen=True)
+class MbgNbdParams:
+    r: float
+    alpha: float
+    a: float
+    b: float
+
+
+@dataclass(frozen=True)
 class BtydModel:
-    """Both fits, with the time unit (days) their rates are expressed in."""
+    """BG/NBD + Gamma-Gamma, with the time unit (days) their rates are expressed in; Pareto/NBD and MBG/NBD fitted
+    on the same statistics where their fit is not degenerate (baselines of the backtest; scores use BG/NBD)."""
 
     bgnbd: BgNbdParams
     gamma_gamma: GammaGammaParams
     unit_days: float
+    pareto_nbd: ParetoNbdParams | None = None
+    mbgnbd: MbgNbdParams | None = None
 
     def as_params(self) -> dict[str, float]:
-        """Flat `btyd_*` parameters, as logged to MLflow."""
-        return {
-            f"btyd_{k}": v
-            for part in (self.bgnbd, self.gamma_gamma)
-            for k, v in dataclasses.asdict(part).items()
-        } | {"btyd_unit_days": self.unit_days}
+        """Flat `btyd_*` parameters (what scoring reads back) and `pareto_nbd_*`, `mbgnbd_*`, as logged to MLflow."""
+        family = {"pareto_nbd": self.pareto_nbd, "mbgnbd": self.mbgnbd}
+        return (
+            {
+                f"btyd_{k}": v
+                for part in (self.bgnbd, self.gamma_gamma)
+                for k, v in dataclasses.asdict(part).items()
+            }
+            | {"btyd_unit_days": self.unit_days}
+            | {
+                f"{name}_{k}": v
+                for name, part in family.items()
+                if part is not None
+                for k, v in dataclasses.asdict(part).items()
+            }
+        )
 
     @classmethod
     def from_params(cls, params: dict[str, str]) -> BtydModel:
@@ -288,20 +319,30 @@ def gamma_gamma_log_likelihood(params: np.ndarray, data: GammaGammaData) -> tupl
     return value, gradient
 
 
-def _maximise(log_likelihood, customers: float, start: np.ndarray, what: str) -> np.ndarray:
-    """Maximum likelihood over log-parameters (positivity): BFGS on the mean log-likelihood with its analytic
-    gradient (d/d log θ = θ · d/dθ)."""
+def _maximise(
+    log_likelihood, customers: float, start: np.ndarray, what: str, gradient: bool = True
+) -> np.ndarray:
+    """Maximum likelihood over log-parameters (positivity): BFGS on the mean log-likelihood, with its analytic
+    gradient (d/d log θ = θ · d/dθ) where `log_likelihood` returns (value, gradient), else by finite differences
+    of a log-likelihood that returns the value only."""
     if customers == 0:
         raise InputError(f"{what}: no customers to fit")
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
         params = np.exp(log_params)
-        value, gradient = log_likelihood(params)
+        value, slope = log_likelihood(params)
         if not np.isfinite(value):
             return 1e100, np.zeros_like(log_params)
-        return -value / customers, -gradient * params / customers
+        return -value / customers, -slope * params / customers
 
-    result = minimize(objective, np.log(start), jac=True, method="BFGS", options={"gtol": 1e-9})
+    def value_only(log_params: np.ndarray) -> float:
+        value = log_likelihood(np.exp(log_params))
+        return -value / customers if np.isfinite(value) else 1e100
+
+    if gradient:
+        result = minimize(objective, np.log(start), jac=True, method="BFGS", options={"gtol": 1e-9})
+    else:
+        result = minimize(value_only, np.log(start), method="BFGS", options={"gtol": 1e-7})
     return np.exp(result.x)
 
 
@@ -328,10 +369,102 @@ def fit_gamma_gamma(table: pd.DataFrame) -> GammaGammaParams:
     return GammaGammaParams(*map(float, params))
 
 
+# ---- the rest of the family on the same (x, t_x, T, n) table: Pareto/NBD and MBG/NBD ---------------------------
+def _columns(table: pd.DataFrame) -> tuple[np.ndarray, ...]:
+    return tuple(table[c].to_numpy(dtype=float) for c in ("x", "t_x", "T", "n"))
+
+
+def pareto_nbd_log_a0(params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray) -> np.ndarray:
+    """log A₀ of the Pareto/NBD likelihood (Fader, Hardie & Lee 2005, "A Note on Deriving the Pareto/NBD Model",
+    eqs. 19–20): ₂F₁(r+s+x, ·; r+s+x+1; |α−β| / (max(α,β) + t)) / (max(α,β) + t)^(r+s+x), at t = t_x minus at T."""
+    r, alpha, s, beta = params
+    high, second = (beta, r + x) if alpha < beta else (alpha, s + 1)
+    gap, rsx = abs(alpha - beta), r + s + x
+    at_recency = np.log(hyp2f1(rsx, second, rsx + 1, gap / (high + t_x))) - rsx * np.log(high + t_x)
+    at_tenure = np.log(hyp2f1(rsx, second, rsx + 1, gap / (high + T))) - rsx * np.log(high + T)
+    # log(e^u − e^v) with u ≥ v (A₀ > 0: t_x ≤ T); equal where the customer bought at the snapshot
+    return at_recency + np.log(-np.expm1(np.minimum(at_tenure - at_recency, -1e-300)))
+
+
+def pareto_nbd_customer_log_likelihood(params: np.ndarray, x, t_x, T) -> np.ndarray:
+    """Each customer's Pareto/NBD log-likelihood (same note, eq. 18)."""
+    r, alpha, s, beta = params
+    alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    dropped = np.log(s) - np.log(r + s + x) + pareto_nbd_log_a0(params, x, t_x, T)
+    return gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta) + np.logaddexp(alive, dropped)
+
+
+def mbgnbd_customer_log_likelihood(params: np.ndarray, x, t_x, T) -> np.ndarray:
+    """Each customer's MBG/NBD log-likelihood (Batislam, Denizel & Filiztekin 2007): BG/NBD where a customer may
+    also drop out right after the first purchase, so the dropout branch holds for x = 0 too."""
+    r, alpha, a, b = params
+    dropout = np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + T) - np.log(alpha + t_x))
+    return (
+        gammaln(r + x)
+        - gammaln(r)
+        + r * np.log(alpha)
+        + gammaln(a + b)
+        + gammaln(b + x + 1)
+        - gammaln(b)
+        - gammaln(a + b + x + 1)
+        - (r + x) * np.log(alpha + T)
+        + np.logaddexp(0.0, dropout)
+    )
+
+
+def _fit_counts(customer_log_likelihood, table: pd.DataFrame, start: np.ndarray, what: str) -> np.ndarray:
+    """Maximum likelihood of a count model on an (x, t_x, T, n) table (rows weighted by n)."""
+    x, t_x, T, n = _columns(table)
+
+    def log_likelihood(params: np.ndarray) -> float:
+        with np.errstate(all="ignore"):
+            return _dot(n, customer_log_likelihood(params, x, t_x, T))
+
+    params = _maximise(log_likelihood, float(n.sum()), start, what, gradient=False)
+    if not np.all((params > _DEGENERATE) & (params < 1 / _DEGENERATE)):
+        raise DegenerateFitError(f"{what} fit is degenerate ({params.tolist()}): the data shows no dropout")
+    return params
+
+
+def _count_start(table: pd.DataFrame) -> float:
+    """A starting rate scale: a quarter of the mean tenure."""
+    return max(float(np.average(table["T"], weights=table["n"])) / 4, 1.0)
+
+
+def fit_pareto_nbd(table: pd.DataFrame) -> ParetoNbdParams:
+    """Fit Pareto/NBD on an (x, t_x, T, n) table."""
+    scale = _count_start(table)
+    start = np.array([1.0, scale, 1.0, scale])
+    return ParetoNbdParams(
+        *map(float, _fit_counts(pareto_nbd_customer_log_likelihood, table, start, "Pareto/NBD"))
+    )
+
+
+def fit_mbgnbd(table: pd.DataFrame) -> MbgNbdParams:
+    """Fit MBG/NBD on an (x, t_x, T, n) table."""
+    start = np.array([1.0, _count_start(table), 1.0, 1.0])
+    return MbgNbdParams(*map(float, _fit_counts(mbgnbd_customer_log_likelihood, table, start, "MBG/NBD")))
+
+
+def _unless_degenerate(fit, table: pd.DataFrame):
+    """`fit(table)`, or None (with a warning) where the model's likelihood has no interior maximum."""
+    try:
+        return fit(table)
+    except DegenerateFitError as err:
+        log.warning("%s: left out of the baselines", err)
+        return None
+
+
 def fit_btyd(features: DataFrame, unit_days: float, monetary_digits: int) -> BtydModel:
-    """Both fits on the customers in `features` (collapsed in Spark, fitted on the driver)."""
+    """Every fit on the customers in `features` (collapsed in Spark once, fitted on the driver)."""
     bgnbd, gamma_gamma = collect_tables(features, unit_days, monetary_digits)
-    return BtydModel(fit_bgnbd(bgnbd), fit_gamma_gamma(gamma_gamma), unit_days)
+    return BtydModel(
+        fit_bgnbd(bgnbd),
+        fit_gamma_gamma(gamma_gamma),
+        unit_days,
+        _unless_degenerate(fit_pareto_nbd, bgnbd),
+        _unless_degenerate(fit_mbgnbd, bgnbd),
+    )
 
 
 # ---- scoring in Spark -----------------------------------------------------------------------------------------
@@ -357,10 +490,33 @@ def p_alive(model: BtydModel) -> Column:
     return F.when(F.col("orders_total") > 0, alive).otherwise(F.lit(1.0))
 
 
-def _series_terms(params: BgNbdParams, t: float) -> int:
+def _series_terms(alpha: float, t: float) -> int:
     """Terms for the ₂F₁ series to converge to ~1e-13 at the largest z = t / (α + t) (a customer with T = 0)."""
-    z_max = t / (params.alpha + t)
+    z_max = t / (alpha + t)
     return int(min(_MAX_SERIES_TERMS, math.ceil(30 / -math.log(z_max)) + 50))
+
+
+def _euler_purchases(first: float, second: float, c: Column, z: Column, alpha: float, t: float) -> Column:
+    """c / (a − 1) · (1 − (1 − z)^(a − 1) · ₂F₁(first, a − 1; c; z)) with a − 1 = `second`: the expected
+    purchases of a customer alive at the snapshot in BG/NBD and MBG/NBD, after Euler's transformation of their
+    hypergeometric term. The series' first parameters do not grow with x; it is summed with Spark's `aggregate`
+    (no Python worker needed)."""
+
+    def step(acc: Column, k: Column) -> Column:
+        term = acc["term"] * (k + first) * (k + second) / ((c + k) * (k + 1)) * z
+        return F.struct(term.alias("term"), (acc["total"] + term).alias("total"))
+
+    series = F.aggregate(
+        F.sequence(F.lit(0), F.lit(_series_terms(alpha, t) - 1)),
+        F.struct(F.lit(1.0).alias("term"), F.lit(1.0).alias("total")),
+        step,
+        lambda acc: acc["total"],
+    )
+    return (c / second) * (1 - F.pow(1 - z, F.lit(second)) * series)
+
+
+def _buyers_only(expected: Column) -> Column:
+    return F.when(F.col("orders_total") > 0, expected).otherwise(F.lit(0.0))
 
 
 def expected_orders(model: BtydModel, horizon_days: int) -> Column:
@@ -368,28 +524,51 @@ def expected_orders(model: BtydModel, horizon_days: int) -> Column:
     who never bought.
 
     With Euler's transformation ₂F₁(r+x, b+x; c; z) = (1−z)^(c−r−b−2x) ₂F₁(a+b−1−r, a−1; c; z), c = a+b+x−1,
-    and (α+T)/(α+T+t) = 1−z, the hypergeometric term becomes (1−z)^(a−1) ₂F₁(a+b−1−r, a−1; c; z): a series
-    whose first parameters do not grow with x, summed with Spark's `aggregate` (no Python worker needed).
+    and (α+T)/(α+T+t) = 1−z, the hypergeometric term becomes (1−z)^(a−1) ₂F₁(a+b−1−r, a−1; c; z).
     """
     p, t = model.bgnbd, horizon_days / model.unit_days
     x, t_x, T = _in_units(model)
     z = F.lit(t) / (F.lit(p.alpha + t) + T)
-    c = x + (p.a + p.b - 1)
-    first, second = p.a + p.b - 1 - p.r, p.a - 1
+    purchases = _euler_purchases(p.a + p.b - 1 - p.r, p.a - 1, x + (p.a + p.b - 1), z, p.alpha, t)
+    return _buyers_only(purchases / _alive_odds_denominator(p, x, t_x, T))
 
-    def step(acc: Column, k: Column) -> Column:
-        term = acc["term"] * (k + first) * (k + second) / ((c + k) * (k + 1)) * z
-        return F.struct(term.alias("term"), (acc["total"] + term).alias("total"))
 
-    series = F.aggregate(
-        F.sequence(F.lit(0), F.lit(_series_terms(p, t) - 1)),
-        F.struct(F.lit(1.0).alias("term"), F.lit(1.0).alias("total")),
-        step,
-        lambda acc: acc["total"],
+def mbgnbd_expected_orders(model: BtydModel, horizon_days: int) -> Column:
+    """MBG/NBD's conditional expected purchases (Batislam et al. 2007): ₂F₁(r+x, b+x+1; a+b+x; z), by Euler's
+    transformation (1−z)^(a−1) ₂F₁(a+b−r, a−1; a+b+x; z) after the (1−z)^(r+x) factor; alive unless the customer
+    dropped out after any purchase, the first included."""
+    p, t = model.mbgnbd, horizon_days / model.unit_days
+    x, t_x, T = _in_units(model)
+    z = F.lit(t) / (F.lit(p.alpha + t) + T)
+    purchases = _euler_purchases(p.a + p.b - p.r, p.a - 1, x + (p.a + p.b), z, p.alpha, t)
+    dropout_odds = (p.a / (p.b + x)) * ((p.alpha + T) / (p.alpha + t_x)) ** (p.r + x)
+    return _buyers_only(purchases / (1 + dropout_odds))
+
+
+def pareto_nbd_expected_orders(model: BtydModel, horizon_days: int) -> Column:
+    """Pareto/NBD's conditional expected purchases (Fader, Hardie & Lee 2005 note, eq. 21 × P(alive)).
+
+    P(alive) needs A₀, a difference of two ₂F₁ whose parameters grow with x: a Pandas UDF evaluates it with the
+    same numpy function the fit uses (scipy's hyp2f1), over Arrow batches on the executors."""
+    p, t = model.pareto_nbd, horizon_days / model.unit_days
+    values = np.array([p.r, p.alpha, p.s, p.beta])
+
+    @F.pandas_udf("double")
+    def log_a0(x: pd.Series, t_x: pd.Series, T: pd.Series) -> pd.Series:
+        with np.errstate(all="ignore"):
+            return pd.Series(pareto_nbd_log_a0(values, x.to_numpy(), t_x.to_numpy(), T.to_numpy()))
+
+    x, t_x, T = _in_units(model)
+    log_dropout_odds = (
+        F.log(F.lit(p.s) / (x + (p.r + p.s)))
+        + (x + p.r) * F.log(T + p.alpha)
+        + F.lit(p.s) * F.log(T + p.beta)
+        + log_a0(x, t_x, T)
     )
-    purchases = (c / (p.a - 1)) * (1 - F.pow(1 - z, F.lit(p.a - 1)) * series)
-    expected = purchases / _alive_odds_denominator(p, x, t_x, T)
-    return F.when(F.col("orders_total") > 0, expected).otherwise(F.lit(0.0))
+    alive = 1 / (1 + F.exp(log_dropout_odds))
+    rate = (x + p.r) * (T + p.beta) / ((T + p.alpha) * (p.s - 1))
+    purchases = rate * (1 - F.pow((T + p.beta) / (T + (p.beta + t)), F.lit(p.s - 1)))
+    return _buyers_only(alive * purchases)
 
 
 def expected_order_value(params: GammaGammaParams) -> Column:
@@ -405,3 +584,15 @@ def with_btyd(features: DataFrame, model: BtydModel, horizon_days: int) -> DataF
     return features.withColumns(
         {"p_alive": p_alive(model), "expected_orders": expected_orders(model, horizon_days)}
     ).withColumn("btyd_clv", F.col("expected_orders") * expected_order_value(model.gamma_gamma))
+
+
+def family_clv(model: BtydModel, horizon_days: int) -> dict[str, Column]:
+    """Expected value over the horizon of the fitted Pareto/NBD and MBG/NBD (expected orders × Gamma-Gamma value
+    per order), by their `BtydModel` field."""
+    expected = {"pareto_nbd": pareto_nbd_expected_orders, "mbgnbd": mbgnbd_expected_orders}
+    value = expected_order_value(model.gamma_gamma)
+    return {
+        name: orders(model, horizon_days) * value
+        for name, orders in expected.items()
+        if getattr(model, name) is not None
+    }

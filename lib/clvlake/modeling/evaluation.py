@@ -20,8 +20,16 @@ from pyspark.sql import functions as F
 
 from clvlake.config import ModelSettings
 from clvlake.errors import DegenerateFitError
-from clvlake.modeling.baselines import BASELINES, BTYD, FormulaInputs, retention_rate, with_formula_baselines
-from clvlake.modeling.btyd import BtydModel, fit_btyd, with_btyd
+from clvlake.modeling.baselines import (
+    BASELINES,
+    BTYD,
+    BTYD_FAMILY,
+    FORMULAS,
+    FormulaInputs,
+    retention_rate,
+    with_formula_baselines,
+)
+from clvlake.modeling.btyd import BtydModel, family_clv, fit_btyd, with_btyd
 from clvlake.modeling.conformal import Conformal, calibrate, coverage
 from clvlake.modeling.dataset import is_holdout
 from clvlake.modeling.metrics import evaluate_groups
@@ -93,8 +101,10 @@ def fit_btyd_baseline(training: DataFrame, cfg: ModelSettings, what: str) -> Bty
 
 
 def baselines(btyd: BtydModel | None) -> list[str]:
-    """The baselines of an evaluation: all of them, or the formulas only without a BG/NBD fit."""
-    return [b for b in BASELINES if b != BTYD or btyd is not None]
+    """The baselines of an evaluation: the formulas, and the BTYD models fitted (none without a BG/NBD fit)."""
+    fitted = {BTYD} if btyd is not None else set()
+    fitted |= {method for name, method in BTYD_FAMILY.items() if btyd is not None and getattr(btyd, name)}
+    return [b for b in BASELINES if b in FORMULAS or b in fitted]
 
 
 def wide_predictions(
@@ -109,7 +119,12 @@ def wide_predictions(
             {c: F.lit(None).cast("double") for c in ("p_alive", "expected_orders", "btyd_clv")}
         )
     )
-    wide = with_formula_baselines(with_p_alive, inputs).withColumnRenamed("btyd_clv", BTYD)
+    family = family_clv(btyd, inputs.horizon_days) if btyd else {}
+    wide = (
+        with_formula_baselines(with_p_alive, inputs)
+        .withColumnRenamed("btyd_clv", BTYD)
+        .withColumns({BTYD_FAMILY[name]: value for name, value in family.items()})
+    )
     for form, fitted in forms.items():
         name = method_name(form)
         wide = predict_clv(fitted.model, wide).withColumnRenamed("prediction", name)
