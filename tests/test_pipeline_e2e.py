@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import runpy
 import subprocess
-import time
 from datetime import date
 from pathlib import Path
 
@@ -34,7 +33,7 @@ from clvlake.reporting.run import report_file
 from tests.support import browser
 from tests.support.config import REPO, write_config
 from tests.support.pipeline import AS_OF, SMALL
-from tests.support.process import commits, data_files, kill_when, start_clv
+from tests.support.process import commits, data_files, kill_when, start_clv, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -318,9 +317,7 @@ def test_an_erasure_during_scoring_waits_for_it_and_leaves_the_customer_in_no_go
         tmp_path / "scratch",
         subprocess.PIPE,
     )
-    while not str(lake.read("lease").first()["holder"]).startswith("score:"):
-        assert scoring.poll() is None, scoring.communicate()[1]
-        time.sleep(1.0)  # a Spark job each time, beside the scoring job's
+    wait_until(lambda: str(lake.read("lease").first()["holder"]).startswith("score:"), [scoring], every=1.0)
     assert main(["erase", "--conf", cfg.source_file, "--customer-id", subject["customer_id"]]) == 0
     _, err = scoring.communicate(timeout=600)
     assert scoring.returncode == 0, err

@@ -25,26 +25,29 @@ def start_clv(args: list[str], scratch: Path, output=subprocess.DEVNULL) -> subp
     )
 
 
-def wait_until(happened: Callable[[], bool], processes: list[subprocess.Popen], timeout: float = 600) -> None:
-    """Poll `happened()` every 50 ms until it holds; an error if one of the processes ended first, or after
-    `timeout` seconds."""
+def wait_until(
+    happened: Callable[[], bool], processes: list[subprocess.Popen], timeout: float = 600, every: float = 0.05
+) -> None:
+    """Poll `happened()` every `every` seconds until it holds (a check that costs a Spark query, on a point a
+    process stays at for seconds, polls less often, leaving the cores to the processes); an error if one of the
+    processes ended first (with its error output, where the test captured it), or after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     while not happened():
-        ended = [p.args for p in processes if p.poll() is not None]
-        assert not ended, f"ended before it was expected to: {ended}"
+        for process in processes:
+            if process.poll() is not None:
+                output = process.communicate()[1] if process.stderr else ""
+                raise AssertionError(f"ended before it was expected to: {process.args}\n{output or ''}")
         assert time.monotonic() < deadline, f"not within {timeout:g} s"
-        time.sleep(0.05)
+        time.sleep(every)
 
 
 def kill_when(process: subprocess.Popen, happened: Callable[[], bool], every: float = 0.05) -> None:
-    """SIGKILL the process as soon as `happened()` holds (polled `every` seconds: a check that costs more than a
-    file lookup, on a point the process stays at for seconds, polls less often, leaving the cores to the
-    process); it must not have ended first."""
+    """SIGKILL the process as soon as `happened()` holds (`wait_until`); it must not have ended first."""
     try:
-        while not happened() and process.poll() is None:
-            time.sleep(every)
-        os.kill(process.pid, signal.SIGKILL)
+        wait_until(happened, [process], every=every)
     finally:
+        if process.poll() is None:
+            os.kill(process.pid, signal.SIGKILL)
         process.wait()
     assert process.returncode == -signal.SIGKILL, "the process ended before the point to kill it at"
 
