@@ -134,6 +134,12 @@ def _set(data: dict, dotted: str, value) -> None:
             "key 'model.btyd' needs unit_days ≥ 1 and monetary_digits between 1 and 15",
         ),
         ("model.holdout_fraction", 0.0, "key 'model.holdout_fraction' must be between 0 and 1"),
+        ("scoring.discount_rate", 1.2, "key 'scoring.discount_rate' must be an annual rate in [0, 1)"),
+        (
+            "scoring.horizons_days",
+            [90, 0],
+            "key 'scoring.horizons_days' must list horizons of at least one day",
+        ),
         (
             "model.gbt.engine",
             "lightgbm",

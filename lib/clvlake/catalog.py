@@ -140,6 +140,15 @@ TABLES: dict[str, TableSpec] = {
             "training_sets", "gold", schemas.TRAINING_SETS, "snapshot_date", "customer_key", "snapshot_date"
         ),
         _spec("clv_scores", "gold", schemas.CLV_SCORES, "score_date", "customer_key", "score_date"),
+        _spec(
+            "clv_horizons",
+            "gold",
+            schemas.CLV_HORIZONS,
+            "score_date",
+            "customer_key",
+            "score_date",
+            "horizon_days",
+        ),
         _spec("segment_summary", "gold", schemas.SEGMENT_SUMMARY, "score_date", "score_date", "segment"),
         _spec(
             "segment_migration",

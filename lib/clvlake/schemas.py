@@ -315,6 +315,28 @@ CLV_SCORES = _fields(
     ("feature_snapshot_date", _DATE, False),
     ("horizon_days", _INT, False),
     ("input_table_versions", T.MapType(_STR, _LONG, False)),
+    (
+        "discounted_clv",
+        _DBL,
+    ),  # predicted_clv discounted at discount_rate, the value spread evenly over the horizon
+    ("discount_rate", _DBL),  # scoring.discount_rate, annual
+)
+
+# grain: one customer × horizon of a score date; key: (score_date, customer_key, horizon_days). BG/NBD + Gamma-Gamma
+# predictions over each of `scoring.horizons_days` (none for models registered without a BG/NBD fit).
+CLV_HORIZONS = _fields(
+    ("customer_key", _STR, False),
+    ("score_date", _DATE, False),
+    ("horizon_days", _INT, False),
+    ("expected_orders", _DBL, False),  # BG/NBD expected purchase days in the horizon
+    ("expected_value", _DBL, False),  # × the Gamma-Gamma value per purchase
+    (
+        "discounted_value",
+        _DBL,
+        False,
+    ),  # expected_value discounted at discount_rate, spread evenly over the horizon
+    ("discount_rate", _DBL, False),
+    ("model_version", _STR, False),
 )
 
 # grain: one customer × method × evaluation of a backtest; key: (snapshot_date, evaluation, method, customer_key).

@@ -71,6 +71,10 @@ def test_every_job_runs_on_a_lake_of_mapped_transactions_only(mapped_lake):
     """ingest, features, train, score, report (the pipeline) and monitor; the optional sources read as empty."""
     conf, lake, customers = mapped_lake
     assert lake.read_partition("clv_scores", RUN_DATE).count() == customers
+    horizons = lake.read_partition("clv_horizons", RUN_DATE)  # 90, 180 and 365 days by default, undiscounted
+    per_horizon = sorted(tuple(r) for r in horizons.groupBy("horizon_days").count().collect())
+    assert per_horizon == [(h, customers) for h in (90, 180, 365)]
+    assert horizons.where(F.col("discounted_value") != F.col("expected_value")).isEmpty()
     assert not any(lake.exists(t) for t in ("refunds", "customers", "sessions", "email_events"))
     assert lake.read_partition("segment_summary", RUN_DATE).count() > 0
     code = main(["monitor", "--conf", str(conf), "--as-of", RUN_DATE.isoformat()])

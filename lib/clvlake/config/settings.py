@@ -175,9 +175,14 @@ class ActionRow:
 
 @dataclass(frozen=True)
 class ScoringSettings:
+    """Tiers, lifecycle rules and the action matrix; `discount_rate`: annual rate of the discounted values (0: no
+    discounting); `horizons_days`: the horizons of the BG/NBD predictions in `clv_horizons`."""
+
     tiers: list[TierRule]
     lifecycle: LifecycleRules
     actions: list[ActionRow]
+    discount_rate: float = 0.0
+    horizons_days: list[int] = field(default_factory=lambda: [90, 180, 365])
 
 
 @dataclass(frozen=True)

@@ -79,6 +79,10 @@ def _validate_model(model: ModelSettings, source: str) -> None:
 
 
 def _validate_scoring(scoring: ScoringSettings, segments: SegmentSettings, source: str) -> None:
+    if not 0 <= scoring.discount_rate < 1:
+        raise ConfigError(f"{source}: key 'scoring.discount_rate' must be an annual rate in [0, 1)")
+    if not scoring.horizons_days or min(scoring.horizons_days) < 1:
+        raise ConfigError(f"{source}: key 'scoring.horizons_days' must list horizons of at least one day")
     if not scoring.tiers:
         raise ConfigError(f"{source}: key 'scoring.tiers' needs at least one tier")
     quantiles = [t.min_quantile for t in scoring.tiers]

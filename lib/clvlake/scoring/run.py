@@ -9,12 +9,14 @@ import mlflow
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from clvlake import schemas
 from clvlake.config import Config
 from clvlake.lake import Lake
 from clvlake.modeling import registry
 from clvlake.modeling.btyd import BtydModel, with_btyd
 from clvlake.modeling.conformal import Conformal
 from clvlake.modeling.regressor import predict_clv
+from clvlake.scoring.horizons import discounted, horizon_rows
 from clvlake.scoring.lifecycle import lifecycle_stage, recommended_action
 from clvlake.scoring.tiers import tier_thresholds, value_tier
 
@@ -85,6 +87,24 @@ def scores(
         F.col("snapshot_date").alias("feature_snapshot_date"),
         F.lit(cfg.model.horizon_days).alias("horizon_days"),
         versions.alias("input_table_versions"),
+        discounted(F.col("predicted_clv"), cfg.model.horizon_days, cfg.scoring.discount_rate).alias(
+            "discounted_clv"
+        ),
+        F.lit(cfg.scoring.discount_rate).alias("discount_rate"),
+    )
+
+
+def horizons(features: DataFrame, cfg: Config, model_version: str, params: dict[str, str]) -> DataFrame:
+    """`clv_horizons` rows from the model's BG/NBD + Gamma-Gamma fit; none for a model registered without one."""
+    if "btyd_r" not in params:
+        log.info("clv_horizons: the model has no BG/NBD fit, so no horizon predictions")
+        return features.sparkSession.createDataFrame([], schemas.CLV_HORIZONS)
+    return horizon_rows(
+        features,
+        BtydModel.from_params(params),
+        cfg.scoring.horizons_days,
+        cfg.scoring.discount_rate,
+        model_version,
     )
 
 
@@ -100,8 +120,9 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     table_version = lake.replace_partition(
         scores(features, model, cfg, version, input_versions, params), "clv_scores", as_of
     )
+    horizons_version = lake.replace_partition(horizons(features, cfg, version, params), "clv_horizons", as_of)
     return {
         "model_version": version,
         "rows": lake.read_partition("clv_scores", as_of).count(),
-        "table_versions": {"clv_scores": table_version, **input_versions},
+        "table_versions": {"clv_scores": table_version, "clv_horizons": horizons_version, **input_versions},
     }
