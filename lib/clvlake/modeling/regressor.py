@@ -146,28 +146,38 @@ class _Trees:
         )
 
     def _spark(self) -> dict[str, object]:
-        p = self.params
-        return {
-            "featuresCol": "features",
-            "maxIter": p.max_iter,
-            "maxDepth": p.max_depth,
-            "stepSize": p.step_size,
-            "subsamplingRate": p.subsampling_rate,
-            "seed": self.seed,
-        }
+        return {"featuresCol": "features", "seed": self.seed, **self._tree_parameters()}
 
     def _xgboost(self) -> dict[str, object]:
-        p = self.params
         return {
             "features_col": "features",
-            "n_estimators": p.max_iter,
-            "max_depth": p.max_depth,
-            "learning_rate": p.step_size,
-            "subsample": p.subsampling_rate,
             "random_state": self.seed,
-            "num_workers": p.workers,
+            "num_workers": self.params.workers,
             "verbose": False,  # no line per tree on the executors' stderr
+            **self._tree_parameters(),
         }
+
+    def _tree_parameters(self) -> dict[str, object]:
+        """The shared `GbtSettings` under the engine's own names."""
+        names = _PARAMETER_NAMES[self.params.engine]
+        return {names[field]: getattr(self.params, field) for field in names}
+
+
+# GbtSettings field → each engine's name for it
+_PARAMETER_NAMES = {
+    "spark": {
+        "max_iter": "maxIter",
+        "max_depth": "maxDepth",
+        "step_size": "stepSize",
+        "subsampling_rate": "subsamplingRate",
+    },
+    "xgboost": {
+        "max_iter": "n_estimators",
+        "max_depth": "max_depth",
+        "step_size": "learning_rate",
+        "subsampling_rate": "subsample",
+    },
+}
 
 
 def _one_model(trees: _Trees) -> list[Estimator]:
