@@ -81,11 +81,16 @@ def feature_importances(cfg: Config, version: str, top: int = 10) -> dict[str, l
     model = mlflow.spark.load_model(f"models:/{cfg.mlflow.model_name}/{version}")
     out = {}
     for stage in model.stages:
-        if hasattr(stage, "featureImportances"):
-            ranked = sorted(
-                zip(FEATURE_COLUMNS, stage.featureImportances.toArray(), strict=True), key=lambda p: -p[1]
-            )
-            out[type(stage).__name__] = [(name, round(float(v), 4)) for name, v in ranked[:top]]
+        if hasattr(stage, "featureImportances"):  # Spark ML's GBT: normalised impurity gain
+            values = stage.featureImportances.toArray()
+        elif hasattr(stage, "get_booster"):  # XGBoost: total gain per feature `f<i>`, normalised here alike
+            gain = stage.get_booster().get_score(importance_type="total_gain")
+            values = [gain.get(f"f{i}", 0.0) for i in range(len(FEATURE_COLUMNS))]
+            values = [v / (sum(values) or 1.0) for v in values]
+        else:
+            continue
+        ranked = sorted(zip(FEATURE_COLUMNS, values, strict=True), key=lambda p: -p[1])
+        out[type(stage).__name__] = [(name, round(float(v), 4)) for name, v in ranked[:top]]
     return out
 
 
