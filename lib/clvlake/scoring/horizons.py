@@ -49,29 +49,19 @@ def horizon_rows(
             for h in sorted(set(horizons_days))
         ]
     )
-    return (
-        features.select(
-            "customer_key",
-            F.col("snapshot_date").alias("score_date"),
-            expected_order_value(btyd.gamma_gamma).alias("_order_value"),
-            F.explode(per_horizon).alias("h"),
-        )
-        .select(
-            "customer_key",
-            "score_date",
-            "h.horizon_days",
-            "h.expected_orders",
-            (F.col("h.expected_orders") * F.col("_order_value")).alias("expected_value"),
-            "h.factor",
-        )
-        .select(
-            "customer_key",
-            "score_date",
-            "horizon_days",
-            "expected_orders",
-            "expected_value",
-            (F.col("expected_value") * F.col("factor")).alias("discounted_value"),
-            F.lit(annual_rate).alias("discount_rate"),
-            F.lit(model_version).alias("model_version"),
-        )
+    value = F.col("h.expected_orders") * F.col("_order_value")
+    return features.select(
+        "customer_key",
+        F.col("snapshot_date").alias("score_date"),
+        expected_order_value(btyd.gamma_gamma).alias("_order_value"),
+        F.explode(per_horizon).alias("h"),
+    ).select(
+        "customer_key",
+        "score_date",
+        "h.horizon_days",
+        "h.expected_orders",
+        value.alias("expected_value"),
+        (value * F.col("h.factor")).alias("discounted_value"),
+        F.lit(annual_rate).alias("discount_rate"),
+        F.lit(model_version).alias("model_version"),
     )
