@@ -36,7 +36,7 @@ def wait_until(
         for process in processes:
             if process.poll() is not None:
                 output = process.communicate()[1] if process.stderr else ""
-                raise AssertionError(f"ended before it was expected to: {process.args}\n{output or ''}")
+                raise AssertionError(f"ended before it was expected to: {process.args}\n{output}")
         assert time.monotonic() < deadline, f"not within {timeout:g} s"
         time.sleep(every)
 
