@@ -177,6 +177,29 @@ def test_a_table_another_process_creates_after_a_first_look_exists(spark, tmp_pa
     assert lake.exists("lease")
 
 
+def test_creating_a_table_whose_log_folder_another_creator_made_waits_for_its_commit(spark, tmp_path, monkeypatch):
+    """Delta takes a `_delta_log` folder without a commit for a table and then finds no version to load
+    (`DELTA_TABLE_NOT_FOUND`; seen: two `clv features` at once, one failed on the lease table): `ensure` waits
+    for the other creator's first commit instead of failing."""
+    lake = Lake(spark, str(tmp_path / "lake"))
+    path = Path(lake.path("lease"))
+    (path / "_delta_log").mkdir(parents=True)  # the other creator's folder, before its first commit
+    waited = []
+
+    def the_other_creator_commits(self, table: str, seconds: float = 60.0) -> bool:
+        waited.append(table)
+        (path / "_delta_log").rmdir()
+        lake_module.CHECKED.discard(str(path))
+        assert Lake(spark, lake.root).ensure(table)
+        return original(self, table, seconds)
+
+    original = Lake.created_meanwhile
+    monkeypatch.setattr(Lake, "created_meanwhile", the_other_creator_commits)
+    assert not lake.ensure("lease")  # not created by this call: the other creator's table is there
+    assert waited == ["lease"]
+    assert lake.read("lease").schema == TABLES["lease"].schema
+
+
 def test_a_merge_into_a_new_table_inserts_every_row_and_a_rerun_commits_nothing(spark, tmp_path):
     lake = Lake(spark, str(tmp_path / "lake"))
     rows = orders_frame(spark, ORDER, ("O2", *ORDER[1:]))

@@ -43,8 +43,9 @@ DELTA_LOG_CLASSES = ("org.apache.spark.sql.delta.DeltaLog", "com.databricks.sql.
 CHECKED: set[str] = set()
 # the roots of the lakes whose lease (`clvlake.lease`) this process holds: no other clv job writes to them meanwhile
 LEASED: set[str] = set()
-# what creating a table raises while another job is creating it, before that job's first commit
-NON_EMPTY_LOCATION = "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION"
+# what creating a table raises while another job is creating it, before that job's first commit: Delta finds the
+# folder not empty, or takes its `_delta_log` folder for a table that then has no version to load
+ANOTHER_CREATOR = ("DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION", "DELTA_TABLE_NOT_FOUND")
 # Delta's commit conflicts: another job committed to the table after this write read it
 CONFLICTS = (
     delta_errors.ConcurrentAppendException,
@@ -243,7 +244,7 @@ class Lake:
         except (AnalysisException, *CONFLICTS) as err:
             # another job is creating it: its folder is there before its first commit (which a cold JVM on a busy
             # machine can take many seconds to write), or its commit won
-            another_creator = isinstance(err, CONFLICTS) or err.getCondition() == NON_EMPTY_LOCATION
+            another_creator = isinstance(err, CONFLICTS) or err.getCondition() in ANOTHER_CREATOR
             if not (another_creator and self.created_meanwhile(table)):
                 raise
             return self.ensure(table)
