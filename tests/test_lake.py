@@ -177,7 +177,7 @@ def test_a_table_another_process_creates_after_a_first_look_exists(spark, tmp_pa
     assert lake.exists("lease")
 
 
-def test_creating_a_table_whose_log_folder_another_creator_made_waits_for_its_commit(spark, tmp_path, monkeypatch):
+def test_creating_a_table_whose_log_folder_another_creator_made_waits_for_it(spark, tmp_path, monkeypatch):
     """Delta takes a `_delta_log` folder without a commit for a table and then finds no version to load
     (`DELTA_TABLE_NOT_FOUND`; seen: two `clv features` at once, one failed on the lease table): `ensure` waits
     for the other creator's first commit instead of failing."""
