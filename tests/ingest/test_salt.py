@@ -1,5 +1,6 @@
 """The salt: the same keys as before, never in a Spark plan, and a lake refuses a job with another salt."""
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,19 @@ def test_customer_key_is_sha256_of_salt_and_trimmed_id(spark):
         F.sha2(F.concat(F.lit(SALT), F.lit("|"), F.trim("customer_id")), 256).alias("k")
     )  # the keys every existing lake holds
     assert_df_equality(ids.select(customer_key(F.col("customer_id"), SALT).alias("k")), expected)
+
+
+def test_a_key_built_in_another_thread_is_the_same(spark):
+    """A thread has no active session of its own (a notebook or service loading sources in threads): the salt's
+    view is registered on the default one."""
+    ids = spark.createDataFrame([("C1",)], "customer_id string")
+    built: list = []
+    worker = threading.Thread(target=lambda: built.append(customer_key(F.col("customer_id"), SALT)))
+    worker.start()
+    worker.join()
+    assert_df_equality(
+        ids.select(built[0].alias("k")), ids.select(customer_key(F.col("customer_id"), SALT).alias("k"))
+    )
 
 
 def test_the_salt_is_in_no_plan(spark):

@@ -34,7 +34,7 @@ def python_key(salt: str, trimmed_id: str) -> str:
 def salt_view(salt: str) -> str:
     """A temporary view holding the salt as its one row, registered on the active session; returns its name."""
     name = f"_clvlake_salt_{salt_fingerprint(salt)[:16]}"
-    spark = SparkSession.getActiveSession()
+    spark = SparkSession.active()  # the thread's active session, else the default one
     if not spark.catalog.tableExists(name):
         spark.createDataFrame([(salt,)], "salt string").createOrReplaceTempView(name)
     return name
