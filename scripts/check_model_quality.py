@@ -33,7 +33,6 @@ from clvlake.lake import Lake
 from clvlake.modeling.baselines import BTYD
 from clvlake.modeling.evaluation import method_name
 from clvlake.modeling.metrics import evaluate
-from clvlake.schemas import FEATURE_COLUMNS
 
 ORACLE = "oracle"
 GINI_SHARE = 0.97
@@ -74,22 +73,24 @@ def with_oracle(predictions: DataFrame, identity: DataFrame, oracle: DataFrame) 
 def feature_importances(cfg: Config, version: str, top: int = 10) -> dict[str, list[tuple[str, float]]]:
     """The largest feature importances of each tree model in the registered pipeline."""
     import mlflow
+    from pyspark.ml.feature import VectorAssembler
 
     from clvlake.modeling import registry
 
     registry.configure(cfg.mlflow)
     model = mlflow.spark.load_model(f"models:/{cfg.mlflow.model_name}/{version}")
+    inputs = next(stage.getInputCols() for stage in model.stages if isinstance(stage, VectorAssembler))
     out = {}
     for stage in model.stages:
         if hasattr(stage, "featureImportances"):  # Spark ML's GBT: normalised impurity gain
             values = stage.featureImportances.toArray()
         elif hasattr(stage, "get_booster"):  # XGBoost: total gain per feature `f<i>`, normalised here alike
             gain = stage.get_booster().get_score(importance_type="total_gain")
-            values = [gain.get(f"f{i}", 0.0) for i in range(len(FEATURE_COLUMNS))]
+            values = [gain.get(f"f{i}", 0.0) for i in range(len(inputs))]
             values = [v / (sum(values) or 1.0) for v in values]
         else:
             continue
-        ranked = sorted(zip(FEATURE_COLUMNS, values, strict=True), key=lambda p: -p[1])
+        ranked = sorted(zip(inputs, values, strict=True), key=lambda p: -p[1])
         out[type(stage).__name__] = [(name, round(float(v), 4)) for name, v in ranked[:top]]
     return out
 

@@ -135,7 +135,7 @@ def test_without_dropout_the_backtest_runs_without_the_bgnbd_baseline(spark, tmp
     lake.merge_new(transactions(spark, customers=80, dropout=False), "orders")
     args = ["backtest", "--conf", str(conf), "--calibration-end", "2024-09-01", "--holdout-end", "2024-12-31"]
     assert main(args) == 0
-    assert "the BG/NBD + Gamma-Gamma baseline is left out" in caplog.text
+    assert "BG/NBD + Gamma-Gamma is left out" in caplog.text
     predictions = lake.read_partition("backtest_predictions", date(2024, 9, 1))
     methods = {r["method"] for r in predictions.select("method").distinct().collect()}
     assert methods == {method_name("raw"), *FORMULAS}  # no BTYD model without the BG/NBD fit

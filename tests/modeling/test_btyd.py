@@ -5,12 +5,16 @@ tests/data/cdnow_summary.csv is lifetimes' `cdnow_customers_summary_with_transac
 CDNOW sample of Fader & Hardie): x, t_x and T in weeks, monetary = mean repeat transaction value.
 """
 
+from datetime import date
+
 import numpy as np
 import pandas as pd
 import pytest
+from chispa import assert_df_equality
 from pyspark.sql import functions as F
 from scipy.special import betaln, gammaln, hyp2f1
 
+from clvlake.config import BtydSettings
 from clvlake.errors import InputError
 from clvlake.modeling.btyd import (
     BgNbdData,
@@ -30,8 +34,10 @@ from clvlake.modeling.btyd import (
     mbgnbd_expected_orders,
     pareto_nbd_customer_log_likelihood,
     pareto_nbd_expected_orders,
-    with_btyd,
+    with_btyd_features,
 )
+from clvlake.modeling.dataset import snapshot_btyd_fits, with_snapshot_btyd
+from clvlake.schemas import BTYD_FEATURES
 from tests.support.config import REPO
 
 CDNOW = REPO / "tests" / "data" / "cdnow_summary.csv"
@@ -83,6 +89,38 @@ def test_the_rest_of_the_family_matches_lifetimes_published_estimates_within_one
     fitted = vars(fit(table))
     weeks = {name: value / 7 if name in scales else value for name, value in fitted.items()}
     assert weeks == pytest.approx(published, rel=0.01)
+
+
+def test_each_snapshot_gets_the_btyd_inputs_of_a_fit_on_its_own_training_customers(cdnow_features):
+    """Two snapshots of CDNOW's customers ten weeks apart fit differently; every fifth customer is held out and
+    plays no part in either fit; a snapshot without buyers has no fit and null inputs."""
+    first, later, before_any = date(1997, 10, 1), date(1997, 12, 10), date(1996, 1, 1)
+    held_out = F.substring("customer_key", 2, 9).cast("int") % 5 == 0
+    at_first = cdnow_features.withColumns({"snapshot_date": F.lit(first), "is_holdout": held_out})
+    data = at_first.unionByName(
+        at_first.withColumns({"snapshot_date": F.lit(later), "bt_tenure_days": F.col("bt_tenure_days") + 70})
+    ).unionByName(
+        at_first.limit(5).withColumns(
+            {"snapshot_date": F.lit(before_any), "orders_total": F.lit(0).cast("long")}
+        )
+    )
+    settings = BtydSettings(unit_days=7, monetary_digits=4)
+    fits = snapshot_btyd_fits(data, [first, later, before_any], settings)
+
+    training = at_first.where(~held_out)
+    assert fits[first] == fit_btyd(training, 7, 4)
+    assert fits[first].bgnbd != fit_btyd(at_first, 7, 4).bgnbd  # the held-out customers would change it
+    assert fits[later].bgnbd != fits[first].bgnbd
+    assert fits[before_any] is None
+    expected = (
+        with_btyd_features(data.where(F.col("snapshot_date") == F.lit(first)), fits[first], 364)
+        .unionByName(with_btyd_features(data.where(F.col("snapshot_date") == F.lit(later)), fits[later], 364))
+        .unionByName(with_btyd_features(data.where(F.col("snapshot_date") == F.lit(before_any)), None, 364))
+    )
+    with_inputs = with_snapshot_btyd(data, fits, 364)
+    assert_df_equality(with_inputs, expected, ignore_row_order=True)
+    nulls = with_inputs.where(F.col("snapshot_date") == F.lit(before_any)).select(*BTYD_FEATURES).distinct()
+    assert nulls.collect() == [tuple([None] * len(BTYD_FEATURES))]
 
 
 def cdnow_tables() -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -180,19 +218,23 @@ def test_spark_scoring_matches_the_closed_forms(spark):
         "customer_key string, orders_total int, bt_frequency int, bt_recency_days double, "
         "bt_tenure_days double, bt_monetary_value double",
     )
-    got = {r["customer_key"]: r for r in with_btyd(df, model, horizon_days=364).collect()}
+    got = {r["customer_key"]: r for r in with_btyd_features(df, model, horizon_days=364).collect()}
     for i, (x, t_x, T, m) in enumerate(cases):
         expected, alive = reference_expected_purchases(model.bgnbd, 52.0, x, t_x / 7, T / 7)
         row = got[f"c{i}"]
-        assert row["expected_orders"] == pytest.approx(float(expected), rel=1e-6)
-        assert row["p_alive"] == pytest.approx(float(alive), rel=1e-9)
+        assert row["btyd_expected_orders"] == pytest.approx(float(expected), rel=1e-6)
+        assert row["btyd_p_alive"] == pytest.approx(float(alive), rel=1e-9)
         gg = model.gamma_gamma
         value = gg.p * gg.v / (gg.q - 1)
         if x > 0:
             w = gg.p * x / (gg.p * x + gg.q - 1)
             value = (1 - w) * value + w * m
-        assert row["btyd_clv"] == pytest.approx(float(expected) * value, rel=1e-6)
-    assert (got["never"]["expected_orders"], got["never"]["p_alive"], got["never"]["btyd_clv"]) == (
+        assert row["btyd_value"] == pytest.approx(float(expected) * value, rel=1e-6)
+    assert (
+        got["never"]["btyd_expected_orders"],
+        got["never"]["btyd_p_alive"],
+        got["never"]["btyd_value"],
+    ) == (
         0.0,
         1.0,
         0.0,

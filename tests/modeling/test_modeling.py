@@ -16,22 +16,22 @@ from clvlake.modeling.champion import decide
 from clvlake.modeling.conformal import calibrate, coverage
 from clvlake.modeling.dataset import pooled_snapshots, pooled_training_rows
 from clvlake.modeling.metrics import evaluate_groups
-from clvlake.modeling.regressor import FORMS, clv_pipeline, predict_clv
-from clvlake.schemas import FEATURE_COLUMNS
+from clvlake.modeling.regressor import FORMS, clv_pipeline, model_inputs, predict_clv
 
 TINY_GBT = GbtSettings(max_iter=3, max_depth=2, step_size=0.5, subsampling_rate=1.0)
 
 
 @pytest.fixture(scope="module")
 def labelled(spark):
-    """80 customers: value driven by the first feature, half of them buying nothing."""
+    """80 customers: value driven by the first feature, half of them buying nothing (every model input)."""
     rng = np.random.default_rng(3)
+    inputs = model_inputs(btyd_features=True)
     rows = []
     for i in range(80):
-        features = [float(v) for v in rng.poisson(2, len(FEATURE_COLUMNS))]
+        features = [float(v) for v in rng.poisson(2, len(inputs))]
         label = (10.0 * (1 + features[0]) + rng.exponential(5)) if i % 2 else 0.0
         rows.append((f"c{i}", *features, label))
-    return spark.createDataFrame(rows, ["customer_key", *FEATURE_COLUMNS, "label"]).cache()
+    return spark.createDataFrame(rows, ["customer_key", *inputs, "label"]).cache()
 
 
 @pytest.mark.parametrize("engine", TREE_ENGINES)
@@ -46,6 +46,19 @@ def test_each_form_is_calibrated_on_the_total_and_round_trips(labelled, form, en
     model.write().save(str(tmp_path / "model"))
     reloaded = predict_clv(PipelineModel.load(str(tmp_path / "model")), labelled.drop("label"))
     assert reloaded.agg(F.sum("prediction")).first()[0] == pytest.approx(total, rel=1e-9)
+
+
+def test_a_missing_input_is_zero_to_the_model_and_comes_back_missing(labelled):
+    """A snapshot without a BTYD fit has null BTYD inputs: the model reads them as 0, and the rows it returns keep
+    them null (P(alive) unknown is not P(alive) = 0 in the scores)."""
+    model = clv_pipeline(TINY_GBT, 1, "raw").fit(labelled)
+    unknown = labelled.drop("label").withColumn("btyd_p_alive", F.lit(None).cast("double"))
+    predicted = predict_clv(model, unknown)
+    assert predicted.where(F.col("btyd_p_alive").isNotNull()).isEmpty()
+    as_zero = predict_clv(model, unknown.fillna(0.0, subset=["btyd_p_alive"]))
+    assert_df_equality(
+        predicted.select("customer_key", "prediction"), as_zero.select("customer_key", "prediction")
+    )
 
 
 def test_a_pool_of_snapshots_is_calibrated_on_the_total_of_its_latest(labelled):

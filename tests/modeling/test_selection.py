@@ -16,9 +16,9 @@ C0, C1 = date(2025, 1, 1), date(2024, 10, 1)
 
 
 def outcome(name: str, used_for: str, gini: dict[str, float], deciles) -> Outcome:
-    evaluation = Evaluation(name, C0 if used_for == REPORT else C1, C0, None, None, used_for)
+    evaluation = Evaluation(name, C0 if used_for == REPORT else C1, C0, None, None, used_for, None)
     metrics = {f"gbt_{form}": {"normalised_gini": value} for form, value in gini.items()}
-    return Outcome(evaluation, {}, None, metrics, None, deciles)
+    return Outcome(evaluation, {}, metrics, None, deciles)
 
 
 @pytest.fixture

@@ -5,7 +5,7 @@ import pytest
 from chispa import assert_df_equality
 from pyspark.sql import functions as F
 
-from clvlake.modeling.btyd import BgNbdParams, BtydModel, GammaGammaParams, with_btyd
+from clvlake.modeling.btyd import BgNbdParams, BtydModel, GammaGammaParams, with_btyd_features
 from clvlake.scoring.horizons import discount_factor, horizon_rows
 
 MODEL = BtydModel(BgNbdParams(0.243, 4.414, 0.793, 2.426), GammaGammaParams(6.25, 3.74, 15.44), 7.0)
@@ -37,11 +37,11 @@ def test_each_customer_has_a_row_per_horizon_consistent_with_the_scores(features
     rows = horizon_rows(features, MODEL, [365, 90, 180], 0.10, "7")
     assert rows.count() == 3 * 3
     by_key = {(r["customer_key"], r["horizon_days"]): r for r in rows.collect()}
-    scored = {r["customer_key"]: r for r in with_btyd(features, MODEL, 365).collect()}
+    scored = {r["customer_key"]: r for r in with_btyd_features(features, MODEL, 365).collect()}
     for key in ("a", "b"):
         one_year = by_key[(key, 365)]
-        assert one_year["expected_orders"] == pytest.approx(scored[key]["expected_orders"], rel=1e-12)
-        assert one_year["expected_value"] == pytest.approx(scored[key]["btyd_clv"], rel=1e-12)
+        assert one_year["expected_orders"] == pytest.approx(scored[key]["btyd_expected_orders"], rel=1e-12)
+        assert one_year["expected_value"] == pytest.approx(scored[key]["btyd_value"], rel=1e-12)
         assert 0 < by_key[(key, 90)]["expected_orders"] < by_key[(key, 180)]["expected_orders"]
         assert by_key[(key, 180)]["expected_orders"] < one_year["expected_orders"]
         for h in (90, 180, 365):

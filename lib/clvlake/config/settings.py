@@ -89,10 +89,12 @@ class GbtSettings:
 
 @dataclass(frozen=True)
 class BtydSettings:
-    """BG/NBD + Gamma-Gamma fit: t_x and T rounded to whole `unit_days`, mean value to `monetary_digits`."""
+    """BG/NBD + Gamma-Gamma fit: t_x and T rounded to whole `unit_days`, mean value to `monetary_digits`;
+    `as_features`: its outputs at each snapshot are inputs of the regressor (`schemas.BTYD_FEATURES`)."""
 
     unit_days: int
     monetary_digits: int
+    as_features: bool = True
 
 
 # The regressor forms `model.forms` may list; clvlake.modeling.regressor implements each (and checks so on import).

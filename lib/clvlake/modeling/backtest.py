@@ -12,7 +12,13 @@ from clvlake.config import Config
 from clvlake.errors import InputError
 from clvlake.features.inputs import features_at, lake_value_events
 from clvlake.lake import Lake
-from clvlake.modeling.dataset import pooled_snapshots, pooled_training_rows, training_sets
+from clvlake.modeling.dataset import (
+    pooled_snapshots,
+    pooled_training_rows,
+    snapshot_btyd_fits,
+    training_sets,
+    with_snapshot_btyd,
+)
 from clvlake.modeling.evaluation import REPORT, Evaluation, metric_rows, run_evaluation
 
 
@@ -26,21 +32,26 @@ def run(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: da
     horizon, model = (holdout_end - calibration_end).days, cfg.model
     events = lake_value_events(lake, model.margin_mode)
     snapshots = pooled_snapshots(calibration_end, model.pooled_snapshots, model.backtest_step_days)
-    data = training_sets(
+    sets = training_sets(
         features_at(lake, cfg, snapshots), events, snapshots, horizon, model.holdout_fraction, model.seed
     ).cache()
+    at_calibration_end = F.col("snapshot_date") == F.lit(calibration_end)
+    training, held_out = at_calibration_end & ~F.col("is_holdout"), at_calibration_end & F.col("is_holdout")
+    if sets.where(training).isEmpty() or sets.where(held_out).isEmpty():
+        raise InputError(
+            f"no customers with events before --calibration-end {calibration_end} to backtest on"
+        )
+    fits = snapshot_btyd_fits(sets, snapshots, model.btyd)
+    data = with_snapshot_btyd(sets, fits, horizon).cache()
     evaluation = Evaluation(
         "customers",
         calibration_end,
         calibration_end,
         pooled_training_rows(data, calibration_end, model.pooled_snapshots, model.backtest_step_days),
-        data.where((F.col("snapshot_date") == F.lit(calibration_end)) & F.col("is_holdout")),
+        data.where(held_out),
         REPORT,
+        fits[calibration_end],
     )
-    if evaluation.train_at_snapshot.isEmpty() or evaluation.rows.isEmpty():
-        raise InputError(
-            f"no customers with events before --calibration-end {calibration_end} to backtest on"
-        )
     outcome = run_evaluation(evaluation, model, horizon)
     versions = {
         "backtest_predictions": lake.replace_partition(
@@ -55,6 +66,6 @@ def run(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: da
         "holdout_end": holdout_end.isoformat(),
         "horizon_days": horizon,
         "metrics": outcome.metrics,
-        "btyd": outcome.btyd.as_params() if outcome.btyd else None,
+        "btyd": evaluation.btyd.as_params() if evaluation.btyd else None,
         "table_versions": versions,
     }

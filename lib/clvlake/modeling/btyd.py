@@ -27,7 +27,9 @@ from pyspark.sql import functions as F
 from scipy.optimize import minimize
 from scipy.special import digamma, expit, gammaln, hyp2f1
 
+from clvlake.config import BtydSettings
 from clvlake.errors import DegenerateFitError, InputError
+from clvlake.schemas import BTYD_FEATURES
 
 log = logging.getLogger(__name__)
 _MAX_ROWS_TO_FIT = 2_000_000  # the collapsed tables are far smaller; more means the rounding is too fine
@@ -326,7 +328,7 @@ def _maximise(
     gradient (d/d log θ = θ · d/dθ) where `log_likelihood` returns (value, gradient), else by finite differences
     of a log-likelihood that returns the value only."""
     if customers == 0:
-        raise InputError(f"{what}: no customers to fit")
+        raise DegenerateFitError(f"{what}: no customers to fit")
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
         params = np.exp(log_params)
@@ -467,6 +469,16 @@ def fit_btyd(features: DataFrame, unit_days: float, monetary_digits: int) -> Bty
     )
 
 
+def fit_btyd_or_none(features: DataFrame, settings: BtydSettings, what: str) -> BtydModel | None:
+    """`fit_btyd` with the configured rounding, or None (with a warning) when the data allows no fit (no buyers,
+    or no dropout): a short history must not stop training, it only loses the BTYD baselines and inputs."""
+    try:
+        return fit_btyd(features, settings.unit_days, settings.monetary_digits)
+    except DegenerateFitError as err:
+        log.warning("%s: BG/NBD + Gamma-Gamma is left out (baselines and regressor inputs): %s", what, err)
+        return None
+
+
 # ---- scoring in Spark -----------------------------------------------------------------------------------------
 def _alive_odds_denominator(params: BgNbdParams, x: Column, t_x: Column, T: Column) -> Column:
     """1 + [x > 0] · a/(b + x − 1) · ((α + T)/(α + t_x))^(r + x)."""
@@ -579,11 +591,18 @@ def expected_order_value(params: GammaGammaParams) -> Column:
     return F.when((x > 0) & (m > 0), (1 - weight) * population + weight * m).otherwise(F.lit(population))
 
 
-def with_btyd(features: DataFrame, model: BtydModel, horizon_days: int) -> DataFrame:
-    """Adds p_alive, expected_orders and btyd_clv (expected orders × expected value per order)."""
+def with_btyd_features(features: DataFrame, model: BtydModel | None, horizon_days: int) -> DataFrame:
+    """Adds (or replaces) the `BTYD_FEATURES` of a fit: P(alive), expected orders over the horizon, expected value
+    per order and their product, BG/NBD + Gamma-Gamma's value; nulls without a fit."""
+    if model is None:
+        return features.withColumns({c: F.lit(None).cast("double") for c in BTYD_FEATURES})
     return features.withColumns(
-        {"p_alive": p_alive(model), "expected_orders": expected_orders(model, horizon_days)}
-    ).withColumn("btyd_clv", F.col("expected_orders") * expected_order_value(model.gamma_gamma))
+        {
+            "btyd_p_alive": p_alive(model),
+            "btyd_expected_orders": expected_orders(model, horizon_days),
+            "btyd_order_value": expected_order_value(model.gamma_gamma),
+        }
+    ).withColumn("btyd_value", F.col("btyd_expected_orders") * F.col("btyd_order_value"))
 
 
 def family_clv(model: BtydModel, horizon_days: int) -> dict[str, Column]:

@@ -3,18 +3,24 @@
 A fit at snapshot c pools the training customers of c and of the snapshots before it (`pooled_snapshots`): the
 same customers at several moments of their lives, so the trees see several times the rows of one snapshot. The
 held-out customers are chosen by customer, so they are out of every snapshot of the pool.
+
+Each snapshot's rows carry the BG/NBD + Gamma-Gamma outputs of a fit on that snapshot's training customers
+(`schemas.BTYD_FEATURES`): from their history before the snapshot only, never the label window or a held-out
+customer. A model is then applied with the fit of the snapshot it was trained at (`evaluation`, `scoring`).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import date, timedelta
-from functools import reduce
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from clvlake.config import BtydSettings
 from clvlake.features.value import net_value_in_window
+from clvlake.frames import union_all
+from clvlake.modeling.btyd import BtydModel, fit_btyd_or_none, with_btyd_features
 
 _HOLDOUT_BUCKETS = 10_000
 
@@ -57,8 +63,32 @@ def training_sets(
     seed: int,
 ) -> DataFrame:
     """`training_set` of every snapshot, in one DataFrame."""
-    sets = [training_set(features, events, s, horizon_days, holdout_fraction, seed) for s in snapshots]
-    return reduce(DataFrame.unionByName, sets)
+    return union_all(
+        [training_set(features, events, s, horizon_days, holdout_fraction, seed) for s in snapshots]
+    )
+
+
+def snapshot_btyd_fits(
+    data: DataFrame, snapshots: Sequence[date], settings: BtydSettings
+) -> dict[date, BtydModel | None]:
+    """BG/NBD + Gamma-Gamma fitted at each snapshot on its training (not held-out) rows of `data`; None where
+    it cannot be (no buyers yet, or no dropout in the data), with a warning."""
+    return {
+        s: fit_btyd_or_none(
+            data.where((F.col("snapshot_date") == F.lit(s)) & ~F.col("is_holdout")), settings, f"snapshot {s}"
+        )
+        for s in snapshots
+    }
+
+
+def with_snapshot_btyd(data: DataFrame, fits: dict[date, BtydModel | None], horizon_days: int) -> DataFrame:
+    """Each snapshot's rows of `data` with the `BTYD_FEATURES` of that snapshot's fit."""
+    return union_all(
+        [
+            with_btyd_features(data.where(F.col("snapshot_date") == F.lit(s)), fit, horizon_days)
+            for s, fit in fits.items()
+        ]
+    )
 
 
 def pooled_snapshots(snapshot: date, count: int, step_days: int) -> list[date]:

@@ -4,8 +4,9 @@ fitted on training customers and compared on the same evaluation rows.
 An evaluation fits at one snapshot and predicts the evaluation rows: held-out customers of the same snapshot
 ("customers") or of a later one ("time_<training snapshot>"). The regressor fits on the training customers of
 that snapshot and of the snapshots pooled with it; BG/NBD + Gamma-Gamma and the formula baselines fit on that
-snapshot alone, as they are defined. A share of the training customers is kept out of the fit to calibrate the
-split-conformal interval, on their rows at the snapshot.
+snapshot alone, as they are defined. The evaluation rows get their BTYD inputs from the fit at the training
+snapshot, as scoring later gets them from the fit the model was trained with. A share of the training customers
+is kept out of the fit to calibrate the split-conformal interval, on their rows at the snapshot.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from clvlake.config import ModelSettings
-from clvlake.errors import DegenerateFitError
 from clvlake.modeling.baselines import (
     BASELINES,
     BTYD,
@@ -29,7 +29,7 @@ from clvlake.modeling.baselines import (
     retention_rate,
     with_formula_baselines,
 )
-from clvlake.modeling.btyd import BtydModel, family_clv, fit_btyd, with_btyd
+from clvlake.modeling.btyd import BtydModel, family_clv, with_btyd_features
 from clvlake.modeling.conformal import Conformal, calibrate, coverage
 from clvlake.modeling.dataset import is_holdout
 from clvlake.modeling.metrics import evaluate_groups
@@ -60,6 +60,9 @@ class Evaluation:
     train: DataFrame  # training rows at training_snapshot and the snapshots pooled with it
     rows: DataFrame
     used_for: str  # SELECTION or REPORT: the form is never chosen on the evaluation it is reported on
+    btyd: (
+        BtydModel | None
+    )  # BG/NBD + Gamma-Gamma fitted at training_snapshot (None: that baseline is left out)
 
     @property
     def train_at_snapshot(self) -> DataFrame:
@@ -70,7 +73,6 @@ class Evaluation:
 class Outcome:
     evaluation: Evaluation
     forms: dict[str, FittedForm]
-    btyd: BtydModel | None  # None when BG/NBD could not be fitted: that baseline is then left out
     metrics: dict[str, dict[str, float]]  # method → metric → value
     predictions: DataFrame  # BACKTEST_PREDICTIONS rows
     deciles: DataFrame  # method, decile, customers, mean_predicted, mean_actual
@@ -84,20 +86,10 @@ def fit_forms(train: DataFrame, snapshot: date, cfg: ModelSettings) -> dict[str,
     fit_rows, calibration_rows = train.where(~calibration), train.where(calibration & at_snapshot)
     fitted = {}
     for form in cfg.forms:
-        model = clv_pipeline(cfg.gbt, cfg.seed, form).fit(fit_rows)
+        model = clv_pipeline(cfg.gbt, cfg.seed, form, cfg.btyd.as_features).fit(fit_rows)
         conformal = calibrate(predict_clv(model, calibration_rows), cfg.conformal_level)
         fitted[form] = FittedForm(form, model, conformal)
     return fitted
-
-
-def fit_btyd_baseline(training: DataFrame, cfg: ModelSettings, what: str) -> BtydModel | None:
-    """BG/NBD + Gamma-Gamma on the training rows, or None (with a warning) when the data shows no dropout: a
-    short history must not stop training, it only loses that baseline (and P(alive) in the scores)."""
-    try:
-        return fit_btyd(training, cfg.btyd.unit_days, cfg.btyd.monetary_digits)
-    except DegenerateFitError as err:
-        log.warning("%s: the BG/NBD + Gamma-Gamma baseline is left out: %s", what, err)
-        return None
 
 
 def baselines(btyd: BtydModel | None) -> list[str]:
@@ -110,19 +102,12 @@ def baselines(btyd: BtydModel | None) -> list[str]:
 def wide_predictions(
     rows: DataFrame, forms: dict[str, FittedForm], btyd: BtydModel | None, inputs: FormulaInputs
 ) -> DataFrame:
-    """Evaluation rows with one prediction column per method (and interval columns per form); without a BG/NBD
-    fit, p_alive, expected_orders and its prediction are null."""
-    with_p_alive = (
-        with_btyd(rows, btyd, inputs.horizon_days)
-        if btyd
-        else rows.withColumns(
-            {c: F.lit(None).cast("double") for c in ("p_alive", "expected_orders", "btyd_clv")}
-        )
-    )
+    """Evaluation rows with their BTYD inputs from `btyd` and one prediction column per method (and interval
+    columns per form); without a BG/NBD fit, the BTYD inputs and BG/NBD's prediction are null."""
     family = family_clv(btyd, inputs.horizon_days) if btyd else {}
     wide = (
-        with_formula_baselines(with_p_alive, inputs)
-        .withColumnRenamed("btyd_clv", BTYD)
+        with_formula_baselines(with_btyd_features(rows, btyd, inputs.horizon_days), inputs)
+        .withColumn(BTYD, F.col("btyd_value"))
         .withColumns({BTYD_FAMILY[name]: value for name, value in family.items()})
     )
     for form, fitted in forms.items():
@@ -159,7 +144,11 @@ def long_predictions(
     low = F.greatest(F.least("predicted", BTYD), F.lit(0.0)) + 1
     return (
         wide.select(
-            "customer_key", F.col("label").alias("actual"), "p_alive", BTYD, F.explode(entries).alias("m")
+            "customer_key",
+            F.col("label").alias("actual"),
+            F.col("btyd_p_alive").alias("p_alive"),
+            BTYD,
+            F.explode(entries).alias("m"),
         )
         .select("customer_key", "actual", "p_alive", BTYD, "m.*")
         .withColumn("discrepant", F.coalesce(high / low > F.lit(discrepancy_factor), F.lit(False)))
@@ -171,9 +160,8 @@ def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int
     """Fit every form and baseline on `evaluation.train`, predict and score `evaluation.rows`."""
     log.info("backtest %s: fitting on snapshot %s", evaluation.name, evaluation.training_snapshot)
     forms = fit_forms(evaluation.train, evaluation.training_snapshot, cfg)
-    at_snapshot = evaluation.train_at_snapshot
-    btyd = fit_btyd_baseline(at_snapshot, cfg, f"backtest {evaluation.name}")
-    inputs = FormulaInputs(retention_rate(at_snapshot), cfg.formula_margin, horizon_days)
+    btyd = evaluation.btyd
+    inputs = FormulaInputs(retention_rate(evaluation.train_at_snapshot), cfg.formula_margin, horizon_days)
     wide = wide_predictions(evaluation.rows, forms, btyd, inputs)
     predictions = (
         long_predictions(wide, cfg.forms, baselines(btyd), cfg.discrepancy_factor)
@@ -198,7 +186,7 @@ def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int
             method,
             ", ".join(f"{k}={v:.4f}" for k, v in values.items()),
         )
-    return Outcome(evaluation, forms, btyd, metrics, predictions, deciles)
+    return Outcome(evaluation, forms, metrics, predictions, deciles)
 
 
 def metric_rows(spark: SparkSession, outcomes: list[Outcome]) -> DataFrame:

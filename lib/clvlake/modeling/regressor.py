@@ -33,7 +33,7 @@ from pyspark.sql import functions as F
 from xgboost.spark import SparkXGBClassifier, SparkXGBRegressor
 
 from clvlake.config import MODEL_FORMS, GbtSettings
-from clvlake.schemas import FEATURE_COLUMNS
+from clvlake.schemas import BTYD_FEATURES, FEATURE_COLUMNS
 
 FORMS = MODEL_FORMS
 LABEL = "label"
@@ -44,12 +44,18 @@ class _Persistable(DefaultParamsReadable, DefaultParamsWritable):
     pass
 
 
+def model_inputs(btyd_features: bool) -> list[str]:
+    """The columns a regressor reads: the numeric features, and the BTYD ones where `btyd_features`."""
+    return [*FEATURE_COLUMNS, *(BTYD_FEATURES if btyd_features else ())]
+
+
 class FillMissing(Transformer, _Persistable):
-    """Missing feature values (e.g. a satisfaction mean of customers who never rated, or every engagement
-    feature of a transactions-only lake) become 0, so the assembler never meets a null."""
+    """Missing input values (e.g. a satisfaction mean of customers who never rated, every engagement feature of a
+    transactions-only lake, the BTYD inputs of a snapshot without a fit) become 0, so the assembler never meets
+    a null."""
 
     def _transform(self, df: DataFrame) -> DataFrame:
-        return df.fillna(0, subset=list(FEATURE_COLUMNS))
+        return df.fillna(0, subset=[c for c in model_inputs(btyd_features=True) if c in df.columns])
 
 
 class _FormTransformer(Transformer, _Persistable):
@@ -223,15 +229,18 @@ if sorted(_IMPLEMENTATIONS) != sorted(FORMS):
     )
 
 
-def clv_pipeline(params: GbtSettings, seed: int, form: str = "raw") -> Pipeline:
-    """Fill missing → assembler → target → boosted trees → combine → total calibration, for one of `FORMS`."""
+def clv_pipeline(params: GbtSettings, seed: int, form: str = "raw", btyd_features: bool = True) -> Pipeline:
+    """Fill missing → assembler → target → boosted trees → combine → total calibration, for one of `FORMS`;
+    the trees read `model_inputs(btyd_features)`."""
     if form not in FORMS:
         raise ValueError(f"unknown model form {form!r}; expected one of {FORMS}")
     models = _IMPLEMENTATIONS[form].models(_Trees(params, seed))
     return Pipeline(
         stages=[
             FillMissing(),
-            VectorAssembler(inputCols=list(FEATURE_COLUMNS), outputCol="features", handleInvalid="error"),
+            VectorAssembler(
+                inputCols=model_inputs(btyd_features), outputCol="features", handleInvalid="error"
+            ),
             TargetColumns(form=form),
             *models,
             CombineParts(form=form),
@@ -241,9 +250,14 @@ def clv_pipeline(params: GbtSettings, seed: int, form: str = "raw") -> Pipeline:
 
 
 def predict_clv(model: PipelineModel, features: DataFrame) -> DataFrame:
-    """`prediction`: the model's value, floored at zero (a customer cannot be worth less than nothing to us)."""
+    """`features` with `prediction`: the model's value, floored at zero (a customer cannot be worth less than
+    nothing to us). The input columns come back as they were: the model's fill of missing values (`FillMissing`)
+    is its own, so a null P(alive) stays null downstream."""
+    inputs = [c for c in model_inputs(btyd_features=True) if c in features.columns]
+    kept = {c: f"_input_{c}" for c in inputs}
     return (
-        model.transform(features)
+        model.transform(features.withColumns({copy: F.col(c) for c, copy in kept.items()}))
+        .withColumns({c: F.col(copy) for c, copy in kept.items()})
         .withColumn("prediction", F.greatest(F.col("raw_prediction"), F.lit(0.0)))
-        .drop("features", "raw_prediction")
+        .drop("features", "raw_prediction", *kept.values())
     )

@@ -29,8 +29,15 @@ from clvlake.features.inputs import features_at, lake_value_events
 from clvlake.frames import union_all
 from clvlake.lake import Lake
 from clvlake.modeling import registry
+from clvlake.modeling.btyd import BtydModel
 from clvlake.modeling.champion import decide
-from clvlake.modeling.dataset import pooled_snapshots, pooled_training_rows, training_sets
+from clvlake.modeling.dataset import (
+    pooled_snapshots,
+    pooled_training_rows,
+    snapshot_btyd_fits,
+    training_sets,
+    with_snapshot_btyd,
+)
 from clvlake.modeling.evaluation import (
     REPORT,
     SELECTION,
@@ -42,8 +49,7 @@ from clvlake.modeling.evaluation import (
     run_evaluation,
 )
 from clvlake.modeling.metrics import evaluate, score_metric
-from clvlake.modeling.regressor import predict_clv
-from clvlake.schemas import FEATURE_COLUMNS
+from clvlake.modeling.regressor import model_inputs, predict_clv
 
 log = logging.getLogger(__name__)
 MODEL_REQUIREMENTS = ["pyspark==4.0.1", f"clvlake=={__version__}"]
@@ -68,8 +74,11 @@ def labelled_snapshots(as_of: date, cfg: Config) -> list[date]:
     return pooled_snapshots(training_snapshot(as_of, model.horizon_days), count, model.backtest_step_days)
 
 
-def build_training_sets(lake: Lake, cfg: Config, snapshots: list[date]) -> tuple[DataFrame, int]:
-    """Write the training sets of every snapshot (one commit) and read them back."""
+def build_training_sets(
+    lake: Lake, cfg: Config, snapshots: list[date]
+) -> tuple[DataFrame, dict[date, BtydModel | None], int]:
+    """Write the training sets of every snapshot (one commit), read them back and fit BG/NBD + Gamma-Gamma at each
+    snapshot; returns the rows with their snapshot's `BTYD_FEATURES` (cached), the fits and the table version."""
     model = cfg.model
     events = lake_value_events(lake, model.margin_mode)
     sets = training_sets(
@@ -82,10 +91,14 @@ def build_training_sets(lake: Lake, cfg: Config, snapshots: list[date]) -> tuple
     )
     listed = ", ".join(f"'{s.isoformat()}'" for s in snapshots)
     version = lake.replace_where(sets, "training_sets", f"snapshot_date IN ({listed})")
-    return lake.read("training_sets").where(F.col("snapshot_date").isin(snapshots)).cache(), version
+    written = lake.read("training_sets").where(F.col("snapshot_date").isin(snapshots))
+    fits = snapshot_btyd_fits(written, snapshots, model.btyd)
+    return with_snapshot_btyd(written, fits, model.horizon_days).cache(), fits, version
 
 
-def evaluations(data: DataFrame, snapshots: list[date], as_of: date, cfg: Config) -> list[Evaluation]:
+def evaluations(
+    data: DataFrame, fits: dict[date, BtydModel | None], snapshots: list[date], as_of: date, cfg: Config
+) -> list[Evaluation]:
     """One evaluation per snapshot fitted at, each predicting the held-out customers of c0 = snapshots[0]."""
     c0, model = snapshots[0], cfg.model
     holdout = data.where((F.col("snapshot_date") == F.lit(c0)) & F.col("is_holdout"))
@@ -104,6 +117,7 @@ def evaluations(data: DataFrame, snapshots: list[date], as_of: date, cfg: Config
             pooled_training_rows(data, s, model.pooled_snapshots, model.backtest_step_days),
             holdout,
             REPORT if s == c0 else SELECTION,
+            fits[s],
         )
         for s in snapshots
     ]
@@ -140,8 +154,8 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     lake = Lake(spark, cfg.lake.root)
     model_cfg = cfg.model
     snapshots = training_snapshots(as_of, cfg)
-    data, data_version = build_training_sets(lake, cfg, labelled_snapshots(as_of, cfg))
-    report, *selection = evaluations(data, snapshots, as_of, cfg)
+    data, fits, data_version = build_training_sets(lake, cfg, labelled_snapshots(as_of, cfg))
+    report, *selection = evaluations(data, fits, snapshots, as_of, cfg)
     # every form on the time evaluations; on the reported customers only the form they selected
     selected = [run_evaluation(e, model_cfg, model_cfg.horizon_days) for e in selection]
     form = best_form(selected, cfg)
@@ -155,7 +169,7 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     champion = champion_metrics(cfg, current.evaluation.rows)
     rivals = {
         **({"champion": champion} if champion else {}),
-        **{b: current.metrics[b] for b in baselines(current.btyd)},
+        **{b: current.metrics[b] for b in baselines(report.btyd)},
     }
     decision = decide(candidate, rivals, model_cfg.champion_metrics, has_champion=champion is not None)
     comparison = {**current.metrics, **({"champion (current)": champion} if champion else {})}
@@ -185,12 +199,12 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
                 "holdout_fraction": model_cfg.holdout_fraction,
                 "margin_mode": model_cfg.margin_mode,
                 "form": form,
-                "features": ",".join(FEATURE_COLUMNS),
+                "features": ",".join(model_inputs(model_cfg.btyd.as_features)),
                 "training_sets_version": data_version,
                 "conformal_level": chosen.conformal.level,
                 "conformal_quantile": chosen.conformal.quantile,
                 "conformal_scale": chosen.conformal.scale,
-                **(current.btyd.as_params() if current.btyd else {}),
+                **(report.btyd.as_params() if report.btyd else {}),
                 **{f"gbt_{k}": v for k, v in dataclasses.asdict(model_cfg.gbt).items()},
             }
         )

@@ -13,7 +13,7 @@ from clvlake import schemas
 from clvlake.config import Config
 from clvlake.lake import Lake
 from clvlake.modeling import registry
-from clvlake.modeling.btyd import BtydModel, with_btyd
+from clvlake.modeling.btyd import BtydModel, with_btyd_features
 from clvlake.modeling.conformal import Conformal
 from clvlake.modeling.regressor import predict_clv
 from clvlake.scoring.horizons import discounted, horizon_rows
@@ -23,9 +23,14 @@ from clvlake.scoring.tiers import tier_thresholds, value_tier
 log = logging.getLogger(__name__)
 
 
-def with_uncertainty(predicted: DataFrame, params: dict[str, str], horizon_days: int) -> DataFrame:
-    """clv_lower/clv_upper from the model's conformal calibration, p_alive/expected_orders from its BTYD fit;
-    null for models registered without them."""
+def model_btyd(params: dict[str, str]) -> BtydModel | None:
+    """The BG/NBD + Gamma-Gamma fit the model was trained with; None for a model registered without one."""
+    return BtydModel.from_params(params) if "btyd_r" in params else None
+
+
+def with_uncertainty(predicted: DataFrame, params: dict[str, str]) -> DataFrame:
+    """clv_lower/clv_upper from the model's conformal calibration (null for models registered without one),
+    p_alive/expected_orders from its BTYD inputs."""
     if "conformal_quantile" in params:
         conformal = Conformal(
             float(params["conformal_level"]),
@@ -40,9 +45,9 @@ def with_uncertainty(predicted: DataFrame, params: dict[str, str], horizon_days:
         )
     else:
         predicted = predicted.withColumns({c: F.lit(None).cast("double") for c in ("clv_lower", "clv_upper")})
-    if "btyd_r" in params:
-        return with_btyd(predicted, BtydModel.from_params(params), horizon_days).drop("btyd_clv")
-    return predicted.withColumns({c: F.lit(None).cast("double") for c in ("p_alive", "expected_orders")})
+    return predicted.withColumnsRenamed(
+        {"btyd_p_alive": "p_alive", "btyd_expected_orders": "expected_orders"}
+    )
 
 
 def scores(
@@ -54,11 +59,10 @@ def scores(
     params: dict[str, str],
 ) -> DataFrame:
     """`clv_scores` rows: prediction, interval, P(alive), expected orders, tier, lifecycle stage, recommended
-    action and provenance per customer."""
+    action and provenance per customer. The model reads the features and the BTYD inputs of its own fit."""
+    inputs = with_btyd_features(features, model_btyd(params), cfg.model.horizon_days)
     predicted = with_uncertainty(
-        predict_clv(model, features).withColumnRenamed("prediction", "predicted_clv"),
-        params,
-        cfg.model.horizon_days,
+        predict_clv(model, inputs).withColumnRenamed("prediction", "predicted_clv"), params
     )
     thresholds = tier_thresholds(predicted, cfg.scoring.tiers)
     versions = F.create_map(
@@ -96,12 +100,13 @@ def scores(
 
 def horizons(features: DataFrame, cfg: Config, model_version: str, params: dict[str, str]) -> DataFrame:
     """`clv_horizons` rows from the model's BG/NBD + Gamma-Gamma fit; none for a model registered without one."""
-    if "btyd_r" not in params:
+    btyd = model_btyd(params)
+    if btyd is None:
         log.info("clv_horizons: the model has no BG/NBD fit, so no horizon predictions")
         return features.sparkSession.createDataFrame([], schemas.CLV_HORIZONS)
     return horizon_rows(
         features,
-        BtydModel.from_params(params),
+        btyd,
         cfg.scoring.horizons_days,
         cfg.scoring.discount_rate,
         model_version,
