@@ -130,7 +130,11 @@ def test_backtest_rejects_a_holdout_end_before_the_calibration_end(tmp_path, cap
 
 
 def test_without_dropout_the_backtest_runs_without_the_bgnbd_baseline(spark, tmp_path, capsys, caplog):
-    conf = write_config(tmp_path, model=MODEL)
+    """With the BTYD inputs on: the snapshots without a fit give the regressor null inputs (read as 0), and the
+    predictions keep P(alive) null."""
+    conf = write_config(
+        tmp_path, model={**MODEL, "btyd": {"unit_days": 7, "monetary_digits": 4, "as_features": True}}
+    )
     lake = Lake(spark, load_config(conf).lake.root)
     lake.merge_new(transactions(spark, customers=80, dropout=False), "orders")
     args = ["backtest", "--conf", str(conf), "--calibration-end", "2024-09-01", "--holdout-end", "2024-12-31"]

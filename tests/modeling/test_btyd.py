@@ -5,6 +5,7 @@ tests/data/cdnow_summary.csv is lifetimes' `cdnow_customers_summary_with_transac
 CDNOW sample of Fader & Hardie): x, t_x and T in weeks, monetary = mean repeat transaction value.
 """
 
+import dataclasses
 from datetime import date
 
 import numpy as np
@@ -36,7 +37,7 @@ from clvlake.modeling.btyd import (
     pareto_nbd_expected_orders,
     with_btyd_features,
 )
-from clvlake.modeling.dataset import snapshot_btyd_fits, with_snapshot_btyd
+from clvlake.modeling.dataset import snapshot_btyd_fits, with_btyd_inputs, with_snapshot_btyd
 from clvlake.schemas import BTYD_FEATURES
 from tests.support.config import REPO
 
@@ -121,6 +122,14 @@ def test_each_snapshot_gets_the_btyd_inputs_of_a_fit_on_its_own_training_custome
     assert_df_equality(with_inputs, expected, ignore_row_order=True)
     nulls = with_inputs.where(F.col("snapshot_date") == F.lit(before_any)).select(*BTYD_FEATURES).distinct()
     assert nulls.collect() == [tuple([None] * len(BTYD_FEATURES))]
+
+    snapshots = [first, later, before_any]
+    unchanged, baseline_fits = with_btyd_inputs(data, snapshots, [first], settings, 364)
+    assert unchanged is data and baseline_fits == {first: fits[first]}  # inputs off: the baselines' fit only
+    as_inputs, _ = with_btyd_inputs(
+        data.cache(), snapshots, [first], dataclasses.replace(settings, as_features=True), 364
+    )
+    assert_df_equality(as_inputs, expected, ignore_row_order=True)
 
 
 def cdnow_tables() -> tuple[pd.DataFrame, pd.DataFrame]:

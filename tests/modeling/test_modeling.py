@@ -51,7 +51,7 @@ def test_each_form_is_calibrated_on_the_total_and_round_trips(labelled, form, en
 def test_a_missing_input_is_zero_to_the_model_and_comes_back_missing(labelled):
     """A snapshot without a BTYD fit has null BTYD inputs: the model reads them as 0, and the rows it returns keep
     them null (P(alive) unknown is not P(alive) = 0 in the scores)."""
-    model = clv_pipeline(TINY_GBT, 1, "raw").fit(labelled)
+    model = clv_pipeline(TINY_GBT, 1, "raw", btyd_features=True).fit(labelled)
     unknown = labelled.drop("label").withColumn("btyd_p_alive", F.lit(None).cast("double"))
     predicted = predict_clv(model, unknown)
     assert predicted.where(F.col("btyd_p_alive").isNotNull()).isEmpty()

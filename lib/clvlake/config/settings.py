@@ -94,7 +94,7 @@ class BtydSettings:
 
     unit_days: int
     monetary_digits: int
-    as_features: bool = True
+    as_features: bool = False
 
 
 # The regressor forms `model.forms` may list; clvlake.modeling.regressor implements each (and checks so on import).

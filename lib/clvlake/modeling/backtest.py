@@ -15,9 +15,8 @@ from clvlake.lake import Lake
 from clvlake.modeling.dataset import (
     pooled_snapshots,
     pooled_training_rows,
-    snapshot_btyd_fits,
     training_sets,
-    with_snapshot_btyd,
+    with_btyd_inputs,
 )
 from clvlake.modeling.evaluation import REPORT, Evaluation, metric_rows, run_evaluation
 
@@ -41,8 +40,7 @@ def run(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: da
         raise InputError(
             f"no customers with events before --calibration-end {calibration_end} to backtest on"
         )
-    fits = snapshot_btyd_fits(sets, snapshots, model.btyd)
-    data = with_snapshot_btyd(sets, fits, horizon).cache()
+    data, fits = with_btyd_inputs(sets, snapshots, [calibration_end], model.btyd, horizon)
     evaluation = Evaluation(
         "customers",
         calibration_end,

@@ -4,9 +4,10 @@ A fit at snapshot c pools the training customers of c and of the snapshots befor
 same customers at several moments of their lives, so the trees see several times the rows of one snapshot. The
 held-out customers are chosen by customer, so they are out of every snapshot of the pool.
 
-Each snapshot's rows carry the BG/NBD + Gamma-Gamma outputs of a fit on that snapshot's training customers
-(`schemas.BTYD_FEATURES`): from their history before the snapshot only, never the label window or a held-out
-customer. A model is then applied with the fit of the snapshot it was trained at (`evaluation`, `scoring`).
+BG/NBD + Gamma-Gamma is fitted at a snapshot on its training customers: on their history before the snapshot
+only, never the label window or a held-out customer. With `model.btyd.as_features` every snapshot's rows carry
+the outputs of its own fit (`schemas.BTYD_FEATURES`) as inputs of the regressor; a model is then applied with the
+fit of the snapshot it was trained at (`evaluation`, `scoring`).
 """
 
 from __future__ import annotations
@@ -79,6 +80,26 @@ def snapshot_btyd_fits(
         )
         for s in snapshots
     }
+
+
+def with_btyd_inputs(
+    data: DataFrame,
+    snapshots: Sequence[date],
+    fitted_at: Sequence[date],
+    settings: BtydSettings,
+    horizon_days: int,
+) -> tuple[DataFrame, dict[date, BtydModel | None]]:
+    """The BTYD fits the jobs need: at the `fitted_at` snapshots (the evaluations' training snapshots, for the
+    baselines), and at every one of `snapshots` where `settings.as_features`. `data` comes cached (every fit
+    reads it) and is returned as it is, or, with the BTYD inputs, replaced by its rows with each snapshot's
+    `BTYD_FEATURES`, cached in its place (the regressor reads them many times)."""
+    if not settings.as_features:
+        return data, snapshot_btyd_fits(data, fitted_at, settings)
+    fits = snapshot_btyd_fits(data, snapshots, settings)
+    with_inputs = with_snapshot_btyd(data, fits, horizon_days).cache()
+    with_inputs.count()  # cached before the rows it is computed from are released
+    data.unpersist()
+    return with_inputs, fits
 
 
 def with_snapshot_btyd(data: DataFrame, fits: dict[date, BtydModel | None], horizon_days: int) -> DataFrame:

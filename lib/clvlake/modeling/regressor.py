@@ -229,7 +229,7 @@ if sorted(_IMPLEMENTATIONS) != sorted(FORMS):
     )
 
 
-def clv_pipeline(params: GbtSettings, seed: int, form: str = "raw", btyd_features: bool = True) -> Pipeline:
+def clv_pipeline(params: GbtSettings, seed: int, form: str = "raw", btyd_features: bool = False) -> Pipeline:
     """Fill missing → assembler → target → boosted trees → combine → total calibration, for one of `FORMS`;
     the trees read `model_inputs(btyd_features)`."""
     if form not in FORMS:

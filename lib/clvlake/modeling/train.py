@@ -34,9 +34,8 @@ from clvlake.modeling.champion import decide
 from clvlake.modeling.dataset import (
     pooled_snapshots,
     pooled_training_rows,
-    snapshot_btyd_fits,
     training_sets,
-    with_snapshot_btyd,
+    with_btyd_inputs,
 )
 from clvlake.modeling.evaluation import (
     REPORT,
@@ -75,10 +74,10 @@ def labelled_snapshots(as_of: date, cfg: Config) -> list[date]:
 
 
 def build_training_sets(
-    lake: Lake, cfg: Config, snapshots: list[date]
+    lake: Lake, cfg: Config, snapshots: list[date], fitted_at: list[date]
 ) -> tuple[DataFrame, dict[date, BtydModel | None], int]:
-    """Write the training sets of every snapshot (one commit), read them back and fit BG/NBD + Gamma-Gamma at each
-    snapshot; returns the rows with their snapshot's `BTYD_FEATURES` (cached), the fits and the table version."""
+    """Write the training sets of every snapshot (one commit), read them back and fit BG/NBD + Gamma-Gamma
+    (`with_btyd_inputs`); returns the rows (cached), the fits and the table version."""
     model = cfg.model
     events = lake_value_events(lake, model.margin_mode)
     sets = training_sets(
@@ -91,9 +90,9 @@ def build_training_sets(
     )
     listed = ", ".join(f"'{s.isoformat()}'" for s in snapshots)
     version = lake.replace_where(sets, "training_sets", f"snapshot_date IN ({listed})")
-    written = lake.read("training_sets").where(F.col("snapshot_date").isin(snapshots))
-    fits = snapshot_btyd_fits(written, snapshots, model.btyd)
-    return with_snapshot_btyd(written, fits, model.horizon_days).cache(), fits, version
+    written = lake.read("training_sets").where(F.col("snapshot_date").isin(snapshots)).cache()
+    data, fits = with_btyd_inputs(written, snapshots, fitted_at, model.btyd, model.horizon_days)
+    return data, fits, version
 
 
 def evaluations(
@@ -154,7 +153,7 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     lake = Lake(spark, cfg.lake.root)
     model_cfg = cfg.model
     snapshots = training_snapshots(as_of, cfg)
-    data, fits, data_version = build_training_sets(lake, cfg, labelled_snapshots(as_of, cfg))
+    data, fits, data_version = build_training_sets(lake, cfg, labelled_snapshots(as_of, cfg), snapshots)
     report, *selection = evaluations(data, fits, snapshots, as_of, cfg)
     # every form on the time evaluations; on the reported customers only the form they selected
     selected = [run_evaluation(e, model_cfg, model_cfg.horizon_days) for e in selection]
