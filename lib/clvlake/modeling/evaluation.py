@@ -60,9 +60,8 @@ class Evaluation:
     train: DataFrame  # training rows at training_snapshot and the snapshots pooled with it
     rows: DataFrame
     used_for: str  # SELECTION or REPORT: the form is never chosen on the evaluation it is reported on
-    btyd: (
-        BtydModel | None
-    )  # BG/NBD + Gamma-Gamma fitted at training_snapshot (None: that baseline is left out)
+    # BG/NBD + Gamma-Gamma fitted at training_snapshot; None: its baselines are left out, its inputs null
+    btyd: BtydModel | None
 
     @property
     def train_at_snapshot(self) -> DataFrame:
