@@ -74,10 +74,11 @@ def labelled_snapshots(as_of: date, cfg: Config) -> list[date]:
 
 
 def build_training_sets(
-    lake: Lake, cfg: Config, snapshots: list[date], fitted_at: list[date]
+    lake: Lake, cfg: Config, snapshots: list[date], fitted_at: list[date], as_of: date
 ) -> tuple[DataFrame, dict[date, BtydModel | None], int]:
-    """Write the training sets of every snapshot (one commit), read them back and fit BG/NBD + Gamma-Gamma
-    (`with_btyd_inputs`); returns the rows (cached), the fits and the table version."""
+    """Write the training sets of every snapshot (one commit), read them back, check that the snapshots fitted at
+    have customers (`require_customers`) and fit BG/NBD + Gamma-Gamma (`with_btyd_inputs`); returns the rows
+    (cached), the fits and the table version."""
     model = cfg.model
     events = lake_value_events(lake, model.margin_mode)
     sets = training_sets(
@@ -91,16 +92,14 @@ def build_training_sets(
     listed = ", ".join(f"'{s.isoformat()}'" for s in snapshots)
     version = lake.replace_where(sets, "training_sets", f"snapshot_date IN ({listed})")
     written = lake.read("training_sets").where(F.col("snapshot_date").isin(snapshots)).cache()
+    require_customers(written, fitted_at, as_of)  # before any fit: a fit of no customers would only warn
     data, fits = with_btyd_inputs(written, snapshots, fitted_at, model.btyd, model.horizon_days)
     return data, fits, version
 
 
-def evaluations(
-    data: DataFrame, fits: dict[date, BtydModel | None], snapshots: list[date], as_of: date, cfg: Config
-) -> list[Evaluation]:
-    """One evaluation per snapshot fitted at, each predicting the held-out customers of c0 = snapshots[0]."""
-    c0, model = snapshots[0], cfg.model
-    holdout = data.where((F.col("snapshot_date") == F.lit(c0)) & F.col("is_holdout"))
+def require_customers(data: DataFrame, snapshots: list[date], as_of: date) -> None:
+    """Every snapshot fitted at has training customers, and c0 = snapshots[0] held-out ones, else `InputError`."""
+    holdout = data.where((F.col("snapshot_date") == F.lit(snapshots[0])) & F.col("is_holdout"))
     for s in snapshots:
         own = data.where((F.col("snapshot_date") == F.lit(s)) & ~F.col("is_holdout"))
         if own.isEmpty() or holdout.isEmpty():
@@ -108,6 +107,14 @@ def evaluations(
                 f"not enough customers before the training snapshot {s} (as-of {as_of} − horizon and backtest "
                 f"steps) to train and evaluate: the data must start well before it"
             )
+
+
+def evaluations(
+    data: DataFrame, fits: dict[date, BtydModel | None], snapshots: list[date], cfg: Config
+) -> list[Evaluation]:
+    """One evaluation per snapshot fitted at, each predicting the held-out customers of c0 = snapshots[0]."""
+    c0, model = snapshots[0], cfg.model
+    holdout = data.where((F.col("snapshot_date") == F.lit(c0)) & F.col("is_holdout"))
     return [
         Evaluation(
             "customers" if s == c0 else f"time_{s.isoformat()}",
@@ -153,8 +160,10 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     lake = Lake(spark, cfg.lake.root)
     model_cfg = cfg.model
     snapshots = training_snapshots(as_of, cfg)
-    data, fits, data_version = build_training_sets(lake, cfg, labelled_snapshots(as_of, cfg), snapshots)
-    report, *selection = evaluations(data, fits, snapshots, as_of, cfg)
+    data, fits, data_version = build_training_sets(
+        lake, cfg, labelled_snapshots(as_of, cfg), snapshots, as_of
+    )
+    report, *selection = evaluations(data, fits, snapshots, cfg)
     # every form on the time evaluations; on the reported customers only the form they selected
     selected = [run_evaluation(e, model_cfg, model_cfg.horizon_days) for e in selection]
     form = best_form(selected, cfg)
