@@ -20,10 +20,14 @@ TEST_SPARK = {
     # it: Spark's interpreted operators and expressions (the same results; Spark's own suites check every
     # expression both ways) and a throughput collector made `clv pipeline` on 400 customers about a third faster
     # (measured side by side: 105 → 71 s). The cluster test compares these scores with a cluster's compiled run.
+    # For the same reason the JVM compiles only with its quick first-tier compiler (C1): a test's JVM spends most
+    # of its time in code run too few times for the optimising compiler to repay its CPU, which two test workers
+    # on two cores then lack (JVM CPU of a 400-customer ingest 61 → 38 s at the same wall time; test_erase.py +
+    # test_kill.py with two workers: 319 and 334 s without it, 301 and 297 s with it, runs alternated).
     "extra": {
         "spark.sql.codegen.wholeStage": "false",
         "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-        "spark.driver.extraJavaOptions": "-XX:+UseParallelGC",
+        "spark.driver.extraJavaOptions": "-XX:+UseParallelGC -XX:TieredStopAtLevel=1",
     },
 }
 
