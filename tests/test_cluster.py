@@ -82,7 +82,7 @@ def test_cluster_scores_equal_local_scores(spark, cluster, wheel, tmp_path):
     same_layout = {
         key: spark.conf.get(key) for key in ("spark.sql.shuffle.partitions", "spark.default.parallelism")
     }
-    # the JVMs' quick compiler only, as in the test session (tests/support/config.py): the same results, less CPU
+    # the JVMs compile with C1 only, as the test session does (the reason and its measurement: tests/support/config.py)
     quick_jit = {f"spark.{jvm}.extraJavaOptions": "-XX:TieredStopAtLevel=1" for jvm in ("driver", "executor")}
     conf = {**DELTA_SESSION_CONF, **same_layout, **quick_jit, "spark.sql.session.timeZone": "UTC"}
     conf_args = [arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")]
