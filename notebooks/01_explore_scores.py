@@ -19,8 +19,8 @@ from clvlake.session import get_spark
 
 cfg = load_config(widget("conf", "conf/local.yml"))
 as_of = date.fromisoformat(widget("as_of", "2026-01-01"))
-spark = get_spark(cfg.spark)
-lake = Lake(spark, cfg.lake.root)
+spark = get_spark(cfg.spark, lake=cfg.lake)
+lake = Lake.open(spark, cfg.lake)
 scores = lake.read_partition("clv_scores", as_of)
 
 # COMMAND ----------

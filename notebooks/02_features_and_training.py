@@ -18,8 +18,8 @@ from clvlake.session import get_spark
 
 cfg = load_config(widget("conf", "conf/local.yml"))
 snapshot = date.fromisoformat(widget("snapshot", "2026-01-01"))
-spark = get_spark(cfg.spark)
-features = Lake(spark, cfg.lake.root).read_partition("customer_features", snapshot)
+spark = get_spark(cfg.spark, lake=cfg.lake)
+features = Lake.open(spark, cfg.lake).read_partition("customer_features", snapshot)
 
 # COMMAND ----------
 

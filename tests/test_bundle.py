@@ -15,6 +15,7 @@ import yaml
 from databricks.bundles.jobs import Job
 
 from clvlake.cli import build_parser
+from clvlake.config import load_config
 from clvlake.pipeline import STEPS as PIPELINE_STEPS
 from tests.support.config import REPO
 
@@ -91,3 +92,20 @@ def test_the_salt_comes_from_a_secret_scope():
             salt = cluster["new_cluster"]["spark_env_vars"]["CLVLAKE_SALT"]
             assert salt == "{{secrets/${var.salt_scope}/${var.salt_key}}}", name
     assert {"salt_scope", "salt_key"} <= set(BUNDLE["variables"])
+
+
+def test_the_jobs_name_their_tables_in_unity_catalog_and_register_the_model_there(monkeypatch):
+    """conf/cluster.yml read with the job cluster's environment (the variables' defaults): catalog mode, and
+    Unity Catalog's model registry with a three-part model name."""
+    values = {name: str(spec.get("default", f"my-{name}")) for name, spec in BUNDLE["variables"].items()}
+    (cluster,) = JOBS["clvlake_daily"]["job_clusters"]
+    for key, value in cluster["new_cluster"]["spark_env_vars"].items():
+        monkeypatch.setenv(key, re.sub(r"\$\{var\.([a-z_]+)\}", lambda m: values[m.group(1)], value))
+    cfg = load_config(REPO / "conf" / "cluster.yml")
+    assert (cfg.lake.root, cfg.lake.catalog, cfg.lake.schema) == (
+        "s3a://my-bucket/clvlake",
+        "main",
+        "clvlake",
+    )
+    assert (cfg.mlflow.tracking_uri, cfg.mlflow.registry_uri) == ("databricks", "databricks-uc")
+    assert cfg.mlflow.model_name == "main.clvlake.clvlake_clv"

@@ -42,7 +42,7 @@ def test_a_java_heap_exhaustion_is_one_error_line_naming_the_setting(tmp_path, m
         )
 
     monkeypatch.setitem(jobs.JOBS, "ingest", jobs.Job(exhausted))
-    monkeypatch.setattr("clvlake.session.get_spark", lambda settings, quiet: None)
+    monkeypatch.setattr("clvlake.session.get_spark", lambda settings, quiet, lake: None)
     monkeypatch.setattr(jobs, "lake_lease", lambda spark, cfg, job: contextlib.nullcontext())
     conf = write_config(tmp_path)
     assert main(["ingest", "--conf", str(conf), "--as-of", "2025-01-01"]) == 2

@@ -1,3 +1,4 @@
+import dataclasses
 import subprocess
 import sys
 from pathlib import Path
@@ -7,7 +8,7 @@ import yaml
 
 from clvlake.config import SparkSettings, absolute_location, expand_env, load_config
 from clvlake.errors import ConfigError
-from clvlake.session import local_session_conf
+from clvlake.session import local_session_conf, metastore_conf
 from tests.support.config import REPO
 
 
@@ -32,6 +33,7 @@ def test_cluster_config_loads_with_its_environment(monkeypatch):
     monkeypatch.setenv("CLVLAKE_BUCKET", "acme-lake")
     monkeypatch.setenv("CLVLAKE_SALT", "s3cret")
     monkeypatch.setenv("MLFLOW_SERVER", "https://mlflow.example.internal")
+    monkeypatch.setenv("MLFLOW_REGISTRY", "https://mlflow.example.internal")
     cfg = load_config(REPO / "conf" / "cluster.yml")
     assert cfg.lake.root == "s3a://acme-lake/clvlake"
     assert cfg.privacy.salt == "s3cret"
@@ -177,6 +179,12 @@ def _set(data: dict, dotted: str, value) -> None:
             ["csv", "xlsx"],
             "key 'segments.export.formats' allows parquet and csv, got ['xlsx']",
         ),
+        ("lake.catalog", "main", "key 'lake.catalog' is set: set 'lake.schema' too (the tables' schema)"),
+        (
+            "lake.schema",
+            "clv-lake",
+            "key 'lake.schema' is 'clv-lake': use letters, digits and underscores only",
+        ),
     ],
 )
 def test_each_validation_rule_names_its_key_and_the_file(tmp_path, key, value, message):
@@ -256,3 +264,17 @@ def test_a_mapping_of_numbers_is_typed_and_a_word_in_it_is_an_error_naming_the_k
         ConfigError, match=r"key 'monitoring.max_days_without_files.customers' must be an integer"
     ):
         load_config(path)
+
+
+def test_catalog_mode_keeps_a_laptops_metastore_under_the_lake_and_path_mode_needs_none(tmp_path):
+    cfg = load_config(write(tmp_path, local()))
+    assert metastore_conf(cfg.lake) == {}
+    catalog = dataclasses.replace(cfg.lake, schema="clvlake")
+    conf = metastore_conf(catalog)
+    assert conf["spark.sql.catalogImplementation"] == "hive"
+    store = Path(cfg.lake.root) / "_catalog" / "metastore_db"
+    assert (
+        conf["spark.hadoop.javax.jdo.option.ConnectionURL"] == f"jdbc:derby:;databaseName={store};create=true"
+    )
+    with pytest.raises(ConfigError, match="keeps its metastore under a local lake root"):
+        metastore_conf(dataclasses.replace(catalog, root="s3a://bucket/clvlake"))

@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 from clvlake import lake as lake_module
 from clvlake import lease, schemas
 from clvlake.catalog import TABLES, table_properties
-from clvlake.errors import ConflictError
+from clvlake.errors import ConflictError, InputError
 from clvlake.lake import Lake
 
 ORDER = (
@@ -268,3 +268,37 @@ def test_the_version_read_from_the_jvm_log_is_the_tables_latest_and_so_is_the_co
     assert lake.version("orders") == latest
     monkeypatch.setattr(Lake, "delta_log", lambda self, table: None)  # no JVM, as under Spark Connect
     assert lake.version("orders") == latest
+
+
+def test_catalog_mode_creates_each_table_under_its_name_at_its_folder_and_writes_by_name(spark, tmp_path):
+    lake = Lake(spark, str(tmp_path / "lake"), "`clv_catalog_a`")
+    lake.merge_new(orders_frame(spark, ORDER, ("O2", *ORDER[1:])), "orders")  # creates the table
+    lake.merge_new(orders_frame(spark, ("O3", *ORDER[1:])), "orders")  # a MERGE into it
+    moved = ("O3", *ORDER[1:3], "app", *ORDER[4:])
+    lake.replace_where(orders_frame(spark, moved), "orders", "order_id = 'O3'")  # replaceWhere
+    expected = orders_frame(spark, ORDER, ("O2", *ORDER[1:]), moved)
+    by_name = spark.table("clv_catalog_a.orders")
+    assert_df_equality(by_name, expected, ignore_row_order=True, ignore_nullable=True)
+    assert_df_equality(lake.read("orders"), expected, ignore_row_order=True, ignore_nullable=True)
+    named = spark.sql("DESCRIBE DETAIL clv_catalog_a.orders").first()
+    assert lake_module.same_location(named["location"], lake.path("orders"))
+    assert named["clusteringColumns"] == ["customer_key", "event_date"]
+
+
+def test_catalog_mode_registers_the_tables_of_a_lake_written_in_path_mode(spark, tmp_path):
+    rows = orders_frame(spark, ORDER)
+    Lake(spark, str(tmp_path / "lake")).merge_new(rows, "orders")
+    lake = Lake(spark, str(tmp_path / "lake"), "`clv_catalog_b`")
+    assert lake.register_all() == ["orders"]
+    assert_df_equality(spark.table("clv_catalog_b.orders"), rows, ignore_nullable=True)
+    assert_df_equality(lake.read("orders"), rows, ignore_nullable=True)
+
+
+def test_a_schema_whose_table_name_stands_for_another_lakes_table_is_an_error(spark, tmp_path):
+    Lake(spark, str(tmp_path / "one"), "`clv_catalog_c`").merge_new(orders_frame(spark, ORDER), "orders")
+    other = Lake(spark, str(tmp_path / "two"), "`clv_catalog_c`")
+    with pytest.raises(
+        InputError, match=r"catalog table `clv_catalog_c`.`orders` is the table at \S+one/silver/"
+    ):
+        other.merge_new(orders_frame(spark, ORDER), "orders")
+    assert not other.exists("orders")

@@ -114,7 +114,7 @@ def test_cli_prints_the_run_summary_also_when_a_step_fails(tmp_path, monkeypatch
     conf = write_config(tmp_path)
     for step, job in FakeSteps(fail=("score", D1)).registry().items():
         monkeypatch.setitem(JOBS, step, job)
-    monkeypatch.setattr("clvlake.session.get_spark", lambda settings, quiet: None)
+    monkeypatch.setattr("clvlake.session.get_spark", lambda settings, quiet, lake: None)
     monkeypatch.setattr(jobs, "lake_lease", lambda spark, cfg, job: contextlib.nullcontext())
     assert main(["pipeline", "--conf", str(conf), "--as-of", D1.isoformat()]) == 2
     captured = capsys.readouterr()

@@ -14,6 +14,7 @@ import mlflow
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import yaml
 from chispa import assert_df_equality
 from delta.tables import DeltaTable as SparkDeltaTable
 from deltalake import DeltaTable
@@ -130,6 +131,10 @@ def test_training_run_and_registered_model_are_found_in_mlflow(pipeline_twice):
     )
     assert scored_with == {str(champion.version)} == {"1"}
     assert {v.run_id for v in versions} == set(runs["run_id"])
+    # Unity Catalog's registry (`databricks-uc`) takes only models logged with their inputs' and output's schema
+    signature = mlflow.models.get_model_info(f"models:/{cfg.mlflow.model_name}/1").signature
+    assert signature.inputs.input_names() == list(schemas.FEATURE_COLUMNS)
+    assert signature.outputs.input_names() == ["raw_prediction"]
 
 
 @pytest.mark.parametrize("notebook", sorted(p.name for p in (REPO / "notebooks").glob("*.py")))
@@ -251,6 +256,45 @@ def test_gold_tables_and_the_export_read_the_same_without_spark(spark, pipeline_
         assert_same_rows(spark, outside, lake.read(table), TABLES[table].keys)
     export = export_path(lake, "parquet", AS_OF)
     assert_same_rows(spark, pq.read_table(export), spark.read.parquet(export), ("customer_key",))
+
+
+def shown_rows(text: str) -> list[list[str]]:
+    """The rows of a table `DataFrame.show` printed, as lists of cells."""
+    return [
+        [cell.strip() for cell in line.strip("|").split("|")] for line in text.splitlines() if line[:1] == "|"
+    ]
+
+
+def test_in_catalog_mode_jobs_write_by_name_and_a_later_session_finds_the_scores_by_name(
+    spark, pipeline_twice, tmp_path
+):
+    """Catalog mode on the lake the pipeline wrote in path mode: `clv score` (its own process) registers the
+    tables it uses in a metastore under the lake's root and writes the scores by name, to the same folders; a
+    later process finds them as `clvlake.clv_scores` (`clv sql`)."""
+    cfg, lake, _ = pipeline_twice
+    data = yaml.safe_load(Path(cfg.source_file).read_text())
+    data["lake"]["schema"] = "clvlake"
+    conf = tmp_path / "catalog.yml"
+    conf.write_text(yaml.safe_dump(data))
+    before, total = rows_of(lake.read_partition("clv_scores", AS_OF)), lake.read("clv_scores").count()
+    scoring = start_clv(
+        ["score", "--conf", str(conf), "--as-of", AS_OF.isoformat()], tmp_path / "s1", subprocess.PIPE
+    )
+    assert scoring.wait(timeout=600) == 0, scoring.stderr.read()
+    assert rows_of(lake.read_partition("clv_scores", AS_OF)) == before
+    assert lake.read("clv_scores").count() == total  # replaced by name at the same folder, not appended
+    assert (Path(cfg.lake.root) / "_catalog" / "metastore_db").is_dir()
+    query = "SELECT value_tier, count(*) AS n FROM clvlake.clv_scores GROUP BY value_tier ORDER BY value_tier"
+    later = start_clv(["sql", "--conf", str(conf), query], tmp_path / "s2", subprocess.PIPE)
+    out, err = later.communicate(timeout=600)
+    assert later.returncode == 0, err
+    expected = (
+        lake.read("clv_scores").groupBy("value_tier").agg(F.count("*").alias("n")).orderBy("value_tier")
+    )
+    assert shown_rows(out) == [
+        ["value_tier", "n"],
+        *([r["value_tier"], str(r["n"])] for r in expected.collect()),
+    ]
 
 
 def rows_of(df: DataFrame) -> list[str]:

@@ -128,6 +128,14 @@ def build_parser() -> argparse.ArgumentParser:
     what.add_argument(
         "--complete", action="store_true", help="vacuum the tables of every erasure whose purge is due now"
     )
+    query = add(
+        "sql",
+        "catalog mode: run a SQL query on the lake's tables by name (e.g. SELECT * FROM clv_scores) and print "
+        "its first rows",
+        as_of=False,
+    )
+    query.add_argument("query", help="the SQL text; the lake's schema is the current one")
+    query.add_argument("--rows", type=int, default=20, help="rows to print (default 20)")
     return parser
 
 
@@ -176,8 +184,8 @@ def execute(args: argparse.Namespace) -> None:
     if args.command == "generate":
         jobs.generate(cfg, args.customers, args.seed, args.error_rate)
         return
-    spark = session.get_spark(cfg.spark, quiet=not args.verbose)
-    read_only = args.command == "erase" and args.status
+    spark = session.get_spark(cfg.spark, quiet=not args.verbose, lake=cfg.lake)
+    read_only = (args.command == "erase" and args.status) or args.command == "sql"
     with contextlib.nullcontext() if read_only else jobs.lake_lease(spark, cfg, args.command):
         run_command(args, spark, cfg, when, ids)
 
@@ -202,6 +210,8 @@ def run_command(
         jobs.erase_complete(spark, cfg, datetime.now(timezone.utc))
     elif args.command == "erase":
         jobs.erase(spark, cfg, ids, datetime.now(timezone.utc))
+    elif args.command == "sql":
+        jobs.query(spark, cfg, args.query, args.rows)
 
 
 def configure_logging(verbose: bool) -> None:

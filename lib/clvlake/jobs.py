@@ -63,7 +63,7 @@ def raise_on_alerts(result: Result) -> None:
 
 def check_lake_salt(spark: SparkSession, cfg: Config) -> None:
     """Stop unless the lake's customer keys were made with the configured salt (`pseudonymise.check_salt`)."""
-    check_salt(Lake(spark, cfg.lake.root), cfg.privacy.salt)
+    check_salt(Lake.open(spark, cfg.lake), cfg.privacy.salt)
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ JOBS: dict[str, Job] = {
 
 def lake_lease(spark: SparkSession, cfg: Config, job: str) -> contextlib.AbstractContextManager[None]:
     """The lake's lease (`clvlake.lease`), held while a command writes to the lake."""
-    return lease.held(Lake(spark, cfg.lake.root), job, timedelta(minutes=cfg.lake.lease_wait_minutes))
+    return lease.held(Lake.open(spark, cfg.lake), job, timedelta(minutes=cfg.lake.lease_wait_minutes))
 
 
 def dates_label(when: date | Sequence[date]) -> str:
@@ -138,11 +138,12 @@ def run_step(
 
 def print_tiers(spark: SparkSession, cfg: Config, score_date: date) -> None:
     """The value tiers of a score date, and where the scores are."""
-    lake = Lake(spark, cfg.lake.root)
+    lake = Lake.open(spark, cfg.lake)
     scores = lake.read_partition("clv_scores", score_date)
     rows = tier_summary(scores, cfg.scoring.tiers).collect()  # one row per tier
     print(console.tier_table(rows, cfg.model.horizon_days, score_date))
-    print(f"\nScores: {lake.path('clv_scores')}  (partition score_date={score_date})", flush=True)
+    where = f"{lake.name('clv_scores')} at " if lake.namespace else ""
+    print(f"\nScores: {where}{lake.path('clv_scores')}  (partition score_date={score_date})", flush=True)
 
 
 def report_path(cfg: Config, score_date: date) -> str:
@@ -195,8 +196,21 @@ def erase_complete(spark: SparkSession, cfg: Config, now: datetime) -> Result:
 
 def erase_status(spark: SparkSession, cfg: Config, now: datetime) -> None:
     """`clv erase --status`: one line per pending purge (request, tables, due date), or that there is none."""
-    pending = erasure.pending_purges(Lake(spark, cfg.lake.root))
+    pending = erasure.pending_purges(Lake.open(spark, cfg.lake))
     for purge in pending:
         print(erasure.status_line(purge, now), flush=True)
     if not pending:
         print("no pending erasure purges", flush=True)
+
+
+def query(spark: SparkSession, cfg: Config, sql: str, rows: int) -> None:
+    """`clv sql`: a query on the lake's tables by catalog name, its first `rows` printed (catalog mode only)."""
+    lake = Lake.open(spark, cfg.lake)
+    if not lake.namespace:
+        raise InputError(
+            f"clv sql finds tables by name: set 'lake.schema' in {cfg.source_file} (catalog mode); in path mode "
+            f"query a table by its folder, e.g. SELECT * FROM delta.`{lake.path('clv_scores')}`"
+        )
+    lake.register_all()
+    spark.sql(f"USE {lake.namespace}")
+    spark.sql(sql).show(rows, truncate=False)

@@ -1,4 +1,8 @@
-"""Table locations and the only Delta reads and writes in the library.
+"""Table locations and names, and the only Delta reads and writes in the library.
+
+In path mode a table is addressed by its folder under the lake's root. In catalog mode (`lake.schema` set) it is
+also a table of the session's catalog, `catalog.schema.table` (Unity Catalog on Databricks, Spark's own catalog
+locally), created with its folder under the root as its location; every read and write then goes by that name.
 
 Every write is idempotent: a job replaces exactly its own partition (`replaceWhere` on a literal partition
 value, so writes to other dates never conflict), replaces the rows of its landing files, or MERGEs on the
@@ -25,11 +29,12 @@ from delta.tables import DeltaTable
 from py4j.java_gateway import JavaClass, JavaObject
 from py4j.protocol import Py4JError
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from clvlake.catalog import TABLES, TableSpec, table_properties
+from clvlake.config import LakeSettings
 from clvlake.errors import ConflictError, InputError
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,9 @@ DELTA_LOG_CLASSES = ("org.apache.spark.sql.delta.DeltaLog", "com.databricks.sql.
 # the tables (by path) this process has created or brought up to the catalogue's layout and contract: checked
 # once per process, not once per job (`clv pipeline` runs five jobs, a test session hundreds)
 CHECKED: set[str] = set()
+# catalog mode: the namespaces this process has made sure of, and the (name, folder) pairs it found bound
+READY_NAMESPACES: set[str] = set()
+BOUND_NAMES: set[tuple[str, str]] = set()
 # the roots of the lakes whose lease (`clvlake.lease`) this process holds: no other clv job writes to them meanwhile
 LEASED: set[str] = set()
 # what creating a table raises while another job is creating it, before that job's first commit: Delta finds the
@@ -156,16 +164,91 @@ def refreshed_version(spark: SparkSession, delta_log: JavaObject) -> int | None:
     return None
 
 
-class Lake:
-    """The lake under one root URI (`file:`, `s3a:`, `abfss:`, `dbfs:` or a local path)."""
+def namespace_of(settings: LakeSettings) -> str:
+    """The quoted catalog namespace of catalog mode (`catalog`.`schema`, or `schema` in the session's current
+    catalog), or "" in path mode."""
+    if not settings.schema:
+        return ""
+    return ".".join(f"`{part}`" for part in (settings.catalog, settings.schema) if part)
 
-    def __init__(self, spark: SparkSession, root: str):
+
+def same_location(a: str, b: str) -> bool:
+    """Whether two table locations name one folder (`file:/x/` and `/x` do)."""
+    return a.removeprefix("file:").rstrip("/") == b.removeprefix("file:").rstrip("/")
+
+
+class Lake:
+    """The lake under one root URI (`file:`, `s3a:`, `abfss:`, `dbfs:` or a local path); `namespace` (catalog mode)
+    is the quoted catalog namespace its tables are named in."""
+
+    def __init__(self, spark: SparkSession, root: str, namespace: str = ""):
         self.spark = spark
         self.root = root.rstrip("/")
+        self.namespace = namespace
+
+    @classmethod
+    def open(cls, spark: SparkSession, settings: LakeSettings) -> Lake:
+        """The configured lake, in catalog mode if `lake.schema` is set."""
+        return cls(spark, settings.root, namespace_of(settings))
 
     def path(self, table: str) -> str:
         spec = TABLES[table]
         return f"{self.root}/{spec.layer}/{spec.name}"
+
+    def name(self, table: str) -> str:
+        """The table's name in the catalog (catalog mode only)."""
+        return f"{self.namespace}.`{TABLES[table].name}`"
+
+    def ref(self, table: str) -> str:
+        """The table in SQL: its catalog name (registering a table written in path mode first), else its path."""
+        if not self.namespace:
+            return f"delta.`{self.path(table)}`"
+        self.bind(table)
+        return self.name(table)
+
+    def bind(self, table: str) -> None:
+        """Make the table's catalog name stand for its folder, once per process: register a table written in
+        path mode at its folder; stop if the name already stands for another folder (another lake's table in the
+        same schema). A table not written yet is left to `ensure`, which creates it with its name."""
+        name, path = self.name(table), self.path(table)
+        if (name, path) in BOUND_NAMES:
+            return
+        self.create_schema()
+        if self.spark.catalog.tableExists(name.replace("`", "")):
+            location = self.spark.sql(f"DESCRIBE DETAIL {name}").first()["location"]
+            if not same_location(location, path):
+                raise InputError(
+                    f"catalog table {name} is the table at {location}, not this lake's {path}: "
+                    "set 'lake.schema' to a schema of this lake's own"
+                )
+            BOUND_NAMES.add((name, path))
+        elif self.exists(table):
+            self.register(table)
+
+    def create_schema(self) -> None:
+        """Create the catalog mode's schema if it is missing (once per process)."""
+        if self.namespace not in READY_NAMESPACES:
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {self.namespace}")
+            READY_NAMESPACES.add(self.namespace)
+
+    def register(self, table: str) -> None:
+        """Name an existing table in the catalog, at its folder."""
+        name, path = self.name(table), self.path(table)
+        self.spark.sql(f"CREATE TABLE IF NOT EXISTS {name} USING delta LOCATION '{path}'")
+        BOUND_NAMES.add((name, path))
+        log.info("%s: registered in the catalog as %s", table, name)
+
+    def register_all(self) -> list[str]:
+        """Register every table of the lake the catalog lacks (`clv sql` then finds them all; the names already
+        there are not checked, as `bind` does); returns the lake's table names in the catalog."""
+        self.create_schema()
+        # SHOW TABLES rather than `Catalog.listTables`, which fails to decode Hive's entries of Delta tables
+        held = {row["tableName"] for row in self.spark.sql(f"SHOW TABLES IN {self.namespace}").collect()}
+        for table, spec in TABLES.items():
+            if spec.name not in held and self.exists(table):
+                self.register(table)
+                held.add(spec.name)
+        return sorted(held & {spec.name for spec in TABLES.values()})
 
     def exists(self, table: str) -> bool:
         """Whether the table has a commit. Delta's `isDeltaTable` answers from the JVM's cached log, which does not
@@ -182,7 +265,27 @@ class Lake:
             raise InputError(
                 f"table '{table}' does not exist yet at {self.path(table)}: run the job that writes it"
             )
-        return self.spark.read.format("delta").load(self.path(table))
+        return self.load(table)
+
+    def load(self, table: str, version: int | None = None) -> DataFrame:
+        """The table (at a version), by name or path."""
+        reader = self.spark.read.format("delta")
+        if version is not None:
+            reader = reader.option("versionAsOf", version)
+        return reader.table(self.ref(table)) if self.namespace else reader.load(self.path(table))
+
+    def save(self, writer: DataFrameWriter, table: str) -> None:
+        """Run a Delta write (append, or overwrite with `replaceWhere`) to the table, by name or path."""
+        if self.namespace:
+            writer.saveAsTable(self.ref(table))
+        else:
+            writer.save(self.path(table))
+
+    def delta_table(self, table: str) -> DeltaTable:
+        """The table for Delta's MERGE, VACUUM and history API, by name or path."""
+        if self.namespace:
+            return DeltaTable.forName(self.spark, self.ref(table))
+        return DeltaTable.forPath(self.spark, self.path(table))
 
     def read_partition(self, table: str, value: date) -> DataFrame:
         """One partition of a partitioned table; an empty partition is an error naming the table and date."""
@@ -201,7 +304,7 @@ class Lake:
         version = None if delta_log is None else refreshed_version(self.spark, delta_log)
         if version is not None:
             return version
-        return int(DeltaTable.forPath(self.spark, self.path(table)).history(1).select("version").first()[0])
+        return int(self.delta_table(table).history(1).select("version").first()[0])
 
     def delta_log(self, table: str) -> JavaObject | None:
         """The table's `DeltaLog` in the JVM, or None: under Spark Connect, whose sessions reach no JVM, or a
@@ -233,6 +336,9 @@ class Lake:
                 CHECKED.add(path)
             return False
         builder = DeltaTable.createIfNotExists(self.spark).location(path).addColumns(spec.schema)
+        if self.namespace:
+            self.bind(table)  # the schema exists, and the name stands for no other table
+            builder = builder.tableName(self.name(table))
         if spec.partition_by:
             builder = builder.partitionedBy(spec.partition_by)
         if spec.cluster_by:
@@ -249,6 +355,8 @@ class Lake:
                 raise
             return self.ensure(table)
         CHECKED.add(path)
+        if self.namespace:
+            BOUND_NAMES.add((self.name(table), path))
         return True
 
     def created_meanwhile(self, table: str, seconds: float = 60.0) -> bool:
@@ -265,14 +373,15 @@ class Lake:
         in one atomic commit that keeps every row and the table's history; returns whether it did. Missing
         table properties alone are set without a rewrite."""
         spec, path = TABLES[table], self.path(table)
-        detail = self.spark.sql(f"DESCRIBE DETAIL delta.`{path}`").first()
+        detail = self.spark.sql(f"DESCRIBE DETAIL {self.ref(table)}").first()
         if list(detail["partitionColumns"]) != ([spec.partition_by] if spec.partition_by else []) or list(
             detail["clusteringColumns"] or []
         ) != list(spec.cluster_by):
             log.warning("%s: rewriting the table in the catalogue's layout (one-time upgrade)", table)
+            location = f"LOCATION '{path}'" if self.namespace else ""
             self.spark.sql(
-                f"CREATE OR REPLACE TABLE delta.`{path}` USING delta {layout_clause(spec)} "
-                f"AS SELECT * FROM delta.`{path}` VERSION AS OF {self.version(table)}"
+                f"CREATE OR REPLACE TABLE {self.ref(table)} USING delta {location} {layout_clause(spec)} "
+                f"AS SELECT * FROM {self.ref(table)} VERSION AS OF {self.version(table)}"
             )
             return True
         missing = {k: v for k, v in table_properties(spec).items() if detail["properties"].get(k) != v}
@@ -286,7 +395,7 @@ class Lake:
         Only additions are automatic (earlier rows read null there); a column whose type changed is an error
         naming it, never a silent cast of old data.
         """
-        schema = self.spark.read.format("delta").load(self.path(table)).schema
+        schema = self.load(table).schema
         existing = {f.name: f.dataType.simpleString() for f in schema}  # types without nullability
         contract = TABLES[table].schema.fields
         changed = [
@@ -302,7 +411,7 @@ class Lake:
         added = [f for f in contract if f.name not in existing]
         if added:
             columns = ", ".join(f"`{f.name}` {f.dataType.simpleString()}" for f in added)
-            self.spark.sql(f"ALTER TABLE delta.`{self.path(table)}` ADD COLUMNS ({columns})")
+            self.spark.sql(f"ALTER TABLE {self.ref(table)} ADD COLUMNS ({columns})")
             log.info("%s: added columns %s (schema evolution)", table, [f.name for f in added])
         return [f.name for f in added]
 
@@ -328,14 +437,13 @@ class Lake:
         if self.root not in LEASED:
             txn = hashlib.sha256(f"{self.path(table)}|{predicate}".encode()).hexdigest()[:32]
             writer = writer.option("txnAppId", f"clvlake-{txn}").option("txnVersion", version)
-        writer.save(self.path(table))
+        self.save(writer, table)
         return True
 
     def matches_at(self, table: str, version: int, predicate: str) -> bool:
         """Whether a row `t` of the table's given version matches the SQL predicate (Delta skips files by their
         statistics)."""
-        at_version = self.spark.read.format("delta").option("versionAsOf", version).load(self.path(table))
-        return not at_version.alias("t").where(predicate).isEmpty()
+        return not self.load(table, version).alias("t").where(predicate).isEmpty()
 
     @retried_on_conflict
     def replace_where(self, df: DataFrame, table: str, predicate: str) -> int:
@@ -347,9 +455,7 @@ class Lake:
         outside = F.raise_error(F.lit(f"{table}: a row to write is outside {shorten(predicate)}"))
         inside = rows.where(F.when(F.expr(predicate), F.lit(True)).otherwise(outside))
         if not self.append_if_none(inside, table, predicate, created):
-            rows.write.format("delta").mode("overwrite").option("replaceWhere", predicate).save(
-                self.path(table)
-            )
+            self.save(rows.write.format("delta").mode("overwrite").option("replaceWhere", predicate), table)
         version = self.version(table)
         log.debug("%s: replaced %s (version %d)", table, shorten(predicate), version)
         return version
@@ -359,7 +465,7 @@ class Lake:
         """Append rows: for audit tables, whose rows are events never merged away, and for rows that are new by
         construction (the ingest's log of the files it has read)."""
         self.ensure(table)
-        conform(df, TABLES[table].schema).write.format("delta").mode("append").save(self.path(table))
+        self.save(conform(df, TABLES[table].schema).write.format("delta").mode("append"), table)
         return self.version(table)
 
     @retried_on_conflict
@@ -371,12 +477,12 @@ class Lake:
         `subjects` must be deterministic (the erasure's few ids): Delta then need not copy it aside first
         (`merge.materializeSource`), which cost a job and a Spark warning per table.
         """
-        target = DeltaTable.forPath(self.spark, self.path(table))
+        target = self.delta_table(table)
         with session_conf(self.spark, "spark.databricks.delta.merge.materializeSource", "none"):
             merge = target.alias("t").merge(subjects.alias("s"), condition).whenMatchedDelete()
             removed = int(merge.execute().first()["num_deleted_rows"])  # Delta commits nothing when it is 0
         if removed:
-            self.spark.sql(f"REORG TABLE delta.`{self.path(table)}` APPLY (PURGE)")
+            self.spark.sql(f"REORG TABLE {self.ref(table)} APPLY (PURGE)")
         return removed
 
     def swap_row(self, row: DataFrame, table: str, expected: str) -> bool:
@@ -390,7 +496,7 @@ class Lake:
         self.ensure(table)
         on = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
         merge = (
-            DeltaTable.forPath(self.spark, self.path(table))
+            self.delta_table(table)
             .alias("t")
             .merge(conform(row, spec.schema).alias("s"), on)
             .whenMatchedUpdateAll(condition=expected)
@@ -403,7 +509,7 @@ class Lake:
         """VACUUM with the given retention; below Delta's 168-hour safety check only for this call."""
         check = "spark.databricks.delta.retentionDurationCheck.enabled"
         with session_conf(self.spark, check, "false" if retention_hours < 168 else "true"):
-            DeltaTable.forPath(self.spark, self.path(table)).vacuum(retention_hours)
+            self.delta_table(table).vacuum(retention_hours)
 
     def checkpoint(self, table: str) -> bool:
         """Write a checkpoint of the table's current version; Delta then also drops the log entries that expired
@@ -418,13 +524,11 @@ class Lake:
 
     def properties(self, table: str) -> dict[str, str]:
         """The table's Delta properties."""
-        return self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path(table)}`").first()["properties"]
+        return self.spark.sql(f"DESCRIBE DETAIL {self.ref(table)}").first()["properties"]
 
     def set_properties(self, table: str, properties: dict[str, str]) -> None:
         """Set Delta properties of the table (one commit)."""
-        self.spark.sql(
-            f"ALTER TABLE delta.`{self.path(table)}` SET TBLPROPERTIES ({property_list(properties)})"
-        )
+        self.spark.sql(f"ALTER TABLE {self.ref(table)} SET TBLPROPERTIES ({property_list(properties)})")
 
     def keep_log(self, table: str, hours: float) -> None:
         """Keep the table's log entries (and with them time travel) `hours`, instead of Delta's 30 days."""
@@ -458,7 +562,7 @@ class Lake:
             log.debug("%s: inserted every row into the new table (version %d)", table, version)
             return version
         condition = " AND ".join([*(f"t.{k} = s.{k}" for k in spec.keys), *([within] if within else [])])
-        target = DeltaTable.forPath(self.spark, self.path(table))
+        target = self.delta_table(table)
         if update_existing:
             same_row = " AND ".join(f"s.{f.name} <=> t.{f.name}" for f in spec.schema.fields)
             source = source.alias("s").join(target.toDF().alias("t"), F.expr(same_row), how="left_anti")

@@ -194,7 +194,7 @@ def held(lake: Lake, job: str, wait: timedelta) -> Iterator[None]:
 
     The lease is written through a session of its own (same SparkContext, own SQL settings): its MERGEs change a
     setting for their duration (`Lake.swap_row`), which must not reach the job's writes running meanwhile."""
-    lake = Lake(lake.spark.newSession(), lake.root)
+    lake = Lake(lake.spark.newSession(), lake.root, lake.namespace)
     holder = Holder.this_process(job)
     acquire(lake, holder, wait)
     LEASED.add(lake.root)

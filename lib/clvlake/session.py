@@ -16,7 +16,9 @@ from pathlib import Path
 
 from pyspark.sql import SparkSession
 
-from clvlake.config import SparkSettings
+from clvlake.config import LakeSettings, SparkSettings
+from clvlake.config.validation import is_local
+from clvlake.errors import ConfigError
 from clvlake.jars import delta_jar_conf
 
 log = logging.getLogger(__name__)
@@ -98,6 +100,19 @@ logger.checkpointed.name = org.apache.spark.rdd.MapPartitionsRDD
 logger.checkpointed.level = error
 logger.parquet.name = org.apache.parquet.CorruptStatistics
 logger.parquet.level = error
+# catalog mode's local metastore: Hive cannot store a Delta table's schema in its own column types and says so
+# after each write; Spark then keeps the schema in its own format (the table is unaffected)
+logger.hivealter.name = org.apache.hadoop.hive.metastore.HiveAlterHandler
+logger.hivealter.level = off
+logger.hivecatalog.name = org.apache.spark.sql.hive.HiveExternalCatalog
+logger.hivecatalog.level = error
+# and the notes of a metastore's first use (schema version recorded, databases not found yet, unused settings)
+logger.hivestore.name = org.apache.hadoop.hive.metastore.ObjectStore
+logger.hivestore.level = error
+logger.hiveconf.name = org.apache.hadoop.hive.conf.HiveConf
+logger.hiveconf.level = error
+logger.hivesession.name = org.apache.hadoop.hive.ql.session.SessionState
+logger.hivesession.level = error
 """
 
 
@@ -107,6 +122,24 @@ def quiet_log_options(scratch_dir: str) -> str:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(QUIET_LOG4J)
     return f"-Dlog4j2.configurationFile={path.as_uri()}"
+
+
+def metastore_conf(lake: LakeSettings | None) -> dict[str, str]:
+    """Catalog mode on a laptop: Spark's own catalog kept in a Hive metastore (Derby) under the lake's root, so
+    a later session, `clv sql` or `spark-sql` with these settings, finds the tables by name. Path mode: none."""
+    if lake is None or not lake.schema:
+        return {}
+    if not is_local(lake.root):
+        raise ConfigError(
+            f"'lake.schema' is set and 'lake.root' is {lake.root}: outside a cluster, catalog mode keeps its "
+            "metastore under a local lake root; run on the cluster (its catalog is used) or use a local root"
+        )
+    home = Path(lake.root.removeprefix("file:")) / "_catalog"
+    return {
+        "spark.sql.catalogImplementation": "hive",
+        "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",
+        "spark.sql.warehouse.dir": str(home / "warehouse"),
+    }
 
 
 def local_session_conf(settings: SparkSettings, scratch_dir: str, quiet: bool = True) -> dict[str, str]:
@@ -147,9 +180,14 @@ def local_session_conf(settings: SparkSettings, scratch_dir: str, quiet: bool = 
     return {**conf, **extra}
 
 
-def get_spark(settings: SparkSettings, scratch_dir: str | None = None, quiet: bool = True) -> SparkSession:
+def get_spark(
+    settings: SparkSettings,
+    scratch_dir: str | None = None,
+    quiet: bool = True,
+    lake: LakeSettings | None = None,
+) -> SparkSession:
     """Return the provided session (with clvlake's runtime SQL settings), or build a local one with Delta (jars
-    cached after the first run; `quiet`: `QUIET_LOG4J`)."""
+    cached after the first run; `quiet`: `QUIET_LOG4J`; `lake` in catalog mode: `metastore_conf`)."""
     scratch = scratch_dir or str(Path(os.environ.get("CLVLAKE_SCRATCH", Path.cwd() / ".spark")).resolve())
     session = provided_session()
     if session is not None:
@@ -167,7 +205,7 @@ def get_spark(settings: SparkSettings, scratch_dir: str | None = None, quiet: bo
     # Python workers (XGBoost's training tasks) run this interpreter, not whichever `python3` is first on the
     # PATH: a local SparkContext takes its workers' Python from this variable only, never from a setting
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    for key, value in local_session_conf(settings, scratch, quiet).items():
+    for key, value in {**local_session_conf(settings, scratch, quiet), **metastore_conf(lake)}.items():
         builder = builder.config(key, value)
     session = builder.getOrCreate()
     session.sparkContext.setLogLevel("WARN")

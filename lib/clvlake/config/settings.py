@@ -22,13 +22,20 @@ class SparkSettings:
 
 @dataclass(frozen=True)
 class LakeSettings:
-    """Where the lake and the landing area live (local paths, or s3a:/abfss:/dbfs: URIs)."""
+    """Where the lake and the landing area live (local paths, or s3a:/abfss:/dbfs: URIs).
+
+    `schema` set (and optionally `catalog`): catalog mode, every table is also named `catalog.schema.table` in the
+    session's catalog (Unity Catalog on Databricks; locally Spark's own, kept in a metastore under the root) and
+    jobs address it by that name; its files stay under `root`. Unset: tables by path only.
+    """
 
     root: str
     landing: str
     lease_wait_minutes: float = (
         60.0  # a writing job waits this long for another one to finish (`clvlake.lease`)
     )
+    catalog: str = ""  # catalog mode's catalog; empty: the session's current catalog
+    schema: str = ""  # catalog mode's schema (database); empty: path mode
 
 
 @dataclass(frozen=True)

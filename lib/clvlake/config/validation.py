@@ -10,6 +10,7 @@ from clvlake.config.settings import (
     MODEL_METRICS,
     TREE_ENGINES,
     Config,
+    LakeSettings,
     ModelSettings,
     ScoringSettings,
     SegmentSettings,
@@ -35,6 +36,19 @@ def _validate_salt(cfg: Config, source: str) -> None:
             f"{source}: key 'privacy.salt' is the public demo salt, which only a local lake may use, and "
             f"'lake.root' is {cfg.lake.root}: set CLVLAKE_SALT to a long random secret (from a secret store)"
         )
+
+
+IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+def _validate_catalog(lake: LakeSettings, source: str) -> None:
+    if lake.catalog and not lake.schema:
+        raise ConfigError(f"{source}: key 'lake.catalog' is set: set 'lake.schema' too (the tables' schema)")
+    for key, name in (("catalog", lake.catalog), ("schema", lake.schema)):
+        if name and not IDENTIFIER.match(name):
+            raise ConfigError(
+                f"{source}: key 'lake.{key}' is {name!r}: use letters, digits and underscores only"
+            )
 
 
 def _validate_model(model: ModelSettings, source: str) -> None:
@@ -158,6 +172,7 @@ def validate(cfg: Config) -> None:
         )
     if cfg.lake.lease_wait_minutes < 0:
         raise ConfigError(f"{source}: key 'lake.lease_wait_minutes' must not be negative")
+    _validate_catalog(cfg.lake, source)
     if not 0 <= cfg.ingest.max_quarantine_rate <= 1:
         raise ConfigError(f"{source}: key 'ingest.max_quarantine_rate' must be between 0 and 1")
     if cfg.ingest.max_id_length < 1:

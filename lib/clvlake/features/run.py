@@ -19,7 +19,7 @@ from clvlake.lake import Lake
 
 def run_snapshots(spark: SparkSession, cfg: Config, snapshots: Sequence[date]) -> dict[str, object]:
     """Build and write the partitions of `snapshots` in one job and one commit."""
-    lake = Lake(spark, cfg.lake.root)
+    lake = Lake.open(spark, cfg.lake)
     listed = ", ".join(f"'{d.isoformat()}'" for d in sorted(set(snapshots)))
     version = lake.replace_where(
         features_at(lake, cfg, snapshots), "customer_features", f"snapshot_date IN ({listed})"

@@ -326,7 +326,7 @@ class _Ingest:
 
     def __init__(self, spark: SparkSession, cfg: Config, as_of: date):
         self.spark, self.cfg, self.as_of = spark, cfg, as_of
-        self.lake = Lake(spark, cfg.lake.root)
+        self.lake = Lake.open(spark, cfg.lake)
         ingest_cfg = cfg.ingest
         self.ctx = RuleContext(
             as_of,

@@ -27,7 +27,7 @@ def run(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: da
     predictions and metrics of every method for the held-out customers."""
     if holdout_end <= calibration_end:
         raise InputError(f"--holdout-end {holdout_end} must be after --calibration-end {calibration_end}")
-    lake = Lake(spark, cfg.lake.root)
+    lake = Lake.open(spark, cfg.lake)
     horizon, model = (holdout_end - calibration_end).days, cfg.model
     events = lake_value_events(lake, model.margin_mode)
     snapshots = pooled_snapshots(calibration_end, model.pooled_snapshots, model.backtest_step_days)

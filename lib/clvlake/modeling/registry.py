@@ -6,7 +6,10 @@ import logging
 from pathlib import Path
 
 import mlflow
+from mlflow.models import ModelSignature
 from mlflow.tracking import MlflowClient
+from mlflow.types import ColSpec, DataType, Schema
+from pyspark.sql import types as T
 
 from clvlake.config import MlflowSettings
 from clvlake.errors import InputError
@@ -82,3 +85,21 @@ def end_abandoned_runs(experiment_id: str, lake_root: str) -> list[str]:
             run.info.run_name,
         )
     return [run.info.run_id for run in abandoned]
+
+
+# MLflow's names of the Spark types of model inputs and outputs
+MLFLOW_TYPES = {
+    "int": DataType.integer,
+    "bigint": DataType.long,
+    "float": DataType.float,
+    "double": DataType.double,
+    "boolean": DataType.boolean,
+    "string": DataType.string,
+}
+
+
+def model_signature(inputs: T.StructType, output: str) -> ModelSignature:
+    """The registered model's input columns (optional: the model fills a missing value itself) and its double
+    output column: a registry in Unity Catalog (`databricks-uc`) accepts no model without one."""
+    columns = [ColSpec(MLFLOW_TYPES[f.dataType.simpleString()], f.name, required=False) for f in inputs]
+    return ModelSignature(inputs=Schema(columns), outputs=Schema([ColSpec(DataType.double, output)]))

@@ -157,7 +157,7 @@ def champion_metrics(cfg: Config, rows: DataFrame) -> dict[str, float] | None:
 
 
 def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
-    lake = Lake(spark, cfg.lake.root)
+    lake = Lake.open(spark, cfg.lake)
     model_cfg = cfg.model
     snapshots = training_snapshots(as_of, cfg)
     data, fits, data_version = build_training_sets(
@@ -231,6 +231,10 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
             chosen.model,
             "model",
             registered_model_name=cfg.mlflow.model_name,
+            signature=registry.model_signature(
+                current.evaluation.rows.select(model_inputs(model_cfg.btyd.as_features)).schema,
+                "raw_prediction",
+            ),
             pip_requirements=MODEL_REQUIREMENTS,
             dfs_tmpdir=tmp,
         )

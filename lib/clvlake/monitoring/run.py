@@ -172,7 +172,7 @@ def live_accuracy(
 
 
 def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
-    lake = Lake(spark, cfg.lake.root)
+    lake = Lake.open(spark, cfg.lake)
     checks: list[Check] = []
     if lake.exists("quality_checks"):
         quality = lake.read("quality_checks")

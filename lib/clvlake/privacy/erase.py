@@ -120,7 +120,7 @@ def erase(
     ids = sorted({i.strip() for i in customer_ids if i.strip()})
     if not ids:
         raise InputError("no customer id to erase: give --customer-id or a non-empty --ids-file")
-    lake = Lake(spark, cfg.lake.root)
+    lake = Lake.open(spark, cfg.lake)
     subjects = (
         spark.createDataFrame([(i,) for i in ids], "customer_id string")
         .withColumn("customer_key", customer_key(F.col("customer_id"), cfg.privacy.salt))
@@ -257,7 +257,7 @@ def utc(value: datetime) -> datetime:
 def complete_purges(spark: SparkSession, cfg: Config, now: datetime) -> dict[str, object]:
     """Phase 2: VACUUM the touched tables of every request whose purge is due at `now` and record it; a cheap
     no-op (one read of the small audit table) when none is due."""
-    lake = Lake(spark, cfg.lake.root)
+    lake = Lake.open(spark, cfg.lake)
     pending = pending_purges(lake)
     due = [p for p in pending if p.purge_due_at <= now]
     retention = float(cfg.privacy.vacuum_retention_hours)

@@ -60,7 +60,7 @@ def write_report(lake: Lake, cfg: Config, score_date: date, budget: list[dict]) 
 
 def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     """Segment tables, campaign export and HTML report of score date `as_of` (after `score`)."""
-    lake = Lake(spark, cfg.lake.root)
+    lake = Lake.open(spark, cfg.lake)
     scores = lake.read_partition("clv_scores", as_of)
     features = lake.read_partition("customer_features", as_of)
     previous = previous_score_date(lake.read("clv_scores"), as_of)

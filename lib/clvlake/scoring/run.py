@@ -114,7 +114,7 @@ def horizons(features: DataFrame, cfg: Config, model_version: str, params: dict[
 
 
 def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
-    lake = Lake(spark, cfg.lake.root)
+    lake = Lake.open(spark, cfg.lake)
     features = lake.read_partition("customer_features", as_of)
     input_versions = {"customer_features": lake.version("customer_features")}
     registry.configure(cfg.mlflow)
