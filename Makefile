@@ -9,7 +9,7 @@ CONF   ?= conf/local.yml
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
-.PHONY: install browser demo test test-fast test-cluster lint bench bench-pipeline bench-btyd check-model check-real wheel cluster-up cluster-down clean clean-lake
+.PHONY: install browser demo test test-fast test-cluster lint bench bench-comet bench-pipeline bench-btyd check-model check-real wheel cluster-up cluster-down clean clean-lake
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -47,6 +47,17 @@ BENCH_SIZES ?= 1M,10M
 bench: $(STAMP)
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python scripts/bench_features.py --sizes $(BENCH_SIZES)
+
+## bench-comet: the feature benchmark on Spark 4.1 (its own venv, $(COMET_VENV)), plain and with Apache DataFusion
+## Comet's native operators, DuckDB as the peer → bench/results/comet.* (BENCH_SIZES as for bench)
+COMET_VENV ?= .venv-spark41
+bench-comet:
+	$(PYTHON) -m venv $(COMET_VENV)
+	$(COMET_VENV)/bin/pip install --quiet 'pyspark==4.1.4' 'delta-spark==4.1.0' 'pyarrow>=15,<27' numpy pyyaml \
+		'duckdb>=1.1,<2' 'psutil>=5.9,<8'
+	$(COMET_VENV)/bin/pip install --quiet --no-deps -e .
+	$(COMET_VENV)/bin/python scripts/bench_features.py --sizes $(BENCH_SIZES) --name comet \
+		--engines spark,spark_comet,duckdb,duckdb_same_columns
 
 ## bench-pipeline: every stage as its own `clv` process at PIPELINE_SIZES customers (10k,100k,1M), then a next-day
 ## run, DuckDB's load-and-validate as ingest's peer → bench/results/pipeline.* (temp dirs under PIPELINE_WORK_DIR)
@@ -91,4 +102,4 @@ clean-lake:
 	rm -rf lakehouse data
 
 clean: clean-lake
-	rm -rf $(VENV) build dist *.egg-info lib/*.egg-info
+	rm -rf $(VENV) $(COMET_VENV) build dist *.egg-info lib/*.egg-info

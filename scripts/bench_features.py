@@ -13,11 +13,13 @@ and then, on the same files and in the same run, times:
 * duckdb_same_columns: that query plus what clvlake's aggregation computes beyond it (the gaps between purchase
   days, a window, and the refund, gross and discount totals): the same work as the spark row;
 * lifetimes: `summary_data_from_transaction_data` (frequency, recency, T, monetary value), skipped where the
-  events would not fit in memory.
+  events would not fit in memory;
+* spark_comet (not by default; `make bench-comet`): the spark row with Apache DataFusion Comet's native
+  vectorised operators (`COMET`, Spark 4.1 only), its result checked against the spark row's.
 
 Each engine runs in its own process; the parent polls the resident memory of that process tree (Python and
 Spark's JVM) and reports its peak. Times are the aggregation only (best of --repeats), not start-up or loading.
-Results go to bench/results/features.json and bench/results/features.md.
+Results go to bench/results/<--name>.json and .md (features.json and features.md by default).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import time
 from collections.abc import Iterator
 from datetime import date
 from functools import partial
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +53,8 @@ CUSTOMERS_PER_EVENT = 0.156  # 1.56M customers at 10M events, as in the issue's 
 CHUNK = 2_000_000
 WINDOWS = (30, 90, 180, 365)
 LIFETIMES_MAX_EVENTS = 30_000_000  # ~240 MB per million events: beyond this it would not fit next to Spark
+COMET = "org.apache.datafusion:comet-spark-spark4.1_2.13:1.2.0"
+COMET_SPARK = "4.1"  # the Spark its jar is built for
 
 
 def parse_size(text: str) -> int:
@@ -93,8 +98,31 @@ def generate(n: int, data_dir: Path, seed: int = 7) -> Path:
 
 
 # ---- engines (each runs in a worker process) ---------------------------------------------------------------
-def bench_session(args: argparse.Namespace):
-    """Local Spark on 2 cores with the benchmark's shuffle partitions and driver memory."""
+def comet_conf() -> dict[str, str]:
+    """Spark settings that run supported operators in Comet (its jar resolved once, as Delta's), as its
+    installation guide gives them; off-heap memory is where Comet's native operators keep their data."""
+    import pyspark
+
+    from clvlake.jars import delta_jar_conf, maven_jars
+
+    if not pyspark.__version__.startswith(COMET_SPARK):
+        sys.exit(
+            f"{COMET} needs Spark {COMET_SPARK}, this is pyspark {pyspark.__version__}: make bench-comet"
+        )
+    (jar,) = [j for j in maven_jars(COMET) if "comet-spark" in Path(j).name]
+    delta = delta_jar_conf().get("spark.jars", "")
+    return {
+        "spark.jars": ",".join(filter(None, (delta, jar))),
+        "spark.driver.extraClassPath": jar,
+        "spark.plugins": "org.apache.spark.CometPlugin",
+        "spark.shuffle.manager": "org.apache.spark.sql.comet.execution.shuffle.CometShuffleManager",
+        "spark.memory.offHeap.enabled": "true",
+        "spark.memory.offHeap.size": "2g",
+    }
+
+
+def bench_session(args: argparse.Namespace, comet: bool = False):
+    """Local Spark on 2 cores with the benchmark's shuffle partitions and driver memory (`comet`: `comet_conf`)."""
     from clvlake.config import SparkSettings
     from clvlake.session import get_spark
 
@@ -103,17 +131,30 @@ def bench_session(args: argparse.Namespace):
         app_name="clvlake-bench",
         shuffle_partitions=args.shuffle_partitions,
         driver_memory=args.driver_memory,
+        extra=comet_conf() if comet else {},
     )
     return get_spark(settings, tempfile.mkdtemp(prefix="clvlake-bench-"))
 
 
-def spark_activity(spark, path: Path):
-    """clvlake's per-customer aggregation at SNAPSHOT of the order events in `path` (no other source)."""
+def delta_copy(spark, path: Path) -> str:
+    """The events of `path` as a Delta table beside it (written once), as the feature job reads silver."""
+    target = path.with_name(f"{path.name}_delta")
+    if not (target / "_delta_log").is_dir():
+        spark.read.parquet(str(path)).write.format("delta").mode("overwrite").save(str(target))
+    return str(target)
+
+
+def spark_activity(spark, path: Path, delta: bool = False):
+    """clvlake's per-customer aggregation at SNAPSHOT of the order events in `path` (no other source), read
+    from the Parquet files or (`delta`) from a Delta copy of them."""
     from pyspark.sql import functions as F
 
     from clvlake.features.build import customer_days, purchase_activity, purchase_rows
 
-    orders = spark.read.parquet(str(path)).select(
+    events = (
+        spark.read.format("delta").load(delta_copy(spark, path)) if delta else spark.read.parquet(str(path))
+    )
+    orders = events.select(
         "customer_key",
         "event_date",
         "net_value",
@@ -125,10 +166,12 @@ def spark_activity(spark, path: Path):
     return purchase_activity(customer_days(purchase_rows(orders, [SNAPSHOT])), [SNAPSHOT])
 
 
-def run_spark(path: Path, args: argparse.Namespace) -> dict:
+def run_spark(path: Path, args: argparse.Namespace, comet: bool = False) -> dict:
+    import pyspark
     from pyspark.sql import functions as F
 
-    activity = spark_activity(bench_session(args), path)
+    spark = bench_session(args, comet)
+    activity = spark_activity(spark, path, delta=args.input == "delta")
     seconds = []
     for _ in range(args.repeats):
         started = time.perf_counter()
@@ -140,7 +183,7 @@ def run_spark(path: Path, args: argparse.Namespace) -> dict:
         F.sum("value_total").alias("net_value"),
         F.sum("orders_90d").alias("orders_90d"),
     ).first()
-    return {"seconds": seconds, "check": check.asDict()}
+    return {"seconds": seconds, "check": check.asDict(), "spark": pyspark.__version__}
 
 
 def duckdb_query(path: Path, same_columns: bool = False) -> str:
@@ -232,6 +275,7 @@ def run_lifetimes(path: Path, args: argparse.Namespace) -> dict:
 
 ENGINES = {
     "spark": run_spark,
+    "spark_comet": partial(run_spark, comet=True),
     "duckdb": partial(duckdb_run, same_columns=False),
     "duckdb_same_columns": partial(duckdb_run, same_columns=True),
     "lifetimes": run_lifetimes,
@@ -276,6 +320,7 @@ def run_worker(cmd: list[str], errors: Path | None = None) -> tuple[int, list[st
 def measure(engine: str, path: Path, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--worker", engine, "--path", str(path), "--repeats", str(args.repeats)]
     cmd += ["--shuffle-partitions", str(args.shuffle_partitions), "--driver-memory", args.driver_memory]
+    cmd += ["--input", args.input]
     returncode, lines, peak, peak_python = run_worker(cmd)
     if returncode != 0 or not lines:
         return {"status": "failed", "returncode": returncode}
@@ -300,10 +345,24 @@ def targets(report: dict) -> list[Target]:
         "duckdb": "DuckDB's RFM + window query",
         "duckdb_same_columns": "DuckDB on the same columns (with gaps)",
     }
+    comet = _seconds(report, "10M", "spark_comet")
     for engine, peer in peers.items():
         duck = _seconds(report, "10M", engine)
-        if spark and duck:
-            found.append(Target(f"Spark vs {peer}, 10M", "≤ 2×", f"{spark / duck:.2f}×", spark <= 2 * duck))
+        for name, seconds in (("Spark", spark), ("Spark + Comet", comet)):
+            if seconds and duck:
+                ratio = f"{seconds / duck:.2f}×"
+                found.append(Target(f"{name} vs {peer}, 10M", "≤ 2×", ratio, seconds <= 2 * duck))
+    if spark and comet:
+        found.append(
+            Target("Spark + Comet vs plain Spark, 10M", "faster", f"{comet / spark:.2f}×", comet < spark)
+        )
+    for size in report["sizes"]:
+        plain, native = (size["engines"].get(e, {}) for e in ("spark", "spark_comet"))
+        if plain.get("status") == native.get("status") == "ok":
+            same = all(
+                abs(native["check"][k] - v) <= 1e-9 * max(abs(v), 1) for k, v in plain["check"].items()
+            )
+            found.append(Target(f"Comet's result = plain Spark's, {size['label']}", "equal", str(same), same))
     if spark and lt:
         found.append(
             Target("Spark vs lifetimes' summary, 10M", "faster", f"{spark:.1f} s vs {lt:.1f} s", spark < lt)
@@ -340,9 +399,10 @@ def markdown(report: dict) -> str:
     lines = [
         "# Feature benchmark: clvlake (Spark) vs DuckDB vs lifetimes",
         "",
-        f"Generated by `make bench` (`scripts/bench_features.py`) on {report['machine']}. Snapshot "
+        f"Generated by `{report['command']}` on {report['machine']}, Spark {report['spark']}. Snapshot "
         f"{report['snapshot']}; order events over {DAYS} days; {CUSTOMERS_PER_EVENT} customers per event; "
-        f"Spark with {report['settings']['shuffle_partitions']} shuffle partitions. "
+        f"Spark with {report['settings']['shuffle_partitions']} shuffle partitions, reading "
+        f"{report['settings']['input']}. "
         "Times are the aggregation only, best of the repeats; peak memory is the resident set of the engine's "
         "whole process tree (Spark: Python driver + JVM, whose heap is capped by --driver-memory "
         f"{report['settings']['driver_memory']}), and of its Python process alone.",
@@ -397,7 +457,11 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--sizes", default="1M,10M", help="order events per run, comma-separated (1M,10M)")
-    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--engines", default="spark,duckdb,duckdb_same_columns,lifetimes")
+    parser.add_argument("--name", default="features", help="results file name under --out (features)")
+    parser.add_argument(
+        "--input", choices=("parquet", "delta"), default="parquet", help="what Spark reads (parquet)"
+    )
     parser.add_argument("--repeats", type=int, default=3, help="timed runs per engine (best is reported)")
     parser.add_argument(
         "--note", default="2 cores shared with other work; compare ratios measured side by side"
@@ -408,12 +472,15 @@ def main() -> None:
 
     report = {
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "command": " ".join(["python scripts/bench_features.py", *sys.argv[1:]]),
+        "spark": version("pyspark"),
         "snapshot": SNAPSHOT.isoformat(),
         "note": args.note,
         "settings": {
             "repeats": args.repeats,
             "shuffle_partitions": args.shuffle_partitions,
             "driver_memory": args.driver_memory,
+            "input": args.input,
         },
         "sizes": [],
     }
@@ -434,7 +501,7 @@ def main() -> None:
             size["engines"][engine] = measure(engine, path, args)
             print(f"{label(n)} {engine}: {json.dumps(size['engines'][engine], default=str)}", flush=True)
         report["sizes"].append(size)
-    write_results("features", report, markdown(report), args.out)
+    write_results(args.name, report, markdown(report), args.out)
     print(markdown(report))
 
 
