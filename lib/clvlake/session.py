@@ -139,6 +139,9 @@ def metastore_conf(lake: LakeSettings | None) -> dict[str, str]:
         "spark.sql.catalogImplementation": "hive",
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",
         "spark.sql.warehouse.dir": str(home / "warehouse"),
+        # Delta copies each table's schema and properties into the metastore after every commit; clvlake reads
+        # them from the Delta log, and Hive cannot hold a Delta schema in its own column types anyway
+        "spark.databricks.delta.catalog.update.enabled": "false",
     }
 
 
