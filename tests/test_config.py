@@ -276,5 +276,10 @@ def test_catalog_mode_keeps_a_laptops_metastore_under_the_lake_and_path_mode_nee
     assert (
         conf["spark.hadoop.javax.jdo.option.ConnectionURL"] == f"jdbc:derby:;databaseName={store};create=true"
     )
+    as_uri = metastore_conf(dataclasses.replace(catalog, root=f"file://{cfg.lake.root}/"))
+    assert (
+        as_uri["spark.hadoop.javax.jdo.option.ConnectionURL"]
+        == conf["spark.hadoop.javax.jdo.option.ConnectionURL"]
+    )
     with pytest.raises(ConfigError, match="keeps its metastore under a local lake root"):
         metastore_conf(dataclasses.replace(catalog, root="s3a://bucket/clvlake"))

@@ -302,3 +302,16 @@ def test_a_schema_whose_table_name_stands_for_another_lakes_table_is_an_error(sp
     ):
         other.merge_new(orders_frame(spark, ORDER), "orders")
     assert not other.exists("orders")
+
+
+@pytest.mark.parametrize(
+    "a, b, same",
+    [
+        ("file:/lake/silver/orders", "/lake/silver/orders/", True),
+        ("file:///lake/silver/orders", "file:/lake/silver/orders", True),
+        ("s3a://bucket/lake/silver/orders/", "s3a://bucket/lake/silver/orders", True),
+        ("file:/lake/silver/orders", "/other/silver/orders", False),
+    ],
+)
+def test_a_catalog_tables_location_is_compared_without_its_file_scheme(a, b, same):
+    assert lake_module.same_location(a, b) is same

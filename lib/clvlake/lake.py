@@ -35,6 +35,7 @@ from pyspark.sql import types as T
 
 from clvlake.catalog import TABLES, TableSpec, table_properties
 from clvlake.config import LakeSettings
+from clvlake.config.validation import local_form
 from clvlake.errors import ConflictError, InputError
 
 log = logging.getLogger(__name__)
@@ -173,8 +174,8 @@ def namespace_of(settings: LakeSettings) -> str:
 
 
 def same_location(a: str, b: str) -> bool:
-    """Whether two table locations name one folder (`file:/x/` and `/x` do)."""
-    return a.removeprefix("file:").rstrip("/") == b.removeprefix("file:").rstrip("/")
+    """Whether two table locations name one folder (`file:///x/`, `file:/x` and `/x` do)."""
+    return local_form(a) == local_form(b)
 
 
 class Lake:
@@ -239,8 +240,8 @@ class Lake:
         log.info("%s: registered in the catalog as %s", table, name)
 
     def register_all(self) -> list[str]:
-        """Register every table of the lake the catalog lacks (`clv sql` then finds them all; the names already
-        there are not checked, as `bind` does); returns the lake's table names in the catalog."""
+        """Register every table of the lake the catalog lacks, so `clv sql` finds them all (a name already there
+        is left as it is: `bind` checks its folder when a job uses it); returns the lake's table names in it."""
         self.create_schema()
         # SHOW TABLES rather than `Catalog.listTables`, which fails to decode Hive's entries of Delta tables
         held = {row["tableName"] for row in self.spark.sql(f"SHOW TABLES IN {self.namespace}").collect()}

@@ -17,7 +17,7 @@ from pathlib import Path
 from pyspark.sql import SparkSession
 
 from clvlake.config import LakeSettings, SparkSettings
-from clvlake.config.validation import is_local
+from clvlake.config.validation import is_local, local_form
 from clvlake.errors import ConfigError
 from clvlake.jars import delta_jar_conf
 
@@ -134,7 +134,7 @@ def metastore_conf(lake: LakeSettings | None) -> dict[str, str]:
             f"'lake.schema' is set and 'lake.root' is {lake.root}: outside a cluster, catalog mode keeps its "
             "metastore under a local lake root; run on the cluster (its catalog is used) or use a local root"
         )
-    home = Path(lake.root.removeprefix("file:")) / "_catalog"
+    home = Path(local_form(lake.root)) / "_catalog"
     return {
         "spark.sql.catalogImplementation": "hive",
         "spark.hadoop.javax.jdo.option.ConnectionURL": f"jdbc:derby:;databaseName={home / 'metastore_db'};create=true",

@@ -28,6 +28,14 @@ def is_local(location: str) -> bool:
     return match is None or match.group(1).lower() in LOCAL_SCHEMES
 
 
+def local_form(location: str) -> str:
+    """A location without its `file:` scheme and trailing slash (other URIs unchanged but for the slash)."""
+    for scheme in ("file://", "file:"):
+        if location.startswith(scheme):
+            return location.removeprefix(scheme).rstrip("/")
+    return location.rstrip("/")
+
+
 def _validate_salt(cfg: Config, source: str) -> None:
     if not cfg.privacy.salt:
         raise ConfigError(f"{source}: key 'privacy.salt' must not be empty: set CLVLAKE_SALT")
