@@ -22,7 +22,7 @@ from clvlake.config import load_config
 from clvlake.jars import cached_jars
 from clvlake.lake import Lake
 from clvlake.session import DELTA_SESSION_CONF
-from tests.support.config import REPO, write_config
+from tests.support.config import QUICK_JIT, REPO, write_config
 from tests.support.pipeline import AS_OF, SMALL
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
@@ -83,7 +83,7 @@ def test_cluster_scores_equal_local_scores(spark, cluster, wheel, tmp_path):
         key: spark.conf.get(key) for key in ("spark.sql.shuffle.partitions", "spark.default.parallelism")
     }
     # the JVMs compile with C1 only, as the test session does (the reason and its measurement: tests/support/config.py)
-    quick_jit = {f"spark.{jvm}.extraJavaOptions": "-XX:TieredStopAtLevel=1" for jvm in ("driver", "executor")}
+    quick_jit = {f"spark.{jvm}.extraJavaOptions": QUICK_JIT for jvm in ("driver", "executor")}
     conf = {**DELTA_SESSION_CONF, **same_layout, **quick_jit, "spark.sql.session.timeZone": "UTC"}
     conf_args = [arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")]
     out = run(

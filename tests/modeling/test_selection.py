@@ -7,12 +7,13 @@ from datetime import date
 import pytest
 from pyspark.sql import functions as F
 
-from clvlake.errors import ConfigError
+from clvlake.errors import ConfigError, InputError
 from clvlake.modeling.evaluation import REPORT, SELECTION, Evaluation, Outcome, metric_rows
-from clvlake.modeling.train import best_form
+from clvlake.modeling.train import best_form, require_customers
 from tests.support.config import make_config
 
 C0, C1 = date(2025, 1, 1), date(2024, 10, 1)
+AS_OF = date(2026, 1, 1)
 
 
 def outcome(name: str, used_for: str, gini: dict[str, float], deciles) -> Outcome:
@@ -59,3 +60,20 @@ def test_backtest_metrics_say_which_evaluation_selected_and_which_reports(spark,
     assert (
         rows.where(F.col("decile").isNotNull() & (F.col("used_for") == REPORT)).count() == 3
     )  # its deciles too
+
+
+@pytest.mark.parametrize(
+    "rows, short",
+    [
+        ([(C0, True), (C0, False), (C1, False)], None),
+        ([(C0, False), (C1, False)], C0),  # c0 without held-out customers
+        ([(C0, True), (C0, False), (C1, True)], C1),  # an earlier snapshot without training customers
+    ],
+)
+def test_training_stops_naming_the_snapshot_without_customers_to_fit_or_evaluate(spark, rows, short):
+    data = spark.createDataFrame(rows, "snapshot_date date, is_holdout boolean")
+    if short is None:
+        require_customers(data, [C0, C1], AS_OF)
+        return
+    with pytest.raises(InputError, match=f"not enough customers before the training snapshot {short} "):
+        require_customers(data, [C0, C1], AS_OF)

@@ -11,6 +11,7 @@ from clvlake.config import Config, config_from_dict
 REPO = Path(__file__).resolve().parents[2]
 # the tests' Spark: the session of a test run (tests/conftest.py) and the `clv` processes tests start, sized for
 # their tiny lakes (conf/local.yml's 8 shuffle partitions would only add tasks and files)
+QUICK_JIT = "-XX:TieredStopAtLevel=1"  # the JVM compiles with C1 only (why: TEST_SPARK below)
 TEST_SPARK = {
     "master": "local[2]",
     "app_name": "clvlake-tests",
@@ -27,7 +28,7 @@ TEST_SPARK = {
     "extra": {
         "spark.sql.codegen.wholeStage": "false",
         "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-        "spark.driver.extraJavaOptions": "-XX:+UseParallelGC -XX:TieredStopAtLevel=1",
+        "spark.driver.extraJavaOptions": f"-XX:+UseParallelGC {QUICK_JIT}",
     },
 }
 

@@ -97,12 +97,17 @@ def build_training_sets(
     return data, fits, version
 
 
+def holdout_rows(data: DataFrame, c0: date) -> DataFrame:
+    """The held-out customers of the first training snapshot c0: every evaluation predicts these."""
+    return data.where((F.col("snapshot_date") == F.lit(c0)) & F.col("is_holdout"))
+
+
 def require_customers(data: DataFrame, snapshots: list[date], as_of: date) -> None:
     """Every snapshot fitted at has training customers, and c0 = snapshots[0] held-out ones, else `InputError`."""
-    holdout = data.where((F.col("snapshot_date") == F.lit(snapshots[0])) & F.col("is_holdout"))
+    has_holdout = not holdout_rows(data, snapshots[0]).isEmpty()
     for s in snapshots:
         own = data.where((F.col("snapshot_date") == F.lit(s)) & ~F.col("is_holdout"))
-        if own.isEmpty() or holdout.isEmpty():
+        if not has_holdout or own.isEmpty():
             raise InputError(
                 f"not enough customers before the training snapshot {s} (as-of {as_of} − horizon and backtest "
                 f"steps) to train and evaluate: the data must start well before it"
@@ -114,7 +119,7 @@ def evaluations(
 ) -> list[Evaluation]:
     """One evaluation per snapshot fitted at, each predicting the held-out customers of c0 = snapshots[0]."""
     c0, model = snapshots[0], cfg.model
-    holdout = data.where((F.col("snapshot_date") == F.lit(c0)) & F.col("is_holdout"))
+    holdout = holdout_rows(data, c0)
     return [
         Evaluation(
             "customers" if s == c0 else f"time_{s.isoformat()}",
