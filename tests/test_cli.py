@@ -5,7 +5,8 @@ import contextlib
 import pytest
 
 from clvlake.cli import main
-from tests.support.config import write_config
+from clvlake.errors import InputError
+from tests.support.config import make_config, write_config
 
 
 def test_bad_config_exits_2_with_the_key(tmp_path, capsys):
@@ -53,3 +54,20 @@ def test_a_java_heap_exhaustion_is_one_error_line_naming_the_setting(tmp_path, m
         "replaces its own output, so a rerun is safe)"
     )
     assert "Traceback" not in err
+
+
+def test_clv_sql_needs_catalog_mode_and_names_a_bad_query_in_one_line(spark, tmp_path):
+    from clvlake import jobs
+
+    with pytest.raises(InputError, match="clv sql finds tables by name: set 'lake.schema'"):
+        jobs.query(spark, make_config(tmp_path), "SELECT 1", 5)
+    cfg = make_config(tmp_path, lake={"schema": "clv_sql_errors"})
+    try:
+        with pytest.raises(InputError, match=r"^clv sql: \[TABLE_OR_VIEW_NOT_FOUND\] .*`no_such_table`"):
+            jobs.query(spark, cfg, "SELECT * FROM no_such_table", 5)
+        with pytest.raises(
+            InputError, match=r"^clv sql: \[PARSE_SYNTAX_ERROR\] Syntax error at or near 'SELEC'"
+        ):
+            jobs.query(spark, cfg, "SELEC 1", 5)
+    finally:
+        spark.sql("USE default")  # the test session is shared

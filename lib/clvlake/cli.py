@@ -225,6 +225,8 @@ def configure_logging(verbose: bool) -> None:
     )
     for noisy in ("py4j", "mlflow", "alembic", "urllib3", "XGBoost-PySpark"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    # PySpark logs every failed query with the JVM's stack trace before raising it; clvlake reports the error
+    logging.getLogger("SQLQueryContextLogger").setLevel(logging.DEBUG if verbose else logging.CRITICAL)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta, timezone
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
 from clvlake import console, lease
@@ -213,4 +214,8 @@ def query(spark: SparkSession, cfg: Config, sql: str, rows: int) -> None:
         )
     lake.register_all()
     spark.sql(f"USE {lake.namespace}")
-    spark.sql(sql).show(rows, truncate=False)
+    try:
+        spark.sql(sql).show(rows, truncate=False)
+    except AnalysisException as err:  # a parse error too: one line naming what is wrong, not a traceback
+        first_line = next((line for line in str(err).splitlines() if line.strip()), type(err).__name__)
+        raise InputError(f"clv sql: {first_line.strip()}") from None
