@@ -103,16 +103,15 @@ def comet_conf() -> dict[str, str]:
     installation guide gives them; off-heap memory is where Comet's native operators keep their data."""
     import pyspark
 
-    from clvlake.jars import delta_jar_conf, maven_jars
+    from clvlake.jars import maven_jars
 
     if not pyspark.__version__.startswith(COMET_SPARK):
         sys.exit(
             f"{COMET} needs Spark {COMET_SPARK}, this is pyspark {pyspark.__version__}: make bench-comet"
         )
     (jar,) = [j for j in maven_jars(COMET) if "comet-spark" in Path(j).name]
-    delta = delta_jar_conf().get("spark.jars", "")
     return {
-        "spark.jars": ",".join(filter(None, (delta, jar))),
+        "spark.jars": jar,  # after Delta's (`clvlake.session.LIST_SETTINGS`)
         "spark.driver.extraClassPath": jar,
         "spark.plugins": "org.apache.spark.CometPlugin",
         "spark.shuffle.manager": "org.apache.spark.sql.comet.execution.shuffle.CometShuffleManager",

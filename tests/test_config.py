@@ -252,6 +252,15 @@ def test_jvm_options_of_the_config_come_after_clvlakes_own(tmp_path):
     assert "rootLogger.level = warn" in log4j.read_text()
 
 
+def test_jars_of_the_config_come_after_delta_s_instead_of_replacing_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(
+        "clvlake.session.delta_jar_conf", lambda: {"spark.jars": "/d/delta.jar,/d/storage.jar"}
+    )
+    settings = SparkSettings("local[2]", "t", 2, "1g", extra={"spark.jars": "/x/comet.jar"})
+    conf = local_session_conf(settings, str(tmp_path))
+    assert conf["spark.jars"] == "/d/delta.jar,/d/storage.jar,/x/comet.jar"
+
+
 def test_a_mapping_of_numbers_is_typed_and_a_word_in_it_is_an_error_naming_the_key(tmp_path):
     data = yaml.safe_load((REPO / "conf" / "local.yml").read_text())
     data["monitoring"]["max_days_without_files"] = {"default": 3, "customers": 35}

@@ -145,6 +145,11 @@ def metastore_conf(lake: LakeSettings | None) -> dict[str, str]:
     }
 
 
+# settings that list things: the config's value is added after clvlake's instead of replacing it (Delta's jars
+# stay on the classpath; of two JVM flags the last wins), with this separator
+LIST_SETTINGS = {"spark.driver.extraJavaOptions": " ", "spark.jars": ",", "spark.jars.packages": ","}
+
+
 def local_session_conf(settings: SparkSettings, scratch_dir: str, quiet: bool = True) -> dict[str, str]:
     """Everything a laptop session needs: Delta, UTC, small shuffles, no UI, scratch files in one place, and
     (`quiet`) Spark's log without notes nobody can act on."""
@@ -176,10 +181,10 @@ def local_session_conf(settings: SparkSettings, scratch_dir: str, quiet: bool = 
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(settings.shuffle_partitions),
         **SQL_DEFAULTS,
     }
-    java_options = "spark.driver.extraJavaOptions"
-    extra = dict(settings.extra)
-    if java_options in extra:  # the user's JVM options come after clvlake's (the last of a flag wins)
-        extra[java_options] = f"{conf[java_options]} {extra[java_options]}"
+    extra = {
+        key: f"{conf[key]}{LIST_SETTINGS[key]}{value}" if key in LIST_SETTINGS and key in conf else value
+        for key, value in settings.extra.items()
+    }
     return {**conf, **extra}
 
 
