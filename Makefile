@@ -9,7 +9,7 @@ CONF   ?= conf/local.yml
 PYTEST_ARGS ?=
 TEST_WORKERS ?= 2
 
-.PHONY: install browser demo test test-fast test-cluster lint bench bench-comet bench-pipeline bench-btyd check-model check-real wheel cluster-up cluster-down clean clean-lake
+.PHONY: install browser demo test test-fast test-cluster lint bench bench-comet bench-pipeline bench-btyd check-model check-real wheel cluster-up connect-up cluster-down clean clean-lake
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -94,6 +94,10 @@ wheel: $(STAMP)
 ## cluster-up / cluster-down: a Spark standalone master and worker on 127.0.0.1 (spark://127.0.0.1:7077)
 cluster-up: $(STAMP)
 	PYTHON=$(BIN)/python scripts/local_cluster.sh start
+
+## connect-up: a Spark Connect server with Delta in local mode (sc://127.0.0.1:15002); cluster-down stops it
+connect-up: $(STAMP)
+	PYTHON=$(BIN)/python scripts/local_cluster.sh connect
 
 cluster-down:
 	scripts/local_cluster.sh stop

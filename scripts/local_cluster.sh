@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# A real Spark standalone cluster on 127.0.0.1: one master and N workers, from the Spark that pyspark ships.
+# A real Spark standalone cluster on 127.0.0.1: one master and N workers, from the Spark that pyspark ships; and
+# a Spark Connect server with Delta on its classpath, for running the jobs as a Connect client (SPARK_REMOTE).
 #
 #   scripts/local_cluster.sh start [WORKERS]   # prints the master URL (spark://127.0.0.1:7077)
-#   scripts/local_cluster.sh stop
+#   scripts/local_cluster.sh connect [MASTER] [--conf k=v ...]   # prints the server's URL (sc://127.0.0.1:15002);
+#                                              # MASTER: local[*] (default) or the master URL above
+#   scripts/local_cluster.sh stop              # stops all of them
 #   scripts/local_cluster.sh status
 #
 # Environment: PYTHON (default .venv/bin/python), CLUSTER_DIR (pid files and logs, default .cluster),
-# SPARK_MASTER_PORT (7077), SPARK_MASTER_WEBUI_PORT (8080), WORKER_CORES (1), WORKER_MEMORY (2g).
+# SPARK_MASTER_PORT (7077), SPARK_MASTER_WEBUI_PORT (8080), WORKER_CORES (1), WORKER_MEMORY (2g),
+# SPARK_CONNECT_PORT (15002).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,6 +20,7 @@ MASTER_PORT=${SPARK_MASTER_PORT:-7077}
 WEBUI_PORT=${SPARK_MASTER_WEBUI_PORT:-8080}
 WORKER_CORES=${WORKER_CORES:-1}
 WORKER_MEMORY=${WORKER_MEMORY:-2g}
+CONNECT_PORT=${SPARK_CONNECT_PORT:-15002}
 HOST=127.0.0.1
 MASTER_URL="spark://${HOST}:${MASTER_PORT}"
 
@@ -58,6 +63,24 @@ start() {
   echo "$MASTER_URL"
 }
 
+connect() {  # master, spark-submit options...: the server's driver runs here, with the Delta jars of the install
+  local master=${1:-local[*]}
+  [ $# -gt 0 ] && shift
+  mkdir -p "$CLUSTER_DIR"
+  local jars
+  jars=$("$PYTHON" -c 'from clvlake.jars import cached_jars; print(",".join(cached_jars() or []))')
+  [ -n "$jars" ] || { echo "local_cluster: no Delta jars cached: run 'make install' first" >&2; return 1; }
+  launch connect org.apache.spark.deploy.SparkSubmit --master "$master" \
+    --class org.apache.spark.sql.connect.service.SparkConnectServer --jars "$jars" \
+    --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
+    --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
+    --conf spark.sql.session.timeZone=UTC --conf spark.ui.enabled=false \
+    --conf "spark.connect.grpc.binding.address=$HOST" --conf "spark.connect.grpc.binding.port=$CONNECT_PORT" "$@"
+  wait_for_log "$CLUSTER_DIR/connect.log" "Spark Connect server started" "Spark Connect server" || { stop; return 1; }
+  echo "local_cluster: Spark Connect server up (master $master); log in $CLUSTER_DIR/connect.log" >&2
+  echo "sc://${HOST}:${CONNECT_PORT}"
+}
+
 stop() {
   local pidfile
   for pidfile in "$CLUSTER_DIR"/*.pid; do
@@ -81,7 +104,8 @@ status() {
 
 case "${1:-}" in
   start) start "${2:-1}" ;;
+  connect) shift; connect "$@" ;;
   stop) stop ;;
   status) status ;;
-  *) echo "usage: $0 start [WORKERS] | stop | status" >&2; exit 2 ;;
+  *) echo "usage: $0 start [WORKERS] | connect [MASTER] [--conf k=v ...] | stop | status" >&2; exit 2 ;;
 esac

@@ -181,6 +181,11 @@ def _set(data: dict, dotted: str, value) -> None:
         ),
         ("lake.catalog", "main", "key 'lake.catalog' is set: set 'lake.schema' too (the tables' schema)"),
         (
+            "spark.remote",
+            "localhost:15002",
+            "key 'spark.remote' is 'localhost:15002': a Spark Connect server is sc://host:port",
+        ),
+        (
             "lake.schema",
             "clv-lake",
             "key 'lake.schema' is 'clv-lake': use letters, digits and underscores only",

@@ -178,9 +178,9 @@ def test_a_table_another_process_creates_after_a_first_look_exists(spark, tmp_pa
 
 
 def test_creating_a_table_whose_log_folder_another_creator_made_waits_for_it(spark, tmp_path, monkeypatch):
-    """Delta takes a `_delta_log` folder without a commit for a table and then finds no version to load
-    (`DELTA_TABLE_NOT_FOUND`; seen: two `clv features` at once, one failed on the lease table): `ensure` waits
-    for the other creator's first commit instead of failing."""
+    """Delta takes a `_delta_log` folder without a commit for an existing table (`TABLE_OR_VIEW_ALREADY_EXISTS`;
+    seen: two `clv features` at once, one failed on the lease table): `ensure` waits for the other creator's
+    first commit instead of failing."""
     lake = Lake(spark, str(tmp_path / "lake"))
     path = Path(lake.path("lease"))
     (path / "_delta_log").mkdir(parents=True)  # the other creator's folder, before its first commit
@@ -249,7 +249,7 @@ def test_a_write_that_keeps_conflicting_stops_naming_the_table(spark, tmp_path, 
         raise ConcurrentAppendException("[DELTA_CONCURRENT_APPEND] files were added by an update", "(trace)")
 
     monkeypatch.setattr(lake_module, "CONFLICT_PAUSE_SECONDS", 0.0)
-    monkeypatch.setattr(DeltaTable, "merge", always_conflicting)
+    monkeypatch.setattr(Lake, "merge", always_conflicting)
     with pytest.raises(
         ConflictError, match=r"table 'orders': another job's commits conflicted with this write 4"
     ):

@@ -123,6 +123,30 @@ def test_cli_prints_the_run_summary_also_when_a_step_fails(tmp_path, monkeypatch
     assert "error: score broke" in captured.err
 
 
+class ConnectSession:
+    """Stands in for a Spark Connect client's session (`clvlake.session.over_connect` goes by the class's module)."""
+
+    __module__ = "pyspark.sql.connect.session"
+
+
+def test_over_spark_connect_a_pipeline_stops_before_its_first_step_naming_what_needs_a_jvm(
+    tmp_path, monkeypatch, capsys
+):
+    conf = write_config(tmp_path)
+    steps = FakeSteps()
+    for step, job in steps.registry().items():
+        monkeypatch.setitem(JOBS, step, job)
+    monkeypatch.setattr("clvlake.session.get_spark", lambda settings, quiet, lake: ConnectSession())
+    monkeypatch.setattr(jobs, "lake_lease", lambda spark, cfg, job: contextlib.nullcontext())
+    assert main(["pipeline", "--conf", str(conf), "--as-of", D1.isoformat()]) == 2
+    assert steps.calls == []
+    assert "error: train and score cannot run over Spark Connect" in capsys.readouterr().err
+    assert main(["train", "--conf", str(conf), "--as-of", D1.isoformat()]) == 2
+    assert steps.calls == []
+    assert main(["report", "--conf", str(conf), "--as-of", D1.isoformat()]) == 0
+    assert steps.calls == [("report", D1)]
+
+
 @pytest.mark.parametrize(
     "args, message",
     [

@@ -154,8 +154,9 @@ def run_pipeline(spark, cfg, when: date | list[date], train: bool) -> None:
     """`clv pipeline`: one summary line per step and one for the run (also when a step fails), then the value
     tiers and the report of the last date."""
     from clvlake import jobs
-    from clvlake.pipeline import PipelineRun
+    from clvlake.pipeline import STEPS, PipelineRun
 
+    jobs.check_session(spark, STEPS)  # every run scores: no step starts where one cannot
     run = PipelineRun(spark, cfg)
     try:
         if isinstance(when, date):

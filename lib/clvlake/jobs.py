@@ -33,6 +33,7 @@ from clvlake.privacy import erase as erasure
 from clvlake.reporting import run as report
 from clvlake.scoring import run as score
 from clvlake.scoring.tiers import tier_summary
+from clvlake.session import over_connect
 
 log = logging.getLogger(__name__)
 Result = dict[str, object]
@@ -79,6 +80,7 @@ class Job:
     rows: Callable[[Result], int | None] = written_rows
     after: Callable[[Result], None] | None = None
     hidden: tuple[str, ...] = ()  # result keys left out of the summary line
+    classic_only: bool = False  # fits or applies the model: needs a classic session (`check_session`)
 
 
 def purge(spark: SparkSession, cfg: Config, as_of: date) -> Result:
@@ -91,11 +93,29 @@ JOBS: dict[str, Job] = {
     "purge": Job(purge),  # vacuums only: it computes no key
     "ingest": Job(ingest.run, before=check_lake_salt, rows=accepted_rows),
     "features": Job(features.run, before=check_lake_salt, run_dates=features.run_snapshots),
-    "train": Job(train.run, before=check_lake_salt, after=print_training),
-    "score": Job(score.run, before=check_lake_salt),
+    "train": Job(train.run, before=check_lake_salt, after=print_training, classic_only=True),
+    "score": Job(score.run, before=check_lake_salt, classic_only=True),
     "report": Job(report.run, before=check_lake_salt),
     "monitor": Job(monitor.run, before=check_lake_salt, after=raise_on_alerts, hidden=("alerts",)),
 }
+
+
+# the commands that fit or apply the model
+CLASSIC_ONLY = ("backtest", *(name for name, job in JOBS.items() if job.classic_only))
+
+
+def check_session(spark: SparkSession, names: Sequence[str]) -> None:
+    """Stop before any work if one of the commands cannot run over the session: under Spark Connect, those that
+    fit or apply the model (XGBoost's distributed training and MLflow's Spark model flavour use the driver's
+    JVM, which a Connect client has none of)."""
+    refused = [name for name in names if name in CLASSIC_ONLY]
+    if refused and over_connect(spark):
+        raise InputError(
+            f"{' and '.join(refused)} cannot run over Spark Connect (XGBoost's training and MLflow's Spark models "
+            "need the driver's JVM): run them with a classic session (local mode, spark-submit, a classic "
+            f"cluster); {', '.join(name for name in JOBS if name not in CLASSIC_ONLY)}, erase and sql run over "
+            "Connect"
+        )
 
 
 def lake_lease(spark: SparkSession, cfg: Config, job: str) -> contextlib.AbstractContextManager[None]:
@@ -119,6 +139,7 @@ def run_step(
 ) -> Result:
     """Run job `name` for one date (or several in one job, where the job can) and print its summary line."""
     job = jobs[name]
+    check_session(spark, [name])
     if job.before is not None:
         job.before(spark, cfg)
     started = time.monotonic()
@@ -171,6 +192,7 @@ def generate(cfg: Config, customers: int, seed: int, error_rate: float) -> Resul
 def backtest(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: date) -> Result:
     """`clv backtest`: its summary line, then the comparison table."""
     started = time.monotonic()
+    check_session(spark, ["backtest"])
     check_lake_salt(spark, cfg)
     result = backtest_job.run(spark, cfg, calibration_end, holdout_end)
     print(console.summary_line("backtest", None, time.monotonic() - started, result), flush=True)

@@ -8,6 +8,10 @@ Every write is idempotent: a job replaces exactly its own partition (`replaceWhe
 value, so writes to other dates never conflict), replaces the rows of its landing files, or MERGEs on the
 table's natural key. A table in an older layout than the catalogue's is rewritten in the catalogue's layout
 before the first write to it (`upgrade_layout`).
+
+Delta's operations beyond reads and writes (create, MERGE, VACUUM, history) are SQL on the table's name or
+path, which a classic session and a Spark Connect client run alike (Delta's Python `DeltaTable` API needs Delta's
+own Connect plugin on the server).
 """
 
 from __future__ import annotations
@@ -19,17 +23,17 @@ import inspect
 import logging
 import textwrap
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import TypeVar
 
 # importing `captured` makes PySpark raise its classes for Delta's JVM conflict exceptions
 from delta.exceptions import captured as delta_errors
-from delta.tables import DeltaTable
 from py4j.java_gateway import JavaClass, JavaObject
 from py4j.protocol import Py4JError
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, DataFrameWriter, SparkSession
+from pyspark.sql import DataFrame, DataFrameWriter, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -37,6 +41,7 @@ from clvlake.catalog import TABLES, TableSpec, table_properties
 from clvlake.config import LakeSettings
 from clvlake.config.validation import local_form
 from clvlake.errors import ConflictError, InputError
+from clvlake.session import over_connect
 
 log = logging.getLogger(__name__)
 LOG_RETENTION = "delta.logRetentionDuration"
@@ -53,8 +58,12 @@ BOUND_NAMES: set[tuple[str, str]] = set()
 # the roots of the lakes whose lease (`clvlake.lease`) this process holds: no other clv job writes to them meanwhile
 LEASED: set[str] = set()
 # what creating a table raises while another job is creating it, before that job's first commit: Delta finds the
-# folder not empty, or takes its `_delta_log` folder for a table that then has no version to load
-ANOTHER_CREATOR = ("DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION", "DELTA_TABLE_NOT_FOUND")
+# folder not empty, or takes its `_delta_log` folder for a table (one that exists, or then has no version to load)
+ANOTHER_CREATOR = (
+    "DELTA_CREATE_TABLE_WITH_NON_EMPTY_LOCATION",
+    "TABLE_OR_VIEW_ALREADY_EXISTS",
+    "DELTA_TABLE_NOT_FOUND",
+)
 # Delta's commit conflicts: another job committed to the table after this write read it
 CONFLICTS = (
     delta_errors.ConcurrentAppendException,
@@ -141,6 +150,13 @@ def conform(df: DataFrame, schema: T.StructType) -> DataFrame:
 def property_list(properties: dict[str, str]) -> str:
     """Table properties as SQL: 'key' = 'value', …"""
     return ", ".join(f"'{k}' = '{v}'" for k, v in properties.items())
+
+
+def column_list(schema: T.StructType) -> str:
+    """A schema's columns as SQL, with their NOT NULL constraints."""
+    return ", ".join(
+        f"`{f.name}` {f.dataType.simpleString()}{'' if f.nullable else ' NOT NULL'}" for f in schema.fields
+    )
 
 
 def layout_clause(spec: TableSpec) -> str:
@@ -254,12 +270,26 @@ class Lake:
     def exists(self, table: str) -> bool:
         """Whether the table has a commit. Delta's `isDeltaTable` answers from the JVM's cached log, which does not
         see a table another process created after this one first looked at its folder (two jobs creating the
-        lease table at once): a no is asked again of the log read anew."""
-        if DeltaTable.isDeltaTable(self.spark, self.path(table)):
+        lease table at once): a no is asked again of the log read anew. Under Spark Connect, the server is asked."""
+        if over_connect(self.spark):
+            return self.described(table)
+        if self.spark._jvm.io.delta.tables.DeltaTable.isDeltaTable(
+            self.spark._jsparkSession, self.path(table)
+        ):
             return True
         delta_log = self.delta_log(table)
         version = None if delta_log is None else refreshed_version(self.spark, delta_log)
         return version is not None and version >= 0
+
+    def described(self, table: str) -> bool:
+        """Whether Delta finds a table at the table's folder (`DESCRIBE DETAIL`)."""
+        try:
+            self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path(table)}`")
+        except AnalysisException as err:
+            if err.getCondition() in ("DELTA_MISSING_DELTA_TABLE", "PATH_NOT_FOUND"):
+                return False
+            raise
+        return True
 
     def read(self, table: str) -> DataFrame:
         if not self.exists(table):
@@ -282,11 +312,15 @@ class Lake:
         else:
             writer.save(self.path(table))
 
-    def delta_table(self, table: str) -> DeltaTable:
-        """The table for Delta's MERGE, VACUUM and history API, by name or path."""
-        if self.namespace:
-            return DeltaTable.forName(self.spark, self.ref(table))
-        return DeltaTable.forPath(self.spark, self.path(table))
+    def merge(self, source: DataFrame, table: str, on: str, clauses: str) -> Row:
+        """Delta's MERGE of `source` (rows `s`) into the table (rows `t`) on the SQL condition `on`, with the SQL
+        WHEN `clauses`; returns Delta's row of counts (num_affected_rows, num_deleted_rows, …)."""
+        view = f"clvlake_merge_source_{uuid.uuid4().hex}"
+        source.createOrReplaceTempView(view)
+        try:
+            return self.spark.sql(f"MERGE INTO {self.ref(table)} t USING {view} s ON {on} {clauses}").first()
+        finally:
+            self.spark.catalog.dropTempView(view)
 
     def read_partition(self, table: str, value: date) -> DataFrame:
         """One partition of a partitioned table; an empty partition is an error naming the table and date."""
@@ -305,7 +339,7 @@ class Lake:
         version = None if delta_log is None else refreshed_version(self.spark, delta_log)
         if version is not None:
             return version
-        return int(self.delta_table(table).history(1).select("version").first()[0])
+        return int(self.spark.sql(f"DESCRIBE HISTORY {self.ref(table)} LIMIT 1").first()["version"])
 
     def delta_log(self, table: str) -> JavaObject | None:
         """The table's `DeltaLog` in the JVM, or None: under Spark Connect, whose sessions reach no JVM, or a
@@ -336,18 +370,13 @@ class Lake:
                 self.evolve(table)
                 CHECKED.add(path)
             return False
-        builder = DeltaTable.createIfNotExists(self.spark).location(path).addColumns(spec.schema)
         if self.namespace:
             self.bind(table)  # the schema exists, and the name stands for no other table
-            builder = builder.tableName(self.name(table))
-        if spec.partition_by:
-            builder = builder.partitionedBy(spec.partition_by)
-        if spec.cluster_by:
-            builder = builder.clusterBy(*spec.cluster_by)
-        for key, value in table_properties(spec).items():
-            builder = builder.property(key, value)
+            target = f"{self.name(table)} ({column_list(spec.schema)}) USING delta LOCATION '{path}'"
+        else:
+            target = f"delta.`{path}` ({column_list(spec.schema)}) USING delta"
         try:
-            builder.execute()
+            self.spark.sql(f"CREATE TABLE {target} {layout_clause(spec)}")
         except (AnalysisException, *CONFLICTS) as err:
             # another job is creating it: its folder is there before its first commit (which a cold JVM on a busy
             # machine can take many seconds to write), or its commit won
@@ -478,10 +507,9 @@ class Lake:
         `subjects` must be deterministic (the erasure's few ids): Delta then need not copy it aside first
         (`merge.materializeSource`), which cost a job and a Spark warning per table.
         """
-        target = self.delta_table(table)
         with session_conf(self.spark, "spark.databricks.delta.merge.materializeSource", "none"):
-            merge = target.alias("t").merge(subjects.alias("s"), condition).whenMatchedDelete()
-            removed = int(merge.execute().first()["num_deleted_rows"])  # Delta commits nothing when it is 0
+            counts = self.merge(subjects, table, condition, "WHEN MATCHED THEN DELETE")
+        removed = int(counts["num_deleted_rows"])  # Delta commits nothing when it is 0
         if removed:
             self.spark.sql(f"REORG TABLE {self.ref(table)} APPLY (PURGE)")
         return removed
@@ -496,21 +524,15 @@ class Lake:
         spec = TABLES[table]
         self.ensure(table)
         on = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
-        merge = (
-            self.delta_table(table)
-            .alias("t")
-            .merge(conform(row, spec.schema).alias("s"), on)
-            .whenMatchedUpdateAll(condition=expected)
-            .whenNotMatchedInsertAll()
-        )
+        clauses = f"WHEN MATCHED AND ({expected}) THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
         with session_conf(self.spark, "spark.databricks.delta.merge.materializeSource", "none"):
-            return merge.execute().first()["num_affected_rows"] > 0
+            return self.merge(conform(row, spec.schema), table, on, clauses)["num_affected_rows"] > 0
 
     def vacuum(self, table: str, retention_hours: float) -> None:
         """VACUUM with the given retention; below Delta's 168-hour safety check only for this call."""
         check = "spark.databricks.delta.retentionDurationCheck.enabled"
         with session_conf(self.spark, check, "false" if retention_hours < 168 else "true"):
-            self.delta_table(table).vacuum(retention_hours)
+            self.spark.sql(f"VACUUM {self.ref(table)} RETAIN {retention_hours:f} HOURS")
 
     def checkpoint(self, table: str) -> bool:
         """Write a checkpoint of the table's current version; Delta then also drops the log entries that expired
@@ -563,15 +585,15 @@ class Lake:
             log.debug("%s: inserted every row into the new table (version %d)", table, version)
             return version
         condition = " AND ".join([*(f"t.{k} = s.{k}" for k in spec.keys), *([within] if within else [])])
-        target = self.delta_table(table)
+        target = self.load(table)
         if update_existing:
             same_row = " AND ".join(f"s.{f.name} <=> t.{f.name}" for f in spec.schema.fields)
-            source = source.alias("s").join(target.toDF().alias("t"), F.expr(same_row), how="left_anti")
+            source = source.alias("s").join(target.alias("t"), F.expr(same_row), how="left_anti")
         elif update_when:  # only rows that insert or replace: a rerun commits nothing
             same_key = " AND ".join(f"s.{k} = t.{k}" for k in spec.keys)
             source = (
                 source.alias("s")
-                .join(target.toDF().alias("t"), F.expr(same_key), how="left")
+                .join(target.alias("t"), F.expr(same_key), how="left")
                 .where(F.expr(f"t.{spec.keys[0]} IS NULL OR ({update_when})"))
                 .select("s.*")
             )
@@ -583,12 +605,12 @@ class Lake:
             version = self.version(table)
             log.debug("%s: inserted new rows of %s (version %d)", table, shorten(within), version)
             return version
-        merge = target.alias("t").merge(source.alias("s"), condition)
+        matched = ""
         if update_existing:
-            merge = merge.whenMatchedUpdateAll()
+            matched = "WHEN MATCHED THEN UPDATE SET * "
         elif update_when:
-            merge = merge.whenMatchedUpdateAll(condition=update_when)
-        merge.whenNotMatchedInsertAll().execute()
+            matched = f"WHEN MATCHED AND ({update_when}) THEN UPDATE SET * "
+        self.merge(source, table, condition, f"{matched}WHEN NOT MATCHED THEN INSERT *")
         version = self.version(table)
         log.debug("%s: merged on %s (version %d)", table, ", ".join(spec.keys), version)
         return version

@@ -32,6 +32,7 @@ from pyspark.sql import functions as F
 
 from clvlake.errors import ConflictError
 from clvlake.lake import CONFLICTS, LEASED, Lake
+from clvlake.session import sibling_session
 
 log = logging.getLogger(__name__)
 TABLE = "lease"
@@ -192,9 +193,10 @@ class Renewal(threading.Thread):
 def held(lake: Lake, job: str, wait: timedelta) -> Iterator[None]:
     """Hold the lake's lease for the duration of a job (`acquire`, renewed, then freed).
 
-    The lease is written through a session of its own (same SparkContext, own SQL settings): its MERGEs change a
-    setting for their duration (`Lake.swap_row`), which must not reach the job's writes running meanwhile."""
-    lake = Lake(lake.spark.newSession(), lake.root, lake.namespace)
+    The lease is written through a session of its own (same Spark, own SQL settings: `sibling_session`): its
+    MERGEs change a setting for their duration (`Lake.swap_row`), which must not reach the job's writes running
+    meanwhile."""
+    lake = Lake(sibling_session(lake.spark), lake.root, lake.namespace)
     holder = Holder.this_process(job)
     acquire(lake, holder, wait)
     LEASED.add(lake.root)

@@ -1,7 +1,9 @@
 """The StructType contract of every table clvlake writes, one constant each.
 
 Grain and key of each table are stated beside it. Jobs never infer a schema: landing files are read with the
-raw (all-string) schemas below, then typed and validated into the silver contracts.
+raw (all-string) schemas below, then typed and validated into the silver contracts. A column may be NOT NULL;
+the values of a map and the elements of an array are nullable, as SQL's CREATE TABLE (`clvlake.lake`) makes
+them (the jobs write no null there).
 """
 
 from __future__ import annotations
@@ -199,14 +201,14 @@ QUALITY_CHECKS = _fields(
     ("rows_quarantined", _LONG, False),
     ("rows_duplicate", _LONG, False),
     ("quarantine_rate", _DBL, False),
-    ("quarantined_by_rule", T.MapType(_STR, _LONG, False)),
-    ("null_rates", T.MapType(_STR, _DBL, False)),  # share of accepted rows with a null in each typed column
+    ("quarantined_by_rule", T.MapType(_STR, _LONG)),
+    ("null_rates", T.MapType(_STR, _DBL)),  # share of accepted rows with a null in each typed column
     (
         "rows_suppressed",
         _LONG,
     ),  # rows of erased subjects (suppression list): dropped, not loaded, not quarantined
     # JSON sources: rows read per top-level field outside the contract (new or renamed; not loaded)
-    ("unknown_fields", T.MapType(_STR, _LONG, False)),
+    ("unknown_fields", T.MapType(_STR, _LONG)),
 )
 # grain: one step of an erasure request, append-only: `started` (`clv erase` is about to delete from
 # `tables_touched`), `deleted` (rows deleted from current tables) or `purged` (old versions of `tables_touched`
@@ -217,9 +219,9 @@ ERASURE_AUDIT = _fields(
     ("run_date", _DATE, False),  # of the step
     ("erased_at", _TS, False),  # when the request's rows were deleted
     ("subjects", _INT, False),
-    ("subject_hashes", T.ArrayType(_STR, False), False),  # sha2 of each customer_key
-    ("tables_touched", T.ArrayType(_STR, False), False),  # deleted from / purged
-    ("rows_removed", T.MapType(_STR, _LONG, False), False),  # empty for `purged`
+    ("subject_hashes", T.ArrayType(_STR), False),  # sha2 of each customer_key
+    ("tables_touched", T.ArrayType(_STR), False),  # deleted from / purged
+    ("rows_removed", T.MapType(_STR, _LONG), False),  # empty for `purged`
     ("vacuum_retention_hours", _DBL, False),
     ("request_id", _STR),
     ("action", _STR),  # started / deleted / purged
@@ -323,7 +325,7 @@ CLV_SCORES = _fields(
     ("model_version", _STR, False),
     ("feature_snapshot_date", _DATE, False),
     ("horizon_days", _INT, False),
-    ("input_table_versions", T.MapType(_STR, _LONG, False)),
+    ("input_table_versions", T.MapType(_STR, _LONG)),
     (
         "discounted_clv",
         _DBL,

@@ -51,6 +51,28 @@ def ship_wheels_to_executors(session: SparkSession, scratch_dir: str) -> list[st
     return shipped
 
 
+def over_connect(session: SparkSession) -> bool:
+    """Whether the session is a Spark Connect client's: its driver is a server, and this process has no JVM."""
+    return type(session).__module__.startswith("pyspark.sql.connect.")
+
+
+def remote_session(url: str) -> SparkSession:
+    """A session on the Spark Connect server at `url` (`sc://host:port`), with clvlake's runtime SQL settings;
+    the server's own settings (Delta, memory, time zone) are the server's."""
+    session = SparkSession.builder.remote(url).getOrCreate()
+    log.info("connected to Spark Connect %s at %s", session.version, url)
+    _warn_if_not_utc(session)
+    return with_sql_defaults(session)
+
+
+def sibling_session(session: SparkSession) -> SparkSession:
+    """A session on the same Spark (a classic session's SparkContext, a Connect session's server) with SQL
+    settings of its own, for work that changes a setting while the job's own queries run."""
+    if over_connect(session):
+        return with_sql_defaults(type(session).builder.channelBuilder(session.client._builder).create())
+    return session.newSession()
+
+
 def provided_session() -> SparkSession | None:
     """The session given by spark-submit, Databricks or the caller, if there is one."""
     active = SparkSession.getActiveSession()
@@ -197,15 +219,18 @@ def get_spark(
     """Return the provided session (with clvlake's runtime SQL settings), or build a local one with Delta (jars
     cached after the first run; `quiet`: `QUIET_LOG4J`; `lake` in catalog mode: `metastore_conf`)."""
     scratch = scratch_dir or str(Path(os.environ.get("CLVLAKE_SCRATCH", Path.cwd() / ".spark")).resolve())
+    if settings.remote:
+        return remote_session(settings.remote)
     session = provided_session()
     if session is not None:
         log.info(
-            "using the provided Spark session (master=%s); its settings are kept (clvlake only sets %s)",
-            session.sparkContext.master,
+            "using the provided Spark session (%s); its settings are kept (clvlake only sets %s)",
+            "Spark Connect" if over_connect(session) else f"master={session.sparkContext.master}",
             ", ".join(SQL_DEFAULTS),
         )
         _warn_if_not_utc(session)
-        ship_wheels_to_executors(session, scratch)
+        if not over_connect(session):  # a Connect server has the cluster's libraries installed its own way
+            ship_wheels_to_executors(session, scratch)
         return with_sql_defaults(session)
     builder = SparkSession.builder
     # the JVM's own address for the driver: Spark then need not warn that the hostname resolves to a loopback one

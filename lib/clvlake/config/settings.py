@@ -11,13 +11,17 @@ from datetime import date
 
 @dataclass(frozen=True)
 class SparkSettings:
-    """Local-mode session settings. Under spark-submit or Databricks the cluster's settings win."""
+    """Local-mode session settings (or `remote`: a Spark Connect server). Under spark-submit or Databricks the
+    cluster's settings win."""
 
     master: str
     app_name: str
     shuffle_partitions: int
     driver_memory: str
     extra: dict[str, str] = field(default_factory=dict)
+    remote: str = (
+        ""  # a Spark Connect server (`sc://host:port`): every job runs there instead of in local mode
+    )
 
 
 @dataclass(frozen=True)

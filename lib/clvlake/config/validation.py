@@ -181,6 +181,10 @@ def validate(cfg: Config) -> None:
     if cfg.lake.lease_wait_minutes < 0:
         raise ConfigError(f"{source}: key 'lake.lease_wait_minutes' must not be negative")
     _validate_catalog(cfg.lake, source)
+    if cfg.spark.remote and not cfg.spark.remote.startswith("sc://"):
+        raise ConfigError(
+            f"{source}: key 'spark.remote' is {cfg.spark.remote!r}: a Spark Connect server is sc://host:port"
+        )
     if not 0 <= cfg.ingest.max_quarantine_rate <= 1:
         raise ConfigError(f"{source}: key 'ingest.max_quarantine_rate' must be between 0 and 1")
     if cfg.ingest.max_id_length < 1:

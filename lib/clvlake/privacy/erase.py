@@ -52,6 +52,8 @@ OVERDUE_AFTER = timedelta(days=1)  # past its due time, a purge the daily run ha
 # Delta expires log entries older than the log retention counted back from midnight, so the log is kept a day
 # less than the files: every entry from before the erasure is expired when the purge is due
 LOG_DAY_ROUNDING_HOURS = 24
+# the tables this process could not checkpoint (no Delta log reachable: Spark Connect), said once
+UNCHECKPOINTED: set[str] = set()
 
 
 def match_condition(columns: list[str]) -> str | None:
@@ -80,12 +82,18 @@ def read_ids_file(path: str) -> list[str]:
 
 
 def checkpoint(lake: Lake, table: str) -> None:
-    if not lake.checkpoint(table):
+    """Checkpoint the table, so its expired log entries go now; where no Delta log is reachable (Spark Connect)
+    they go at the table's next checkpoint, which is said once per process."""
+    if lake.checkpoint(table):
+        return
+    if UNCHECKPOINTED:
+        log.debug("erase: %s: no checkpoint written", table)
+    else:
         log.warning(
-            "erase: %s: no Delta log reachable for a checkpoint (Spark Connect?); old log entries go at the "
-            "table's next checkpoint",
-            table,
+            "erase: no Delta log reachable for a checkpoint (Spark Connect?): old log entries go at each "
+            "table's next checkpoint (Delta writes one every 10 commits)"
         )
+    UNCHECKPOINTED.add(table)
 
 
 def ids_never_accepted(lake: Lake, subjects: DataFrame) -> int:
