@@ -179,12 +179,20 @@ def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int
         rows = predictions.where(F.col("method") == F.lit(method_name(form)))
         metrics[method_name(form)]["coverage"] = coverage(rows, "actual", "lower", "upper")
     for method, values in metrics.items():
-        log.info(
+        log.debug(
             "backtest %s %s: %s",
             evaluation.name,
             method,
             ", ".join(f"{k}={v:.4f}" for k, v in values.items()),
         )
+    best = max(metrics, key=lambda method: metrics[method]["normalised_gini"])
+    log.info(
+        "backtest %s: %d methods scored; the best ranking: %s (normalised Gini %.3f)",
+        evaluation.name,
+        len(metrics),
+        best,
+        metrics[best]["normalised_gini"],
+    )
     return Outcome(evaluation, forms, metrics, predictions, deciles)
 
 

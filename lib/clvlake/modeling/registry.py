@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import logging
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import mlflow
@@ -17,6 +21,8 @@ from clvlake.errors import InputError
 log = logging.getLogger(__name__)
 CHAMPION = "champion"
 LAKE_TAG = "clvlake.lake"  # the lake a training run trained on
+# what MLflow prints to stderr when it registers a model version (clvlake's own log line says it once)
+REGISTRATION_NOTES = ("Successfully registered model", "Created version", "Registered model")
 
 
 def configure(settings: MlflowSettings, experiment_name: str | None = None) -> str:
@@ -39,6 +45,22 @@ def configure(settings: MlflowSettings, experiment_name: str | None = None) -> s
         experiment_id = experiment.experiment_id
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
+
+
+@contextlib.contextmanager
+def registration_notes_logged() -> Iterator[None]:
+    """Log MLflow's registration notes, which it prints to stderr, at debug level instead (`clv -v` shows them);
+    pass on anything else it prints there (its warnings)."""
+    printed = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(printed):
+            yield
+    finally:
+        for line in printed.getvalue().splitlines():
+            if line.startswith(REGISTRATION_NOTES):
+                log.debug("mlflow: %s", line)
+            else:
+                print(line, file=sys.stderr)
 
 
 def scoring_version(settings: MlflowSettings) -> str:

@@ -232,17 +232,18 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
         )
         mlflow.log_text(json.dumps(comparison, indent=1), "comparison.json")
         mlflow.set_tags({"champion_moved": str(decision.moved), "champion_reason": decision.reason})
-        info = mlflow.spark.log_model(
-            chosen.model,
-            "model",
-            registered_model_name=cfg.mlflow.model_name,
-            signature=registry.model_signature(
-                current.evaluation.rows.select(model_inputs(model_cfg.btyd.as_features)).schema,
-                "raw_prediction",
-            ),
-            pip_requirements=MODEL_REQUIREMENTS,
-            dfs_tmpdir=tmp,
-        )
+        with registry.registration_notes_logged():
+            info = mlflow.spark.log_model(
+                chosen.model,
+                "model",
+                registered_model_name=cfg.mlflow.model_name,
+                signature=registry.model_signature(
+                    current.evaluation.rows.select(model_inputs(model_cfg.btyd.as_features)).schema,
+                    "raw_prediction",
+                ),
+                pip_requirements=MODEL_REQUIREMENTS,
+                dfs_tmpdir=tmp,
+            )
         run_id = active.info.run_id
     version = str(info.registered_model_version)
     if decision.moved:
