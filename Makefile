@@ -95,9 +95,11 @@ wheel: $(STAMP)
 cluster-up: $(STAMP)
 	PYTHON=$(BIN)/python scripts/local_cluster.sh start
 
-## connect-up: a Spark Connect server with Delta in local mode (sc://127.0.0.1:15002); cluster-down stops it
+## connect-up: a Spark Connect server with Delta in local mode, sized as conf/local.yml (sc://127.0.0.1:15002);
+## cluster-down stops it
 connect-up: $(STAMP)
-	PYTHON=$(BIN)/python scripts/local_cluster.sh connect
+	PYTHON=$(BIN)/python scripts/local_cluster.sh connect "local[*]" \
+	  --conf spark.sql.shuffle.partitions=8 --conf spark.driver.memory=4g
 
 cluster-down:
 	scripts/local_cluster.sh stop

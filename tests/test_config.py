@@ -1,4 +1,5 @@
 import dataclasses
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -8,7 +9,7 @@ import yaml
 
 from clvlake.config import SparkSettings, absolute_location, expand_env, load_config
 from clvlake.errors import ConfigError
-from clvlake.session import local_session_conf, metastore_conf
+from clvlake.session import get_spark, local_session_conf, metastore_conf
 from tests.support.config import REPO
 
 
@@ -297,3 +298,11 @@ def test_catalog_mode_keeps_a_laptops_metastore_under_the_lake_and_path_mode_nee
     )
     with pytest.raises(ConfigError, match="keeps its metastore under a local lake root"):
         metastore_conf(dataclasses.replace(catalog, root="s3a://bucket/clvlake"))
+
+
+def test_an_empty_spark_remote_means_no_connect_server(spark, monkeypatch):
+    """pyspark takes SPARK_REMOTE's mere presence for Spark Connect; set but empty, clvlake runs classic."""
+    monkeypatch.setenv("SPARK_REMOTE", "")
+    settings = SparkSettings(master="local[2]", app_name="t", shuffle_partitions=2, driver_memory="1g")
+    assert get_spark(settings) is spark
+    assert "SPARK_REMOTE" not in os.environ

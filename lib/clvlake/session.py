@@ -219,8 +219,10 @@ def get_spark(
     """Return the provided session (with clvlake's runtime SQL settings), or build a local one with Delta (jars
     cached after the first run; `quiet`: `QUIET_LOG4J`; `lake` in catalog mode: `metastore_conf`)."""
     scratch = scratch_dir or str(Path(os.environ.get("CLVLAKE_SCRATCH", Path.cwd() / ".spark")).resolve())
-    if settings.remote:
-        return remote_session(settings.remote)
+    remote = settings.remote or os.environ.get("SPARK_REMOTE")  # pyspark's own variable for a Connect server
+    if remote:
+        return remote_session(remote)
+    os.environ.pop("SPARK_REMOTE", None)  # set but empty: pyspark would take its presence for Connect
     session = provided_session()
     if session is not None:
         log.info(

@@ -19,9 +19,7 @@ class SparkSettings:
     shuffle_partitions: int
     driver_memory: str
     extra: dict[str, str] = field(default_factory=dict)
-    remote: str = (
-        ""  # a Spark Connect server (`sc://host:port`): every job runs there instead of in local mode
-    )
+    remote: str = ""  # a Spark Connect server, sc://host:port (else SPARK_REMOTE): the jobs run there
 
 
 @dataclass(frozen=True)
