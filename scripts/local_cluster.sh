@@ -67,6 +67,11 @@ connect() {  # master, spark-submit options...: the server's driver runs here, w
   local master=${1:-local[*]}
   [ $# -gt 0 ] && shift
   mkdir -p "$CLUSTER_DIR"
+  if [ -f "$CLUSTER_DIR/connect.pid" ] && kill -0 "$(cat "$CLUSTER_DIR/connect.pid")" 2>/dev/null; then
+    echo "local_cluster: Spark Connect server already running" >&2
+    echo "sc://${HOST}:${CONNECT_PORT}"
+    return 0
+  fi
   local jars
   jars=$("$PYTHON" -c 'from clvlake.jars import cached_jars; print(",".join(cached_jars() or []))')
   [ -n "$jars" ] || { echo "local_cluster: no Delta jars cached: run 'make install' first" >&2; return 1; }
