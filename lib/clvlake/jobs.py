@@ -80,7 +80,6 @@ class Job:
     rows: Callable[[Result], int | None] = written_rows
     after: Callable[[Result], None] | None = None
     hidden: tuple[str, ...] = ()  # result keys left out of the summary line
-    classic_only: bool = False  # fits or applies the model: needs a classic session (`check_session`)
 
 
 def purge(spark: SparkSession, cfg: Config, as_of: date) -> Result:
@@ -93,15 +92,15 @@ JOBS: dict[str, Job] = {
     "purge": Job(purge),  # vacuums only: it computes no key
     "ingest": Job(ingest.run, before=check_lake_salt, rows=accepted_rows),
     "features": Job(features.run, before=check_lake_salt, run_dates=features.run_snapshots),
-    "train": Job(train.run, before=check_lake_salt, after=print_training, classic_only=True),
-    "score": Job(score.run, before=check_lake_salt, classic_only=True),
+    "train": Job(train.run, before=check_lake_salt, after=print_training),
+    "score": Job(score.run, before=check_lake_salt),
     "report": Job(report.run, before=check_lake_salt),
     "monitor": Job(monitor.run, before=check_lake_salt, after=raise_on_alerts, hidden=("alerts",)),
 }
 
 
-# the commands that fit or apply the model
-CLASSIC_ONLY = ("backtest", *(name for name, job in JOBS.items() if job.classic_only))
+# the commands that fit or apply the model: they need a classic session (`check_session`)
+CLASSIC_ONLY = ("train", "score", "backtest")
 
 
 def check_session(spark: SparkSession, names: Sequence[str]) -> None:

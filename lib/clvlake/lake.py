@@ -370,13 +370,12 @@ class Lake:
                 self.evolve(table)
                 CHECKED.add(path)
             return False
-        if self.namespace:
-            self.bind(table)  # the schema exists, and the name stands for no other table
-            target = f"{self.name(table)} ({column_list(spec.schema)}) USING delta LOCATION '{path}'"
-        else:
-            target = f"delta.`{path}` ({column_list(spec.schema)}) USING delta"
+        # by name (`ref` makes sure the schema exists and the name stands for no other table) at the folder, or
+        # by path
+        location = f"LOCATION '{path}'" if self.namespace else ""
+        create = f"CREATE TABLE {self.ref(table)} ({column_list(spec.schema)}) USING delta {location}"
         try:
-            self.spark.sql(f"CREATE TABLE {target} {layout_clause(spec)}")
+            self.spark.sql(f"{create} {layout_clause(spec)}")
         except (AnalysisException, *CONFLICTS) as err:
             # another job is creating it: its folder is there before its first commit (which a cold JVM on a busy
             # machine can take many seconds to write), or its commit won
