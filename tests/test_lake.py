@@ -208,6 +208,37 @@ def test_a_merge_into_a_new_table_inserts_every_row_and_a_rerun_commits_nothing(
     assert_df_equality(lake.read("orders"), rows, ignore_row_order=True, ignore_nullable=True)
 
 
+def live_files(lake: Lake, table: str) -> list[dict]:
+    """The `add` actions of the table's current version, replayed from its JSON log (no checkpoint is written
+    here): within a commit the removes go first, as a deletion vector's `add` replaces its file's entry."""
+    live: dict[str, dict] = {}
+    for commit in sorted(Path(lake.path(table), "_delta_log").glob("*.json")):
+        actions = [json.loads(line) for line in commit.read_text().splitlines()]
+        for action in actions:
+            live.pop(action.get("remove", {}).get("path"), None)
+        live.update({a["add"]["path"]: a["add"] for a in actions if "add" in a})
+    return list(live.values())
+
+
+@pytest.mark.parametrize("deletion_vectors", [False, True])
+def test_deleted_rows_leave_no_deletion_vector_behind_for_the_vacuum(spark, tmp_path, deletion_vectors):
+    """An erasure's delete: without deletion vectors the MERGE rewrites the file and nothing follows it; with them
+    (Databricks' default) the rows are only marked deleted until REORG … APPLY (PURGE) rewrites the file, which
+    the VACUUM can then drop with the old one."""
+    lake = Lake(spark, str(tmp_path / "lake"))
+    lake.merge_new(orders_frame(spark, ORDER, ("O2", "k2", *ORDER[2:])), "orders")
+    if deletion_vectors:
+        lake.set_properties("orders", {"delta.enableDeletionVectors": "true"})
+    subjects = spark.createDataFrame([("k1",)], "customer_key string")
+    assert lake.delete_matching("orders", subjects, "t.customer_key = s.customer_key") == 1
+    assert [r["order_id"] for r in lake.read("orders").collect()] == ["O2"]
+    assert [f.get("deletionVector") for f in live_files(lake, "orders")] == [None]
+    operations = [
+        r["operation"] for r in spark.sql(f"DESCRIBE HISTORY delta.`{lake.path('orders')}`").collect()
+    ]
+    assert ("REORG" in operations) == deletion_vectors
+
+
 def test_a_write_that_conflicts_with_a_concurrent_commit_is_written_again(spark, tmp_path, caplog):
     """A MERGE whose source is slow: while it runs, another writer appends to the table; Delta fails the MERGE's
     commit as concurrent, and it is written again over the new version."""

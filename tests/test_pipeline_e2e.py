@@ -349,56 +349,44 @@ def test_a_training_killed_part_way_leaves_no_run_running_and_a_rerun_as_an_unin
     assert client.get_model_version_by_alias(cfg.mlflow.model_name, "champion").version == champion.version
 
 
-def test_an_erasure_during_scoring_waits_for_it_and_leaves_the_customer_in_no_gold_table(
+def test_an_erasure_killed_part_way_and_rerun_during_scoring_waits_for_it_and_erases_everywhere(
     spark, pipeline_twice, tmp_path
 ):
-    """Runs last: it erases a customer. `clv erase` started while `clv score` runs waits for the lake's lease;
-    without it, scores computed before the erasure would be written to gold after it."""
+    """Runs last: it erases a customer. `clv erase` SIGKILLed once it has erased silver orders; `clv score` then
+    takes the lease the killed run left; the erasure's rerun, started while scoring runs, waits for the lease
+    (without it, scores computed before the erasure would be written to gold after it) and erases the rest. The
+    killed run's start record keeps every table it searched pending for the purge, although the rerun found
+    nothing in those it had already erased (so their old versions are vacuumed too)."""
     cfg, lake, _ = pipeline_twice
-    subject = lake.read("customer_identity").orderBy("customer_id").first()
+    subject = lake.read("customer_identity").orderBy(F.desc("customer_id")).first()
+    tables = [t for t in erasable_tables() if lake.exists(t) and "customer_key" in TABLES[t].schema.names]
+
+    def holding(names) -> set[str]:
+        return {
+            t
+            for t in names
+            if not lake.read(t).where(F.col("customer_key") == subject["customer_key"]).isEmpty()
+        }
+
+    held = holding(tables)
+    assert "orders" in held
+    args = ["erase", "--conf", cfg.source_file, "--customer-id", subject["customer_id"]]
+    orders, versions = Path(lake.path("orders")), commits(Path(lake.path("orders")))
+    kill_when(start_clv(args, tmp_path / "erasing"), lambda: bool(commits(orders) - versions))
+    left = holding(held)
+    assert "orders" not in left and left, "killed part-way"
     scoring = start_clv(
         ["score", "--conf", cfg.source_file, "--as-of", AS_OF.isoformat()],
-        tmp_path / "scratch",
+        tmp_path / "scoring",
         subprocess.PIPE,
     )
     wait_until(lambda: str(lake.read("lease").first()["holder"]).startswith("score:"), [scoring], every=1.0)
-    assert main(["erase", "--conf", cfg.source_file, "--customer-id", subject["customer_id"]]) == 0
+    assert main(args) == 0
     _, err = scoring.communicate(timeout=600)
     assert scoring.returncode == 0, err
-    gold = [t for t, spec in TABLES.items() if spec.layer == "gold" and "customer_key" in spec.schema.names]
-    for table in gold:
-        assert lake.read(table).where(F.col("customer_key") == subject["customer_key"]).isEmpty(), table
+    assert holding(tables) == set()
     assert lake.read_partition("clv_scores", AS_OF).count() > 300
     history = SparkDeltaTable.forPath(spark, lake.path("clv_scores")).history(3).collect()
     operations = [r["operation"] for r in sorted(history, key=lambda r: -r["version"])]
     assert operations.index("MERGE") < operations.index("WRITE")  # the erasure came after the scores
-
-
-def test_an_erasure_killed_part_way_then_rerun_erases_everywhere_and_leaves_every_table_to_the_purge(
-    spark, pipeline_twice, tmp_path
-):
-    """Runs last. `clv erase` SIGKILLed once it has erased silver orders; the rerun erases the rest. The killed
-    run's start record keeps every table it searched pending for the purge, although the rerun found nothing in
-    those it had already erased (so their old versions are vacuumed too)."""
-    cfg, lake, _ = pipeline_twice
-    subject = lake.read("customer_identity").orderBy(F.desc("customer_id")).first()
-    tables = [t for t in erasable_tables() if lake.exists(t) and "customer_key" in TABLES[t].schema.names]
-    holding = {
-        t
-        for t in tables
-        if not lake.read(t).where(F.col("customer_key") == subject["customer_key"]).isEmpty()
-    }
-    assert "orders" in holding
-    args = ["erase", "--conf", cfg.source_file, "--customer-id", subject["customer_id"]]
-    orders, versions = Path(lake.path("orders")), commits(Path(lake.path("orders")))
-    kill_when(start_clv(args, tmp_path / "scratch"), lambda: bool(commits(orders) - versions))
-    left = {
-        t
-        for t in holding
-        if not lake.read(t).where(F.col("customer_key") == subject["customer_key"]).isEmpty()
-    }
-    assert "orders" not in left and left, "killed part-way"
-    assert main(args) == 0
-    for table in tables:
-        assert lake.read(table).where(F.col("customer_key") == subject["customer_key"]).isEmpty(), table
-    assert holding <= {t for purge in pending_purges(lake) for t in purge.tables}
+    assert held <= {t for purge in pending_purges(lake) for t in purge.tables}

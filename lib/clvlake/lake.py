@@ -45,6 +45,7 @@ from clvlake.session import over_connect
 
 log = logging.getLogger(__name__)
 LOG_RETENTION = "delta.logRetentionDuration"
+DELETION_VECTORS = "delta.enableDeletionVectors"  # Delta's DML marks rows deleted instead of rewriting files
 # open-source Delta's log, and Databricks Runtime's build of it
 DELTA_LOG_CLASSES = ("org.apache.spark.sql.delta.DeltaLog", "com.databricks.sql.transaction.tahoe.DeltaLog")
 
@@ -502,14 +503,18 @@ class Lake:
         """Delete target rows `t` matching a row `s` of `subjects` under `condition`; returns rows removed.
 
         A MERGE rather than `DELETE WHERE <literal>`: the Delta log records the condition text, so a literal
-        identifier would outlive the rows. Deletion vectors are purged so the bytes go with the next VACUUM.
+        identifier would outlive the rows. On a table with deletion vectors (`delta.enableDeletionVectors`, e.g.
+        Databricks' default for new tables) the MERGE only marks the rows deleted, so they are purged (REORG …
+        APPLY (PURGE)) and the bytes go with the next VACUUM; elsewhere the MERGE has already rewritten the files.
         `subjects` must be deterministic (the erasure's few ids): Delta then need not copy it aside first
-        (`merge.materializeSource`), which cost a job and a Spark warning per table.
+        (`merge.materializeSource`), which cost a job and a Spark warning per table. They are broadcast: joined
+        otherwise on a condition with OR (key or id), they were read once per target partition, which Delta's
+        check of the source between its two scans took for a changed source (a warning per table).
         """
         with session_conf(self.spark, "spark.databricks.delta.merge.materializeSource", "none"):
-            counts = self.merge(subjects, table, condition, "WHEN MATCHED THEN DELETE")
+            counts = self.merge(F.broadcast(subjects), table, condition, "WHEN MATCHED THEN DELETE")
         removed = int(counts["num_deleted_rows"])  # Delta commits nothing when it is 0
-        if removed:
+        if removed and self.properties(table).get(DELETION_VECTORS, "false").lower() == "true":
             self.spark.sql(f"REORG TABLE {self.ref(table)} APPLY (PURGE)")
         return removed
 

@@ -3,13 +3,13 @@
 Phase 1 (`clv erase --customer-id …`) deletes the subjects' rows from the current version of every table at once.
 Rows are matched by key, never by text: `customer_key` (every table that can hold a subject: bronze and quarantine
 store the key of each landed row next to its raw text) and the clear `customer_id` where a table holds it (bronze,
-identity). A landed row whose customer id could not be parsed has a null key and cannot be found: it is not
-erased. First of all, the landing files the subjects' rows came from are rewritten without them
-(`privacy/landing.py`). Rows go with a MERGE … DELETE whose condition joins to the subjects, so no identifier
-is written into the Delta log; deletion vectors are purged (REORG … APPLY (PURGE)). The identity table goes last, so an
-interrupted erasure can be rerun. Campaign export folders that held a subject are rewritten from the erased
-scores. An `erasure_audit` row (`deleted`) records when, which tables, how many rows, a hash of each subject's
-customer_key (never the id) and when the purge is due: the deletion + `privacy.vacuum_retention_hours`.
+identity). A landed row whose customer id could not be parsed has a null key and cannot be found: it is not erased.
+First of all, the landing files the subjects' rows came from are rewritten without them (`privacy/landing.py`).
+Rows go with a MERGE … DELETE whose condition joins to the subjects, so no identifier is written into the Delta
+log; a table with deletion vectors has them purged (REORG … APPLY (PURGE)). The identity table goes last, so an
+interrupted erasure can be rerun. Campaign export folders that held a subject are rewritten from the erased scores.
+An `erasure_audit` row (`deleted`) records when, which tables, how many rows, a hash of each subject's customer_key
+(never the id) and when the purge is due: the deletion + `privacy.vacuum_retention_hours`.
 
 Phase 2 (`complete_purges`: the daily `clv pipeline` and `clv erase --complete`) VACUUMs each touched table of every
 request whose purge is due, with that same retention, so the files the deletion dropped, and with them every older
