@@ -27,7 +27,6 @@ def cfg(tmp_path) -> Config:
 LONGEST_FIRST = (
     "tests/test_pipeline_e2e.py",
     "tests/modeling/test_backtest.py",
-    "tests/ingest/test_kill.py",
     "tests/privacy/test_erase.py",
     "tests/ingest/test_fuzz.py",
     "tests/ingest/test_run.py",

@@ -24,7 +24,8 @@ TEST_SPARK = {
     # For the same reason the JVM compiles only with its quick first-tier compiler (C1): a test's JVM spends most
     # of its time in code run too few times for the optimising compiler to repay its CPU, which two test workers
     # on two cores then lack (JVM CPU of a 400-customer ingest 61 → 38 s at the same wall time; test_erase.py +
-    # test_kill.py with two workers: 319 and 334 s without it, 301 and 297 s with it, runs alternated).
+    # test_kill.py (now in test_fuzz.py) with two workers: 319 and 334 s without it, 301 and 297 s with it, runs
+    # alternated).
     "extra": {
         "spark.sql.codegen.wholeStage": "false",
         "spark.sql.codegen.factoryMode": "NO_CODEGEN",
