@@ -45,7 +45,9 @@ from clvlake.session import over_connect
 
 log = logging.getLogger(__name__)
 LOG_RETENTION = "delta.logRetentionDuration"
-DELETION_VECTORS = "delta.enableDeletionVectors"  # Delta's DML marks rows deleted instead of rewriting files
+# the table feature under which Delta's DML may mark rows deleted instead of rewriting their files; it stays in the
+# protocol when `delta.enableDeletionVectors` is switched off again, as may the vectors written before
+DELETION_VECTORS = "deletionVectors"
 # open-source Delta's log, and Databricks Runtime's build of it
 DELTA_LOG_CLASSES = ("org.apache.spark.sql.delta.DeltaLog", "com.databricks.sql.transaction.tahoe.DeltaLog")
 
@@ -503,9 +505,10 @@ class Lake:
         """Delete target rows `t` matching a row `s` of `subjects` under `condition`; returns rows removed.
 
         A MERGE rather than `DELETE WHERE <literal>`: the Delta log records the condition text, so a literal
-        identifier would outlive the rows. On a table with deletion vectors (`delta.enableDeletionVectors`, e.g.
-        Databricks' default for new tables) the MERGE only marks the rows deleted, so they are purged (REORG …
-        APPLY (PURGE)) and the bytes go with the next VACUUM; elsewhere the MERGE has already rewritten the files.
+        identifier would outlive the rows. On a table with the deletion-vectors feature (e.g. Databricks' default
+        for new tables) DML may have only marked rows deleted (this MERGE, or an earlier update while the feature
+        was switched on), so they are purged (REORG … APPLY (PURGE)) and the bytes go with the next VACUUM;
+        elsewhere the MERGE has already rewritten the files.
         `subjects` must be deterministic (the erasure's few ids): Delta then need not copy it aside first
         (`merge.materializeSource`), which cost a job and a Spark warning per table. They are broadcast: joined
         otherwise on a condition with OR (key or id), they were read once per target partition, which Delta's
@@ -514,7 +517,7 @@ class Lake:
         with session_conf(self.spark, "spark.databricks.delta.merge.materializeSource", "none"):
             counts = self.merge(F.broadcast(subjects), table, condition, "WHEN MATCHED THEN DELETE")
         removed = int(counts["num_deleted_rows"])  # Delta commits nothing when it is 0
-        if removed and self.properties(table).get(DELETION_VECTORS, "false").lower() == "true":
+        if removed and DELETION_VECTORS in self.table_features(table):
             self.spark.sql(f"REORG TABLE {self.ref(table)} APPLY (PURGE)")
         return removed
 
@@ -552,6 +555,10 @@ class Lake:
     def properties(self, table: str) -> dict[str, str]:
         """The table's Delta properties."""
         return self.spark.sql(f"DESCRIBE DETAIL {self.ref(table)}").first()["properties"]
+
+    def table_features(self, table: str) -> list[str]:
+        """The features of the table's protocol (e.g. `deletionVectors`)."""
+        return list(self.spark.sql(f"DESCRIBE DETAIL {self.ref(table)}").first()["tableFeatures"] or [])
 
     def set_properties(self, table: str, properties: dict[str, str]) -> None:
         """Set Delta properties of the table (one commit)."""
