@@ -405,7 +405,7 @@ class Lake:
         in one atomic commit that keeps every row and the table's history; returns whether it did. Missing
         table properties alone are set without a rewrite."""
         spec, path = TABLES[table], self.path(table)
-        detail = self.spark.sql(f"DESCRIBE DETAIL {self.ref(table)}").first()
+        detail = self.detail(table)
         if list(detail["partitionColumns"]) != ([spec.partition_by] if spec.partition_by else []) or list(
             detail["clusteringColumns"] or []
         ) != list(spec.cluster_by):
@@ -517,7 +517,7 @@ class Lake:
         with session_conf(self.spark, "spark.databricks.delta.merge.materializeSource", "none"):
             counts = self.merge(F.broadcast(subjects), table, condition, "WHEN MATCHED THEN DELETE")
         removed = int(counts["num_deleted_rows"])  # Delta commits nothing when it is 0
-        if removed and DELETION_VECTORS in self.table_features(table):
+        if removed and DELETION_VECTORS in (self.detail(table)["tableFeatures"] or []):
             self.spark.sql(f"REORG TABLE {self.ref(table)} APPLY (PURGE)")
         return removed
 
@@ -552,13 +552,13 @@ class Lake:
         delta_log.checkpoint()
         return True
 
+    def detail(self, table: str) -> Row:
+        """Delta's `DESCRIBE DETAIL` row of the table (layout, properties, protocol features, …)."""
+        return self.spark.sql(f"DESCRIBE DETAIL {self.ref(table)}").first()
+
     def properties(self, table: str) -> dict[str, str]:
         """The table's Delta properties."""
-        return self.spark.sql(f"DESCRIBE DETAIL {self.ref(table)}").first()["properties"]
-
-    def table_features(self, table: str) -> list[str]:
-        """The features of the table's protocol (e.g. `deletionVectors`)."""
-        return list(self.spark.sql(f"DESCRIBE DETAIL {self.ref(table)}").first()["tableFeatures"] or [])
+        return self.detail(table)["properties"]
 
     def set_properties(self, table: str, properties: dict[str, str]) -> None:
         """Set Delta properties of the table (one commit)."""
