@@ -37,6 +37,18 @@ def test_a_second_job_waits_for_the_holder_then_stops_with_an_error_naming_it(la
     assert holder_now(lake) == first.id
 
 
+def test_of_two_takers_that_read_the_lease_free_only_the_first_to_write_holds_it(lake):
+    first, second = Holder.this_process("ingest"), Holder.this_process("erase")
+    for before_the_first_job in (True, False):
+        seen = lease.current(lake)
+        assert (seen.row is None) is before_the_first_job and seen.holder is None
+        assert lease.write(lake, seen, first)
+        lease.write(lake, seen, second)  # it read the lease before the first wrote it: its write does not land
+        assert holder_now(lake) == first.id
+        lease.write(lake, lease.current(lake), None)  # freed
+    assert holder_now(lake) is None
+
+
 def test_the_lease_is_freed_when_the_job_ends_also_on_an_error(lake):
     with pytest.raises(RuntimeError), lease.held(lake, "score", timedelta(0)):
         assert holder_now(lake).startswith("score:")

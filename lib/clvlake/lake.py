@@ -67,6 +67,8 @@ ANOTHER_CREATOR = (
     "TABLE_OR_VIEW_ALREADY_EXISTS",
     "DELTA_TABLE_NOT_FOUND",
 )
+# Delta's setting for copying a MERGE's source aside first (`Lake.delete_matching`)
+MATERIALIZE_SOURCE = "spark.databricks.delta.merge.materializeSource"
 # Delta's commit conflicts: another job committed to the table after this write read it
 CONFLICTS = (
     delta_errors.ConcurrentAppendException,
@@ -514,26 +516,30 @@ class Lake:
         otherwise on a condition with OR (key or id), they were read once per target partition, which Delta's
         check of the source between its two scans took for a changed source (a warning per table).
         """
-        with session_conf(self.spark, "spark.databricks.delta.merge.materializeSource", "none"):
+        with session_conf(self.spark, MATERIALIZE_SOURCE, "none"):
             counts = self.merge(F.broadcast(subjects), table, condition, "WHEN MATCHED THEN DELETE")
         removed = int(counts["num_deleted_rows"])  # Delta commits nothing when it is 0
         if removed and DELETION_VECTORS in (self.detail(table)["tableFeatures"] or []):
             self.spark.sql(f"REORG TABLE {self.ref(table)} APPLY (PURGE)")
         return removed
 
-    def swap_row(self, row: DataFrame, table: str, expected: str) -> bool:
-        """Put one row in the table by its key: insert it where the key is new, else replace the row there only if
-        the SQL condition `expected` holds for it (`t`); returns whether it did. One MERGE, so Delta's conflict
-        detection makes it a compare-and-set: of two swaps of one row at once, one commits and the other raises
-        one of `CONFLICTS`, which the caller handles (not retried here: the row has changed, so the condition
-        is to be judged anew). `row` must hold literals only: Delta then need not copy it aside first
-        (`merge.materializeSource`, a job and a Spark warning each time)."""
-        spec = TABLES[table]
+    def overwrite_if_unchanged(self, row: DataFrame, table: str, read_version: int) -> None:
+        """Replace the table's rows with `row` unless another write of this method committed after the table's
+        version `read_version`, at which the caller read it: a compare-and-set for a one-row table (the lake's
+        lease). Each write carries Delta's idempotent-write id of the table (`txnAppId`) with `read_version` + 1
+        (`txnVersion`): Delta skips the write when the table has had that number or a later one, and fails it as
+        concurrent (one of `CONFLICTS`, not retried: the caller reads the row anew) when another write of the id
+        commits meanwhile. A plain write, not a MERGE or UPDATE: no search for matching rows, and no DML warming
+        up (seconds) in a job that runs none. Whether it was written is for the caller to read back."""
         self.ensure(table)
-        on = " AND ".join(f"t.{k} = s.{k}" for k in spec.keys)
-        clauses = f"WHEN MATCHED AND ({expected}) THEN UPDATE SET * WHEN NOT MATCHED THEN INSERT *"
-        with session_conf(self.spark, "spark.databricks.delta.merge.materializeSource", "none"):
-            return self.merge(conform(row, spec.schema), table, on, clauses)["num_affected_rows"] > 0
+        writer = (
+            conform(row, TABLES[table].schema)
+            .write.format("delta")
+            .mode("overwrite")
+            .option("txnAppId", f"clvlake-{table}")
+            .option("txnVersion", read_version + 1)
+        )
+        self.save(writer, table)
 
     def vacuum(self, table: str, retention_hours: float) -> None:
         """VACUUM with the given retention; below Delta's 168-hour safety check only for this call."""

@@ -1,4 +1,4 @@
-"""One writing job at a time per lake: the lake's lease, a row of the `lease` table taken with a MERGE.
+"""One writing job at a time per lake: the lake's lease, the one row of the `lease` table.
 
 Delta orders the commits of one table, not a job's writes to several: two `clv ingest` runs of the same new
 files would both load them, and an erasure committing between a scoring job's read of the features and its
@@ -7,11 +7,12 @@ write of the scores would see its customer written back to gold. So every `clv` 
 lease while it runs. A second job waits for it, up to `lake.lease_wait_minutes`, then stops with a
 `ConflictError` naming the holder.
 
-Taking the lease is `Lake.swap_row`: a MERGE that makes this process the holder only where the row is free,
-already this process's, not renewed for `EXPIRES` (its holder died), or held by a process of this host that no
-longer runs (so the rerun of a killed job need not wait). The condition is judged on the row Delta commits
-against, and Delta commits only one of two concurrent MERGEs of the row, so exactly one taker wins. The holder
-renews the lease every `RENEW` from a background thread and frees it when the job ends, also on an error.
+A job reads the row and takes the lease if it is free, already this process's, not renewed for `EXPIRES` (its
+holder died), or held by a process of this host that no longer runs (so the rerun of a killed job need not
+wait). It writes the row unless another taker wrote it since it was read (`Lake.overwrite_if_unchanged`, a
+compare-and-set: of two takers that read the same row, at most one writes), then reads it back to see whether
+it was the one. The holder renews the lease every `RENEW` from a background thread and frees it when the job
+ends, also on an error.
 """
 
 from __future__ import annotations
@@ -32,7 +33,6 @@ from pyspark.sql import functions as F
 
 from clvlake.errors import ConflictError
 from clvlake.lake import CONFLICTS, LEASED, Lake
-from clvlake.session import sibling_session
 
 log = logging.getLogger(__name__)
 TABLE = "lease"
@@ -75,13 +75,9 @@ def process_gone(host: str | None, pid: int | None) -> bool:
     return False
 
 
-def sql_text(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
 def lease_row(lake: Lake, holder: Holder | None) -> DataFrame:
-    """The lease row offered to `Lake.swap_row`, literals only: held by `holder` (renewed now, by this machine's
-    clock, the Spark driver's), or free (`holder` None)."""
+    """The lease row, literals only: held by `holder` (renewed now, by this machine's clock, the Spark driver's),
+    or free (`holder` None)."""
     now = F.lit(datetime.now()).cast("timestamp")
     values: dict[str, Column] = {
         "lease": F.lit(WRITER),
@@ -95,72 +91,77 @@ def lease_row(lake: Lake, holder: Holder | None) -> DataFrame:
     return lake.spark.range(1).select(*[column.alias(name) for name, column in values.items()])
 
 
-def current(lake: Lake) -> Row | None:
-    """The lease row, or None before the first job."""
-    return lake.read(TABLE).first() if lake.exists(TABLE) else None
+@dataclass(frozen=True)
+class Read:
+    """The lease row as read (None before the first job) and the table version it was read at (-1: no table)."""
+
+    row: Row | None
+    version: int
+
+    @property
+    def holder(self) -> str | None:
+        return self.row["holder"] if self.row is not None else None
 
 
-def free_for(holder: Holder, gone: str | None = None) -> str:
-    """The condition on the lease row `t` under which `holder` may take it: free, its own, not renewed for
-    `EXPIRES`, or held by the run `gone` (a process of this host that no longer runs: its id is unique, so it
-    cannot come back)."""
-    conditions = [
-        "t.holder IS NULL",
-        f"t.holder = {sql_text(holder.id)}",
-        f"t.renewed_at < s.renewed_at - INTERVAL {int(EXPIRES.total_seconds())} SECONDS",
-        *([f"t.holder = {sql_text(gone)}"] if gone else []),
-    ]
-    return " OR ".join(conditions)
+def current(lake: Lake) -> Read:
+    """The lease row and the version it was read at."""
+    if not lake.exists(TABLE):
+        return Read(None, -1)
+    version = lake.version(TABLE)
+    return Read(lake.load(TABLE, version).first(), version)
 
 
-def swap(lake: Lake, row: DataFrame, expected: str) -> bool:
-    """`Lake.swap_row` of the lease; losing a race to another taker is no error, just no swap."""
+def write(lake: Lake, seen: Read, holder: Holder | None) -> bool:
+    """Write the lease row as held by `holder` (or free) unless another write came after `seen`; False when
+    another writer's commit was seen to come first (no error: the row has changed). A write Delta skipped
+    returns True: the caller reads the row back."""
     try:
-        return lake.swap_row(row, TABLE, expected)
+        lake.overwrite_if_unchanged(lease_row(lake, holder), TABLE, seen.version)
     except CONFLICTS:
         return False
+    return True
 
 
 def held_by(row: Row) -> str:
     return f"clv {row['job']} (process {row['pid']} on {row['host']}, since {row['acquired_at']:%Y-%m-%d %H:%M:%S})"
 
 
-def takeable(row: Row | None, holder: Holder) -> str | None:
-    """The condition under which to swap the lease to `holder` if it looks free for it, else None: free, its own,
-    not renewed for `EXPIRES` (the holders' clocks are their machines', the Spark drivers'), or held by a process
-    of this host that no longer runs. The swap's condition, judged on the row Delta commits against, decides."""
-    if row is None or row["holder"] in (None, holder.id) or row["renewed_at"] < datetime.now() - EXPIRES:
-        return free_for(holder)
-    if process_gone(row["host"], row["pid"]):
-        return free_for(holder, gone=row["holder"])
-    return None
+def takeable(seen: Read, holder: Holder) -> bool:
+    """Whether the lease, as read, is free for `holder`: free, its own, not renewed for `EXPIRES` (the holders'
+    clocks are their machines', the Spark drivers'), or held by a process of this host that no longer runs."""
+    row = seen.row
+    return (
+        seen.holder in (None, holder.id)
+        or row["renewed_at"] < datetime.now() - EXPIRES
+        or process_gone(row["host"], row["pid"])
+    )
 
 
 def acquire(lake: Lake, holder: Holder, wait: timedelta) -> None:
-    """Take the lease, waiting while another job holds it (a read every `POLL_SECONDS`, a MERGE only when it
+    """Take the lease, waiting while another job holds it (a read every `POLL_SECONDS`, a write only when it
     looks free; a line naming the holder once a minute and whenever it changes); a `ConflictError` naming that
     job after `wait`."""
     deadline = time.monotonic() + wait.total_seconds()
     notice, noticed = 0.0, None
-    other = current(lake)
+    seen = current(lake)
     while True:
-        condition = takeable(other, holder)
-        if condition is not None:
-            if swap(lake, lease_row(lake, holder), condition):
+        if takeable(seen, holder):
+            written = write(lake, seen, holder)
+            seen = current(lake)  # written, or another taker came first: who holds it now?
+            if written and seen.holder == holder.id:
                 return
-            other = current(lake)  # another taker won: who?
             continue
         if time.monotonic() >= deadline:
             raise ConflictError(
-                f"the lake at {lake.root} is being written by {held_by(other)}; waited "
+                f"the lake at {lake.root} is being written by {held_by(seen.row)}; waited "
                 f"{wait.total_seconds() / 60:g} minutes (lake.lease_wait_minutes). Run this job again once that "
                 f"one has finished; a job that died frees its lease after {EXPIRES.total_seconds() / 60:g} minutes"
             )
-        if time.monotonic() >= notice or other["holder"] != noticed:  # once a minute, and at each new holder
-            log.warning("waiting for the lake: it is being written by %s", held_by(other))
-            notice, noticed = time.monotonic() + NOTICE_SECONDS, other["holder"]
+        if time.monotonic() >= notice or seen.holder != noticed:  # once a minute, and at each new holder
+            log.warning("waiting for the lake: it is being written by %s", held_by(seen.row))
+            notice, noticed = time.monotonic() + NOTICE_SECONDS, seen.holder
         time.sleep(POLL_SECONDS)
-        other = current(lake)
+        seen = current(lake)
 
 
 class Renewal(threading.Thread):
@@ -173,16 +174,19 @@ class Renewal(threading.Thread):
 
     def run(self) -> None:
         while not self.stopped.wait(RENEW.total_seconds()):
-            row = lease_row(self.lake, self.holder)
             try:
-                renewed = self.lake.swap_row(row, TABLE, f"t.holder = {sql_text(self.holder.id)}")
+                seen = current(self.lake)
+                if seen.holder == self.holder.id:
+                    write(
+                        self.lake, seen, self.holder
+                    )  # if another write came first, the next read shows whose
+                    continue
             except Exception as err:  # a failed renewal must not stop the job; the next one may pass
                 log.warning("could not renew the lake's lease: %s", err)
                 continue
-            if not renewed:
-                LEASED.discard(self.lake.root)  # its writes guard themselves again (`Lake.append_if_none`)
-                log.error("the lake's lease was taken over: this job did not renew it for %s", EXPIRES)
-                return
+            LEASED.discard(self.lake.root)  # its writes guard themselves again (`Lake.append_if_none`)
+            log.error("the lake's lease was taken over: this job did not renew it for %s", EXPIRES)
+            return
 
     def stop(self) -> None:
         self.stopped.set()
@@ -191,12 +195,7 @@ class Renewal(threading.Thread):
 
 @contextlib.contextmanager
 def held(lake: Lake, job: str, wait: timedelta) -> Iterator[None]:
-    """Hold the lake's lease for the duration of a job (`acquire`, renewed, then freed).
-
-    The lease is written through a session of its own (same Spark, own SQL settings: `sibling_session`): its
-    MERGEs change a setting for their duration (`Lake.swap_row`), which must not reach the job's writes running
-    meanwhile."""
-    lake = Lake(sibling_session(lake.spark), lake.root, lake.namespace)
+    """Hold the lake's lease for the duration of a job (`acquire`, renewed, then freed)."""
     holder = Holder.this_process(job)
     acquire(lake, holder, wait)
     LEASED.add(lake.root)
@@ -209,7 +208,9 @@ def held(lake: Lake, job: str, wait: timedelta) -> Iterator[None]:
         renewal.stop()
         LEASED.discard(lake.root)
         try:
-            swap(lake, lease_row(lake, None), f"t.holder = {sql_text(holder.id)}")
+            seen = current(lake)
+            if seen.holder == holder.id:
+                write(lake, seen, None)
         except Exception as err:  # never in place of the job's own outcome or error
             log.warning(
                 "could not free the lake's lease (another job takes it once this process has ended): %s", err

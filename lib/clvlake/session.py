@@ -65,14 +65,6 @@ def remote_session(url: str) -> SparkSession:
     return with_sql_defaults(session)
 
 
-def sibling_session(session: SparkSession) -> SparkSession:
-    """A session on the same Spark (a classic session's SparkContext, a Connect session's server) with SQL
-    settings of its own, for work that changes a setting while the job's own queries run."""
-    if over_connect(session):
-        return with_sql_defaults(type(session).builder.channelBuilder(session.client._builder).create())
-    return session.newSession()
-
-
 def provided_session() -> SparkSession | None:
     """The session given by spark-submit, Databricks or the caller, if there is one."""
     active = SparkSession.getActiveSession()
