@@ -11,6 +11,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
+from pyspark.sql import functions as F
 
 from clvlake import lease
 from clvlake.config import load_config
@@ -105,9 +106,10 @@ def test_second_run_reads_nothing_and_changes_nothing(ingested):
 
 
 def test_quarantine_threshold_stops_the_job_naming_source_and_rules(spark, tmp_path):
-    cfg = make_config(tmp_path, ingest={"max_quarantine_rate": 0.5})
+    # most orders are bad (80 %); of every other source but refunds, at most 62 %
+    cfg = make_config(tmp_path, ingest={"max_quarantine_rate": 0.7})
     write_landing(Path(cfg.lake.landing))
-    read, _, quarantined, _ = expected_counts()["orders"]  # most orders are bad
+    read, _, quarantined, _ = expected_counts()["orders"]
     lake = Lake(spark, cfg.lake.root)
     with pytest.raises(
         QualityError,
@@ -116,9 +118,14 @@ def test_quarantine_threshold_stops_the_job_naming_source_and_rules(spark, tmp_p
     ):
         ingest.run(spark, cfg, AS_OF)
     assert not lake.exists("orders")  # nothing of the source was loaded
-    assert lake.read("quarantine").count() == quarantined
-    assert lake.read("quality_checks").first()["rows_read"] == read
-    assert not lake.exists("ingested_files")  # its files are read again by the next run
+    orders = F.col("source") == "orders"
+    assert lake.read("quarantine").where(orders).count() == quarantined
+    assert lake.read("quality_checks").where(orders).first()["rows_read"] == read
+    # its files, and those of the refunds checked against it, are read again by the next run; the sources of
+    # the other tables were loaded
+    read_files = {r["source"] for r in lake.read("ingested_files").select("source").distinct().collect()}
+    assert read_files == {"sessions", "email_events", "support_tickets", "customers"}
+    assert not lake.exists("refunds")
 
 
 def config_reading(root: Path, landing: Path) -> Path:

@@ -7,13 +7,18 @@ identity and quality_checks MERGE on keys; which row of a key wins depends only 
 part-way therefore re-reads the same files and ends exactly where an uninterrupted run would have; a run with
 no new files commits nothing.
 
-Per source, one source at a time: read the new files → type, check, de-duplicate (within the batch and against
-silver), kept on local disk while the source is written (never in memory, so a run's memory does not grow with
-its size) → bronze → stop with a `QualityError` if too many rows were quarantined → insert the accepted rows
-into silver (a MERGE on the natural key that Delta prunes to the files of the batch's landing files). At the end,
-one commit each, also when a source stopped the run: the quarantined rows of every source read, the quality
-rows, the identity rows of the loaded sources, then `ingested_files`. (Each commit costs about a second of
-fixed work, snapshot and log, whatever its size: a run makes as few as the tables it writes allow.)
+Per source: read the new files → type, check, de-duplicate (within the batch and against silver), kept on local
+disk while the source is written (never in memory, so a run's memory does not grow with its size) → bronze →
+stop the source with a `QualityError` if too many rows were quarantined → insert the accepted rows into silver
+(a MERGE on the natural key that Delta prunes to the files of the batch's landing files). The sources of one
+silver table (orders, the transactions files mapped into it, then the refunds checked against it) load one after
+another; those of other tables at the same time (`PARALLEL_SOURCES`): a source's work is a few small Spark jobs
+and commits, which run one after another leave the cores waiting on the driver (10,000 customers on 2 cores,
+runs alternated: a first ingest 79 → 67 s, a next day's 56 → 44 s). A source that stops stops
+the later sources of its table; the others load, and its error is raised once they are done. At the end, one
+commit each, also when a source stopped: the quarantined rows of every source read, the quality rows, the
+identity rows of the loaded sources, then `ingested_files`. (Each commit costs about a second of fixed work,
+snapshot and log, whatever its size: a run makes as few as the tables it writes allow.)
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TypeVar
@@ -64,6 +70,8 @@ OUT_OF_MEMORY = "java.lang.OutOfMemoryError"
 PII_COLUMNS = ("email", "name")
 TOP_RULES = 3
 MAX_UNKNOWN_FIELDS = 20  # a file whose every line has other field names must not flood quality_checks
+PARALLEL_SOURCES = 3  # silver tables loaded at once
+Feed = tuple[Source, TransactionMapping | None]
 
 
 @dataclass(frozen=True)
@@ -314,11 +322,21 @@ def check_not_before_latest(lake: Lake, as_of: date) -> None:
         )
 
 
-def feeds(cfg: Config) -> list[tuple[Source, TransactionMapping | None]]:
+def feeds(cfg: Config) -> list[Feed]:
     """Every source in load order (orders, then mapped transactions files, then the rest) with its mapping."""
     mapped = [load_mapping(path) for path in cfg.ingest.transaction_sources]
     order = [(SOURCES["orders"], None), *((transactions_source(m), m) for m in mapped)]
     return order + [(s, None) for name, s in SOURCES.items() if name != "orders"]
+
+
+def feeds_by_table(all_feeds: list[Feed]) -> list[list[Feed]]:
+    """The feeds grouped by the silver table they write or are checked against (refunds: orders), in load order:
+    the feeds of a group must load one after another."""
+    groups: dict[str, list[Feed]] = {}
+    for source, mapping in all_feeds:
+        table = source.reference.table if source.reference is not None else source.table
+        groups.setdefault(table, []).append((source, mapping))
+    return list(groups.values())
 
 
 class _Ingest:
@@ -342,15 +360,12 @@ class _Ingest:
         self.quarantined: list[tuple[DataFrame, list[LandingFile]]] = []
         self.loaded: list[tuple[Source, list[LandingFile]]] = []  # sources whose silver rows are written
         self.versions: dict[str, int] = {}
-        self.done: set[tuple] | None = None  # (source, path, size, modification time) of files already read
-        self.retryable: dict[str, dict[str, set[str]]] | None = None  # `open_retryable` at the first source
+        done = self.lake.read("ingested_files").collect() if self.lake.exists("ingested_files") else []
+        # (source, path, size, modification time) of the files earlier runs read: one per file
+        self.done = {(r["source"], r["path"], r["size"], r["modification_time"]) for r in done}
+        self.retryable = open_retryable(self.lake, as_of)
 
     def new_files(self, source: Source, listed: list[LandingFile]) -> list[LandingFile]:
-        if self.done is None:
-            done = self.lake.read("ingested_files").collect() if self.lake.exists("ingested_files") else []
-            self.done = {
-                (r["source"], r["path"], r["size"], r["modification_time"]) for r in done
-            }  # one per file
         return [f for f in listed if (source.name, f.path, f.size, f.modification_time) not in self.done]
 
     def files_to_retry(
@@ -359,8 +374,6 @@ class _Ingest:
         """Files read by earlier runs whose open quarantine rows may pass now: a timestamp quarantined by an
         earlier run date, or an unknown order once this run has written orders (a re-delivered file is read
         as new instead)."""
-        if self.retryable is None:
-            self.retryable = open_retryable(self.lake, self.as_of)
         referenced_loaded = source.reference is not None and source.reference.table in self.versions
         retry = {
             path
@@ -406,6 +419,28 @@ class _Ingest:
             resolved = self.out_of_memory_as_error(source, retry, lambda: self.retry(source, mapping, retry))
             counts = dataclasses.replace(counts, resolved=resolved)
         return counts
+
+    def load_all(self, all_feeds: list[Feed]) -> list[SourceCounts]:
+        """`load` every feed, the groups of `feeds_by_table` `PARALLEL_SOURCES` at a time; a failing feed stops the
+        later feeds of its group. Returns the counts in feed order, or raises the first error in feed order once
+        every group is done."""
+        counts: dict[str, SourceCounts] = {}
+        errors: dict[str, Exception] = {}
+
+        def load_group(group: list[Feed]) -> None:
+            for source, mapping in group:
+                try:
+                    counts[source.name] = self.load(source, mapping)
+                except Exception as err:  # raised below, once the other groups are done
+                    errors[source.name] = err
+                    return
+
+        with ThreadPoolExecutor(PARALLEL_SOURCES, thread_name_prefix="clvlake-ingest") as pool:
+            list(pool.map(load_group, feeds_by_table(all_feeds)))
+        failed = [errors[source.name] for source, _ in all_feeds if source.name in errors]
+        if failed:
+            raise failed[0]
+        return [counts[source.name] for source, _ in all_feeds]
 
     def load_new(
         self, source: Source, mapping: TransactionMapping | None, files: list[LandingFile]
@@ -551,11 +586,9 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     """Load the new files of every source; returns per-source counts and the written table versions."""
     job = _Ingest(spark, cfg, as_of)
     check_not_before_latest(job.lake, as_of)
-    counts = []
     try:
         try:
-            for source, mapping in feeds(cfg):
-                counts.append(job.load(source, mapping))
+            counts = job.load_all(feeds(cfg))
         finally:
             job.finish()
     finally:
