@@ -243,6 +243,21 @@ def test_deleted_rows_leave_no_deletion_vector_behind_for_the_vacuum(spark, tmp_
     assert ("REORG" in operations) == (deletion_vectors == "on")
 
 
+def test_rows_an_interrupted_erasure_only_marked_deleted_are_purged_by_its_rerun(spark, tmp_path):
+    """An erasure killed between its delete and its purge leaves the subject's rows in the table's file, marked
+    deleted by a deletion vector; its rerun finds no row to delete there, and still purges them."""
+    lake = Lake(spark, str(tmp_path / "lake"))
+    lake.merge_new(orders_frame(spark, ORDER, ("O2", "k2", *ORDER[2:])), "orders")
+    lake.set_properties("orders", {"delta.enableDeletionVectors": "true"})
+    # the killed run's delete, only marking the row deleted
+    spark.sql(f"DELETE FROM delta.`{lake.path('orders')}` WHERE customer_key = 'k1'")
+    assert [f.get("deletionVector") is not None for f in live_files(lake, "orders")] == [True]
+    subjects = spark.createDataFrame([("k1",)], "customer_key string")
+    assert lake.delete_matching("orders", subjects, "t.customer_key = s.customer_key") == 0
+    assert [f.get("deletionVector") for f in live_files(lake, "orders")] == [None]
+    assert [r["order_id"] for r in lake.read("orders").collect()] == ["O2"]
+
+
 def test_a_write_that_conflicts_with_a_concurrent_commit_is_written_again(spark, tmp_path, caplog):
     """A MERGE whose source is slow: while it runs, another writer appends to the table; Delta fails the MERGE's
     commit as concurrent, and it is written again over the new version."""

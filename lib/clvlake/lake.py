@@ -518,10 +518,10 @@ class Lake:
         """
         with session_conf(self.spark, MATERIALIZE_SOURCE, "none"):
             counts = self.merge(F.broadcast(subjects), table, condition, "WHEN MATCHED THEN DELETE")
-        removed = int(counts["num_deleted_rows"])  # Delta commits nothing when it is 0
-        if removed and DELETION_VECTORS in (self.detail(table)["tableFeatures"] or []):
-            self.spark.sql(f"REORG TABLE {self.ref(table)} APPLY (PURGE)")
-        return removed
+        # also where this MERGE removed none: rows an earlier erasure only marked deleted (killed before its purge)
+        if DELETION_VECTORS in (self.detail(table)["tableFeatures"] or []):
+            self.spark.sql(f"REORG TABLE {self.ref(table)} APPLY (PURGE)")  # no file with a vector: no commit
+        return int(counts["num_deleted_rows"])
 
     def overwrite_if_unchanged(self, row: DataFrame, table: str, read_version: int) -> None:
         """Replace the table's rows with `row` unless another write of this method committed after the table's
