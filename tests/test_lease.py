@@ -43,7 +43,9 @@ def test_of_two_takers_that_read_the_lease_free_only_the_first_to_write_holds_it
         seen = lease.current(lake)
         assert (seen.row is None) is before_the_first_job and seen.holder is None
         assert lease.write(lake, seen, first)
-        lease.write(lake, seen, second)  # it read the lease before the first wrote it: its write does not land
+        lease.write(
+            lake, seen, second
+        )  # it read the lease before the first wrote it: its write does not land
         assert holder_now(lake) == first.id
         lease.write(lake, lease.current(lake), None)  # freed
     assert holder_now(lake) is None
