@@ -280,7 +280,8 @@ def test_in_catalog_mode_jobs_write_by_name_and_a_later_session_finds_the_scores
     scoring = start_clv(
         ["score", "--conf", str(conf), "--as-of", AS_OF.isoformat()], tmp_path / "s1", subprocess.PIPE
     )
-    assert scoring.wait(timeout=600) == 0, scoring.stderr.read()
+    _, err = scoring.communicate(timeout=600)  # read as it comes: a full pipe would stop the job
+    assert scoring.returncode == 0, err
     assert rows_of(lake.read_partition("clv_scores", AS_OF)) == before
     assert lake.read("clv_scores").count() == total  # replaced by name at the same folder, not appended
     assert (Path(cfg.lake.root) / "_catalog" / "metastore_db").is_dir()

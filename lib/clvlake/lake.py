@@ -530,16 +530,17 @@ class Lake:
         (`txnVersion`): Delta skips the write when the table has had that number or a later one, and fails it as
         concurrent (one of `CONFLICTS`, not retried: the caller reads the row anew) when another write of the id
         commits meanwhile. A plain write, not a MERGE or UPDATE: no search for matching rows, and no DML warming
-        up (seconds) in a job that runs none. Whether it was written is for the caller to read back."""
+        up (seconds) in a job that runs none. An overwrite by expression (`writeTo`), which by name too writes
+        the rows only (`saveAsTable` would replace the catalog's table, which Hive's metastore refuses with an
+        error logged each time). Whether it was written is for the caller to read back."""
         self.ensure(table)
-        writer = (
+        (
             conform(row, TABLES[table].schema)
-            .write.format("delta")
-            .mode("overwrite")
+            .writeTo(self.ref(table))
             .option("txnAppId", f"clvlake-{table}")
             .option("txnVersion", read_version + 1)
+            .overwrite(F.lit(True))
         )
-        self.save(writer, table)
 
     def vacuum(self, table: str, retention_hours: float) -> None:
         """VACUUM with the given retention; below Delta's 168-hour safety check only for this call."""
