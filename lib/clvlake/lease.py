@@ -177,9 +177,8 @@ class Renewal(threading.Thread):
             try:
                 seen = current(self.lake)
                 if seen.holder == self.holder.id:
-                    write(
-                        self.lake, seen, self.holder
-                    )  # if another write came first, the next read shows whose
+                    # if another write came first, the next renewal's read shows whose
+                    write(self.lake, seen, self.holder)
                     continue
             except Exception as err:  # a failed renewal must not stop the job; the next one may pass
                 log.warning("could not renew the lake's lease: %s", err)
