@@ -5,6 +5,7 @@ as uninterrupted runs leave it. The tests share the lake, so their order below m
 from __future__ import annotations
 
 import json
+import re
 import runpy
 import subprocess
 from datetime import date
@@ -282,6 +283,8 @@ def test_in_catalog_mode_jobs_write_by_name_and_a_later_session_finds_the_scores
     )
     _, err = scoring.communicate(timeout=600)  # read as it comes: a full pipe would stop the job
     assert scoring.returncode == 0, err
+    # writes by name leave the metastore's entry alone (saveAsTable's replace logged an ERROR per table)
+    assert not re.search(r"^\S+ ERROR ", err, re.MULTILINE), err
     assert rows_of(lake.read_partition("clv_scores", AS_OF)) == before
     assert lake.read("clv_scores").count() == total  # replaced by name at the same folder, not appended
     assert (Path(cfg.lake.root) / "_catalog" / "metastore_db").is_dir()

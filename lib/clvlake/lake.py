@@ -33,7 +33,7 @@ from delta.exceptions import captured as delta_errors
 from py4j.java_gateway import JavaClass, JavaObject
 from py4j.protocol import Py4JError
 from pyspark.errors import AnalysisException
-from pyspark.sql import DataFrame, DataFrameWriter, Row, SparkSession
+from pyspark.sql import DataFrame, Row, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
@@ -67,8 +67,6 @@ ANOTHER_CREATOR = (
     "TABLE_OR_VIEW_ALREADY_EXISTS",
     "DELTA_TABLE_NOT_FOUND",
 )
-# Delta's setting for copying a MERGE's source aside first (`Lake.delete_matching`)
-MATERIALIZE_SOURCE = "spark.databricks.delta.merge.materializeSource"
 # Delta's commit conflicts: another job committed to the table after this write read it
 CONFLICTS = (
     delta_errors.ConcurrentAppendException,
@@ -310,12 +308,20 @@ class Lake:
             reader = reader.option("versionAsOf", version)
         return reader.table(self.ref(table)) if self.namespace else reader.load(self.path(table))
 
-    def save(self, writer: DataFrameWriter, table: str) -> None:
-        """Run a Delta write (append, or overwrite with `replaceWhere`) to the table, by name or path."""
-        if self.namespace:
-            writer.saveAsTable(self.ref(table))
+    def write(
+        self, rows: DataFrame, table: str, replacing: str = "", txn: tuple[str, int] | None = None
+    ) -> None:
+        """Append `rows` to the table, or with `replacing` (a SQL predicate) overwrite the rows it matches (Delta's
+        `replaceWhere`); `txn`: Delta's idempotent-write id (`txnAppId`, `txnVersion`). By name or path through
+        `writeTo`, which by name too writes rows only: `saveAsTable` would replace the catalog's table, which
+        Hive's metastore refuses with an error logged at each write."""
+        writer = rows.writeTo(self.ref(table))
+        if txn:
+            writer = writer.option("txnAppId", txn[0]).option("txnVersion", txn[1])
+        if replacing:
+            writer.overwrite(F.expr(replacing))
         else:
-            writer.save(self.path(table))
+            writer.append()
 
     def merge(self, source: DataFrame, table: str, on: str, clauses: str) -> Row:
         """Delta's MERGE of `source` (rows `s`) into the table (rows `t`) on the SQL condition `on`, with the SQL
@@ -467,11 +473,11 @@ class Lake:
         version = 0 if created else self.version(table)
         if not created and self.matches_at(table, version, predicate):
             return False
-        writer = rows.write.format("delta").mode("append")
+        txn = None
         if self.root not in LEASED:
-            txn = hashlib.sha256(f"{self.path(table)}|{predicate}".encode()).hexdigest()[:32]
-            writer = writer.option("txnAppId", f"clvlake-{txn}").option("txnVersion", version)
-        self.save(writer, table)
+            txn_id = hashlib.sha256(f"{self.path(table)}|{predicate}".encode()).hexdigest()[:32]
+            txn = (f"clvlake-{txn_id}", version)
+        self.write(rows, table, txn=txn)
         return True
 
     def matches_at(self, table: str, version: int, predicate: str) -> bool:
@@ -489,7 +495,7 @@ class Lake:
         outside = F.raise_error(F.lit(f"{table}: a row to write is outside {shorten(predicate)}"))
         inside = rows.where(F.when(F.expr(predicate), F.lit(True)).otherwise(outside))
         if not self.append_if_none(inside, table, predicate, created):
-            self.save(rows.write.format("delta").mode("overwrite").option("replaceWhere", predicate), table)
+            self.write(rows, table, replacing=predicate)
         version = self.version(table)
         log.debug("%s: replaced %s (version %d)", table, shorten(predicate), version)
         return version
@@ -499,7 +505,7 @@ class Lake:
         """Append rows: for audit tables, whose rows are events never merged away, and for rows that are new by
         construction (the ingest's log of the files it has read)."""
         self.ensure(table)
-        self.save(conform(df, TABLES[table].schema).write.format("delta").mode("append"), table)
+        self.write(conform(df, TABLES[table].schema), table)
         return self.version(table)
 
     @retried_on_conflict
@@ -516,7 +522,7 @@ class Lake:
         otherwise on a condition with OR (key or id), they were read once per target partition, which Delta's
         check of the source between its two scans took for a changed source (a warning per table).
         """
-        with session_conf(self.spark, MATERIALIZE_SOURCE, "none"):
+        with session_conf(self.spark, "spark.databricks.delta.merge.materializeSource", "none"):
             counts = self.merge(F.broadcast(subjects), table, condition, "WHEN MATCHED THEN DELETE")
         # also where this MERGE removed none: rows an earlier erasure only marked deleted (killed before its purge)
         if DELETION_VECTORS in (self.detail(table)["tableFeatures"] or []):
@@ -530,16 +536,13 @@ class Lake:
         (`txnVersion`): Delta skips the write when the table has had that number or a later one, and fails it as
         concurrent (one of `CONFLICTS`, not retried: the caller reads the row anew) when another write of the id
         commits meanwhile. A plain write, not a MERGE or UPDATE: no search for matching rows, and no DML warming
-        up (seconds) in a job that runs none. An overwrite by expression (`writeTo`), which by name too writes
-        the rows only (`saveAsTable` would replace the catalog's table, which Hive's metastore refuses with an
-        error logged each time). Whether it was written is for the caller to read back."""
+        up (seconds) in a job that runs none. Whether it was written is for the caller to read back."""
         self.ensure(table)
-        (
-            conform(row, TABLES[table].schema)
-            .writeTo(self.ref(table))
-            .option("txnAppId", f"clvlake-{table}")
-            .option("txnVersion", read_version + 1)
-            .overwrite(F.lit(True))
+        self.write(
+            conform(row, TABLES[table].schema),
+            table,
+            replacing="true",
+            txn=(f"clvlake-{table}", read_version + 1),
         )
 
     def vacuum(self, table: str, retention_hours: float) -> None:
