@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import subprocess
 import sys
 import threading
@@ -49,6 +50,24 @@ def test_of_two_takers_that_read_the_lease_free_only_the_first_to_write_holds_it
         assert holder_now(lake) == first.id
         lease.write(lake, lease.current(lake), None)  # freed
     assert holder_now(lake) is None
+
+
+def test_a_taker_whose_writes_do_not_land_pauses_between_them_and_stops_at_its_deadline(lake, monkeypatch):
+    monkeypatch.setattr(lease, "POLL_SECONDS", 0.2)
+    writes = []
+
+    def write_that_never_lands(lake, seen, holder) -> bool:
+        writes.append(time.monotonic())
+        assert len(writes) < 50, "the taker writes again without a pause"
+        return False
+
+    monkeypatch.setattr(lease, "write", write_that_never_lands)
+    with pytest.raises(
+        ConflictError, match="written by no job, yet this job's writes of the lease did not land"
+    ):
+        lease.acquire(lake, Holder.this_process("score"), timedelta(seconds=1))
+    assert len(writes) >= 2
+    assert min(b - a for a, b in itertools.pairwise(writes)) >= lease.POLL_SECONDS
 
 
 def test_the_lease_is_freed_when_the_job_ends_also_on_an_error(lake):

@@ -76,7 +76,7 @@ def process_gone(host: str | None, pid: int | None) -> bool:
 
 
 def lease_row(lake: Lake, holder: Holder | None) -> DataFrame:
-    """The lease row, literals only: held by `holder` (renewed now, by this machine's clock, the Spark driver's),
+    """The lease row: held by `holder` (renewed now, by this machine's clock, the Spark driver's),
     or free (`holder` None)."""
     now = F.lit(datetime.now()).cast("timestamp")
     values: dict[str, Column] = {
@@ -150,15 +150,18 @@ def acquire(lake: Lake, holder: Holder, wait: timedelta) -> None:
             seen = current(lake)  # written, or another taker came first: who holds it now?
             if written and seen.holder == holder.id:
                 return
-            continue
+        # another job holds it, or (not expected) this job's write did not land: a pause, not a spin
+        blocker = (
+            held_by(seen.row) if seen.holder else "no job, yet this job's writes of the lease did not land"
+        )
         if time.monotonic() >= deadline:
             raise ConflictError(
-                f"the lake at {lake.root} is being written by {held_by(seen.row)}; waited "
+                f"the lake at {lake.root} is being written by {blocker}; waited "
                 f"{wait.total_seconds() / 60:g} minutes (lake.lease_wait_minutes). Run this job again once that "
                 f"one has finished; a job that died frees its lease after {EXPIRES.total_seconds() / 60:g} minutes"
             )
         if time.monotonic() >= notice or seen.holder != noticed:  # once a minute, and at each new holder
-            log.warning("waiting for the lake: it is being written by %s", held_by(seen.row))
+            log.warning("waiting for the lake: it is being written by %s", blocker)
             notice, noticed = time.monotonic() + NOTICE_SECONDS, seen.holder
         time.sleep(POLL_SECONDS)
         seen = current(lake)
