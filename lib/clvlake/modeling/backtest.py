@@ -31,9 +31,10 @@ def run(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: da
     horizon, model = (holdout_end - calibration_end).days, cfg.model
     events = lake_value_events(lake, model.margin_mode)
     snapshots = pooled_snapshots(calibration_end, model.pooled_snapshots, model.backtest_step_days)
+    # computed once, lineage cut: every fit and check reads these rows, not the feature query behind them
     sets = training_sets(
         features_at(lake, cfg, snapshots), events, snapshots, horizon, model.holdout_fraction, model.seed
-    ).cache()
+    ).localCheckpoint()
     at_calibration_end = F.col("snapshot_date") == F.lit(calibration_end)
     training, held_out = at_calibration_end & ~F.col("is_holdout"), at_calibration_end & F.col("is_holdout")
     if sets.where(training).isEmpty() or sets.where(held_out).isEmpty():

@@ -12,6 +12,7 @@ is kept out of the fit to calibrate the split-conformal interval, on their rows 
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 from datetime import date
 
@@ -77,17 +78,27 @@ class Outcome:
     deciles: DataFrame  # method, decile, customers, mean_predicted, mean_actual
 
 
-def fit_forms(train: DataFrame, snapshot: date, cfg: ModelSettings) -> dict[str, FittedForm]:
+def fit_forms(train: DataFrame, snapshot: date, cfg: ModelSettings, label: str) -> dict[str, FittedForm]:
     """Each candidate form fitted on the training rows (of any pooled snapshot) of all but the conformal
-    calibration share of customers; the interval is calibrated on that share's rows at `snapshot`."""
+    calibration share of customers; the interval is calibrated on that share's rows at `snapshot`. A line per
+    form (`label`: what the fits are for)."""
     calibration = is_holdout(F.col("customer_key"), cfg.conformal_fraction, cfg.seed + 1)
     at_snapshot = F.col("snapshot_date") == F.lit(snapshot)
     fit_rows, calibration_rows = train.where(~calibration), train.where(calibration & at_snapshot)
     fitted = {}
-    for form in cfg.forms:
+    for number, form in enumerate(cfg.forms, start=1):
+        started = time.monotonic()
         model = clv_pipeline(cfg.gbt, cfg.seed, form, cfg.btyd.as_features).fit(fit_rows)
         conformal = calibrate(predict_clv(model, calibration_rows), cfg.conformal_level)
         fitted[form] = FittedForm(form, model, conformal)
+        log.info(
+            "%s: form %d of %d (%s) fitted and calibrated in %.0f s",
+            label,
+            number,
+            len(cfg.forms),
+            form,
+            time.monotonic() - started,
+        )
     return fitted
 
 
@@ -158,7 +169,7 @@ def long_predictions(
 def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int) -> Outcome:
     """Fit every form and baseline on `evaluation.train`, predict and score `evaluation.rows`."""
     log.info("backtest %s: fitting on snapshot %s", evaluation.name, evaluation.training_snapshot)
-    forms = fit_forms(evaluation.train, evaluation.training_snapshot, cfg)
+    forms = fit_forms(evaluation.train, evaluation.training_snapshot, cfg, f"backtest {evaluation.name}")
     btyd = evaluation.btyd
     inputs = FormulaInputs(retention_rate(evaluation.train_at_snapshot), cfg.formula_margin, horizon_days)
     wide = wide_predictions(evaluation.rows, forms, btyd, inputs)
@@ -171,7 +182,7 @@ def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int
                 "training_snapshot": F.lit(evaluation.training_snapshot),
             }
         )
-        .cache()
+        .localCheckpoint()  # computed once; the metrics' jobs then carry no models in their tasks
     )
     by_method, deciles = evaluate_groups(predictions, "method", "actual", "predicted")
     metrics = {method: by_method[method] for method in [*map(method_name, cfg.forms), *baselines(btyd)]}

@@ -193,8 +193,10 @@ def _ratio(numerator: float | None, denominator: float | None) -> float:
 
 
 def evaluate(df: DataFrame, actual: str = "label", predicted: str = "prediction") -> dict[str, float]:
-    """Every metric of one predictor (RMSE, MAE, total ratio, Spearman, normalised Gini, top-decile capture)."""
-    metrics, _ = evaluate_groups(df.withColumn(_ONE, F.lit(0)), _ONE, actual, predicted)
+    """Every metric of one predictor (RMSE, MAE, total ratio, Spearman, normalised Gini, top-decile capture).
+    `df` is computed once (e.g. a model's predictions: the metrics' jobs then neither predict again nor carry the
+    model in their tasks)."""
+    metrics, _ = evaluate_groups(df.withColumn(_ONE, F.lit(0)).localCheckpoint(), _ONE, actual, predicted)
     return metrics[0]
 
 
