@@ -33,7 +33,6 @@ from datetime import date
 from typing import TypeVar
 
 from py4j.protocol import Py4JJavaError
-from pyspark import StorageLevel
 from pyspark.sql import Column, DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
@@ -41,7 +40,7 @@ from clvlake import schemas
 from clvlake.catalog import TABLES
 from clvlake.config import Config
 from clvlake.errors import ClvError, InputError, QualityError
-from clvlake.frames import union_all
+from clvlake.frames import computed_once, release, union_all
 from clvlake.ingest.landing import UNKNOWN_FIELDS, LandingFile, in_paths, list_landing, read_landing
 from clvlake.ingest.pseudonymise import ROW_KEY, customer_key
 from clvlake.ingest.sources import FUTURE_TIMESTAMP, RETRYABLE_RULES, SOURCES, RuleContext, Source
@@ -236,7 +235,7 @@ def identity_rows(ids: list[DataFrame], salt: str, known: DataFrame | None) -> D
 
 
 def count_statuses(checked: DataFrame, source: Source, files: int) -> SourceCounts:
-    """One pass over the (persisted) rows: rows per (status, rule) and nulls per typed column."""
+    """One pass over the (computed once) rows: rows per (status, rule) and nulls per typed column."""
     typed = [name for name in source.typed() if name not in PII_COLUMNS]
     nulls = [F.count_if(F.col(f"t_{n}").isNull()).alias(n) for n in typed]
     # one row per status and rule
@@ -446,11 +445,11 @@ class _Ingest:
         self, source: Source, mapping: TransactionMapping | None, files: list[LandingFile]
     ) -> SourceCounts:
         # on local disk, not in memory: computed once, read by each write below, dropped when the source is done
-        checked = self.checked_rows(source, self.read(source, mapping, files)).persist(StorageLevel.DISK_ONLY)
+        checked = computed_once(self.checked_rows(source, self.read(source, mapping, files)))
         try:
             return self.write(source, files, checked)
         finally:
-            checked.unpersist()
+            release(checked)
 
     def out_of_memory_as_error(self, source: Source, files: list[LandingFile], step: Callable[[], T]) -> T:
         """Run one step of a source; the JVM running out of memory is a `ClvError` naming the setting to raise."""
@@ -472,11 +471,10 @@ class _Ingest:
         open_rows = open_retryable_rows(self.lake).where(
             (F.col("source") == source.name) & F.expr(files_predicate("source_file", files))
         )
-        checked = (
+        checked = computed_once(
             self.checked_rows(source, self.read(source, mapping, files))
             .withColumn("record_id", record_id(source))
             .join(open_rows.select("record_id"), "record_id", "left_semi")
-            .persist(StorageLevel.DISK_ONLY)
         )
         try:
             passed = checked.where(F.col("status").isin(ACCEPTED, DUPLICATE)).select("record_id")
@@ -496,7 +494,7 @@ class _Ingest:
             )
             return resolved
         finally:
-            checked.unpersist()
+            release(checked)
 
     def write(self, source: Source, files: list[LandingFile], checked: DataFrame) -> SourceCounts:
         """Bronze and the quality row of one source's checked rows, then (unless too many rows were quarantined)
@@ -528,9 +526,9 @@ class _Ingest:
             bronze_predicate(source, files),
         )
         if counts.quarantined:
-            rows = quarantine_rows(checked, source, self.run_id, self.as_of).persist(StorageLevel.DISK_ONLY)
-            rows.count()  # materialised before `checked` goes
-            self.quarantined.append((rows, files))
+            self.quarantined.append(
+                (computed_once(quarantine_rows(checked, source, self.run_id, self.as_of)), files)
+            )
         check_quarantine_rate(counts, self.cfg.ingest.max_quarantine_rate)
         self.write_silver(source, files, checked)
         self.loaded.append((source, files))
@@ -546,9 +544,7 @@ class _Ingest:
             within="" if latest_wins else files_predicate("t._source_file", files),
             update_when=newer_record(source.table) if latest_wins else "",
         )
-        ids = identity_ids(checked, source).persist(StorageLevel.DISK_ONLY)
-        ids.count()  # materialised before `checked` goes
-        self.ids.append(ids)
+        self.ids.append(computed_once(identity_ids(checked, source)))
 
     def finish(self) -> None:
         """The quarantine and quality rows of every source read (also when one stopped the run), each table in
@@ -592,6 +588,6 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
         finally:
             job.finish()
     finally:
-        for persisted in (*job.ids, *(rows for rows, _ in job.quarantined)):
-            persisted.unpersist()
+        for rows in (*job.ids, *(rows for rows, _ in job.quarantined)):
+            release(rows)
     return {"sources": counts, "table_versions": job.versions}
