@@ -33,8 +33,8 @@ launch() {  # name, class, args...: run spark-class in the background, remember 
   echo $! > "$CLUSTER_DIR/$name.pid"
 }
 
-wait_for_log() {  # file, pattern, what: up to 60 s
-  for _ in $(seq 60); do
+wait_for_log() {  # file, pattern, what: up to 120 s (CI starts it beside the test suite)
+  for _ in $(seq 120); do
     grep -q "$2" "$1" 2>/dev/null && return 0
     sleep 1
   done

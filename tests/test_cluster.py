@@ -33,7 +33,11 @@ MASTER_PORT, WEBUI_PORT, CONNECT_PORT = "17077", "18080", "17002"
 SCORE_COLUMNS = ("customer_key", "score_date", "predicted_clv", "value_tier", "model_version")
 
 
-def run(cmd: list[str], env: dict[str, str], timeout: int = 900) -> str:
+# generous limits, there to stop a hang: CI runs this module beside `make test` on the same two cores
+TIMEOUT, STARTUP_TIMEOUT = 1800, 300
+
+
+def run(cmd: list[str], env: dict[str, str], timeout: int = TIMEOUT) -> str:
     done = subprocess.run(
         cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -61,7 +65,7 @@ def script_env(folder: Path) -> dict[str, str]:
 def cluster(tmp_path_factory):
     """A master and one worker on 127.0.0.1 for this module; yields the master URL."""
     env = script_env(tmp_path_factory.mktemp("cluster"))
-    url = run(["bash", SCRIPT, "start", "1"], env, timeout=180).strip().splitlines()[-1]
+    url = run(["bash", SCRIPT, "start", "1"], env, timeout=STARTUP_TIMEOUT).strip().splitlines()[-1]
     try:
         yield url
     finally:
@@ -79,7 +83,7 @@ def connect_server(tmp_path_factory, spark):
         "spark.driver.memory": TEST_SPARK["driver_memory"],
     }
     conf_args = [arg for key, value in same_as_tests.items() for arg in ("--conf", f"{key}={value}")]
-    url = run(["bash", SCRIPT, "connect", TEST_SPARK["master"], *conf_args], env, timeout=180)
+    url = run(["bash", SCRIPT, "connect", TEST_SPARK["master"], *conf_args], env, timeout=STARTUP_TIMEOUT)
     try:
         yield url.strip().splitlines()[-1]
     finally:
@@ -175,7 +179,7 @@ def test_the_data_jobs_over_spark_connect_write_what_the_cluster_wrote(
     def clv(*args: str) -> subprocess.CompletedProcess:
         command = [sys.executable, "-m", "clvlake.cli", *args, "--conf", str(conf)]
         return subprocess.run(
-            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=900, check=False
+            command, cwd=REPO, env=env, capture_output=True, text=True, timeout=TIMEOUT, check=False
         )
 
     for job in ("ingest", "features"):
