@@ -1,0 +1,43 @@
+"""`computed_once` keeps the rows it computed when the table they were read from changes; `release` frees them."""
+
+from __future__ import annotations
+
+from chispa import assert_df_equality
+from pyspark import StorageLevel
+
+from clvlake.frames import computed_once, release
+
+
+def checked_against(spark, path: str):
+    """New keys 5..9 with the silver key each one matches (null: not in silver yet), as ingest's checks read them."""
+    silver = spark.read.format("delta").load(path).withColumnRenamed("k", "seen")
+    new = spark.range(5, 10).withColumnRenamed("id", "k")
+    return new.join(silver, new.k == silver.seen, "left")
+
+
+def test_rows_computed_once_stay_as_computed_after_a_write_to_the_table_they_read(spark, tmp_path):
+    path = str(tmp_path / "silver")
+    spark.range(0, 7).withColumnRenamed("id", "k").write.format("delta").save(path)
+    once = computed_once(checked_against(spark, path))
+    cached = checked_against(spark, path).persist(StorageLevel.DISK_ONLY)
+    new_keys = spark.range(7, 10).withColumnRenamed("id", "k")
+    assert_df_equality(cached.where("seen IS NULL").select("k").orderBy("k"), new_keys)
+
+    new_keys.write.format("delta").mode("append").save(path)
+
+    assert_df_equality(once.where("seen IS NULL").select("k").orderBy("k"), new_keys)
+    # what `persist()` gives instead: Spark recomputed the cached rows against the table as it is now
+    assert cached.where("seen IS NULL").isEmpty()
+    cached.unpersist()
+    release(once)
+
+
+def test_release_drops_the_rows_from_disk(spark):
+    def stored_rdds() -> set[int]:
+        return {info.id() for info in spark.sparkContext._jsc.sc().getRDDStorageInfo()}
+
+    before = stored_rdds()
+    once = computed_once(spark.range(1000))
+    assert len(stored_rdds() - before) == 1
+    release(once)
+    assert stored_rdds() == before
