@@ -38,6 +38,6 @@ def test_release_drops_the_rows_from_disk(spark):
 
     before = stored_rdds()
     once = computed_once(spark.range(1000))
-    assert len(stored_rdds() - before) == 1
+    (stored,) = stored_rdds() - before  # earlier tests' rows may go meanwhile (Spark's cleaner), none come
     release(once)
-    assert stored_rdds() == before
+    assert stored not in stored_rdds()
