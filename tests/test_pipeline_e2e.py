@@ -285,6 +285,7 @@ def test_in_catalog_mode_jobs_write_by_name_and_a_later_session_finds_the_scores
     assert scoring.returncode == 0, err
     # writes by name leave the metastore's entry alone (saveAsTable's replace logged an ERROR per table)
     assert not re.search(r"^\S+ ERROR ", err, re.MULTILINE), err
+    assert "incubator" not in err  # the local JVM's start-up notice (tests/test_session.py)
     assert rows_of(lake.read_partition("clv_scores", AS_OF)) == before
     assert lake.read("clv_scores").count() == total  # replaced by name at the same folder, not appended
     assert (Path(cfg.lake.root) / "_catalog" / "metastore_db").is_dir()

@@ -10,10 +10,17 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
+import subprocess
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
+from typing import BinaryIO
 
+from pyspark import SparkConf, SparkContext
+from pyspark.java_gateway import launch_gateway
 from pyspark.sql import SparkSession
 
 from clvlake.config import LakeSettings, SparkSettings
@@ -164,6 +171,43 @@ def metastore_conf(lake: LakeSettings | None) -> dict[str, str]:
 LIST_SETTINGS = {"spark.driver.extraJavaOptions": " ", "spark.jars": ",", "spark.jars.packages": ","}
 
 
+# Lines a local JVM writes that nobody can act on, dropped from a quiet session's console (`clv -v` shows them):
+# Spark 4's launcher always passes `--add-modules=jdk.incubator.vector`, which the JVM announces when it starts,
+# and XGBoost's native collective prints each training task's rank whatever its verbosity (from the Python
+# worker, whose output Spark copies to the JVM's)
+JVM_NOISE = re.compile(
+    rb"WARNING: Using incubator modules: jdk\.incubator\.vector|(\[[\d:]+\] )?Task \d+ got rank \d+"
+)
+
+
+def forward_lines(stream: BinaryIO, write: Callable[[bytes], object]) -> None:
+    """Pass each line of `stream` to `write` until the stream ends, except whole lines `JVM_NOISE` matches."""
+    for line in iter(stream.readline, b""):
+        if not JVM_NOISE.fullmatch(line.rstrip(b"\r\n")):
+            write(line)
+
+
+def write_stderr(data: bytes) -> None:
+    """Write to file descriptor 2 wherever it points now (as the JVM's own writes went to this process's)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(2, view) :]
+
+
+def start_quiet_context(conf: dict[str, str]) -> None:
+    """Start the local JVM and its SparkContext, the JVM's error output passed through `forward_lines` by a
+    daemon thread (it ends with the JVM)."""
+    spark_conf = SparkConf().setAll(conf.items())
+    gateway = launch_gateway(spark_conf, popen_kwargs={"stderr": subprocess.PIPE})
+    threading.Thread(
+        target=forward_lines,
+        args=(gateway.proc.stderr, write_stderr),
+        name="clvlake-jvm-output",
+        daemon=True,
+    ).start()
+    SparkContext(conf=spark_conf, gateway=gateway)
+
+
 def local_session_conf(settings: SparkSettings, scratch_dir: str, quiet: bool = True) -> dict[str, str]:
     """Everything a laptop session needs: Delta, UTC, small shuffles, no UI, scratch files in one place, and
     (`quiet`) Spark's log without notes nobody can act on."""
@@ -209,7 +253,8 @@ def get_spark(
     lake: LakeSettings | None = None,
 ) -> SparkSession:
     """Return the provided session (with clvlake's runtime SQL settings), or build a local one with Delta (jars
-    cached after the first run; `quiet`: `QUIET_LOG4J`; `lake` in catalog mode: `metastore_conf`)."""
+    cached after the first run; `quiet`: `QUIET_LOG4J` and without the JVM's `JVM_NOISE`; `lake` in catalog mode:
+    `metastore_conf`)."""
     scratch = scratch_dir or str(Path(os.environ.get("CLVLAKE_SCRATCH", Path.cwd() / ".spark")).resolve())
     remote = settings.remote or os.environ.get("SPARK_REMOTE")  # pyspark's own variable for a Connect server
     if remote:
@@ -226,15 +271,15 @@ def get_spark(
         if not over_connect(session):  # a Connect server has the cluster's libraries installed its own way
             ship_wheels_to_executors(session, scratch)
         return with_sql_defaults(session)
-    builder = SparkSession.builder
     # the JVM's own address for the driver: Spark then need not warn that the hostname resolves to a loopback one
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     # Python workers (XGBoost's training tasks) run this interpreter, not whichever `python3` is first on the
     # PATH: a local SparkContext takes its workers' Python from this variable only, never from a setting
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-    for key, value in {**local_session_conf(settings, scratch, quiet), **metastore_conf(lake)}.items():
-        builder = builder.config(key, value)
-    session = builder.getOrCreate()
+    conf = {**local_session_conf(settings, scratch, quiet), **metastore_conf(lake)}
+    if quiet and SparkContext._gateway is None:  # no JVM in this process yet (pyspark starts one per process)
+        start_quiet_context(conf)
+    session = SparkSession.builder.config(map=conf).getOrCreate()
     session.sparkContext.setLogLevel("WARN")
     log.info("started local Spark %s (%s)", session.version, settings.master)
     return session

@@ -1,0 +1,42 @@
+"""The local JVM's console output: what a person cannot act on is dropped, everything else still shows."""
+
+from __future__ import annotations
+
+import io
+import time
+
+from clvlake.session import forward_lines
+
+NOISE = [
+    b"WARNING: Using incubator modules: jdk.incubator.vector\n",
+    b"[16:47:30] Task 0 got rank 0\n",
+    b"Task 1 got rank 1\n",
+]
+KEPT = [
+    b"20:11:37 WARN DAGScheduler: Broadcasting large task binary with size 1.2 MiB\n",
+    b"20:11:38 ERROR Executor: Task 1 got rank 1 and then failed\n",  # noise words inside a real line
+    b"WARNING: Using incubator modules: jdk.incubator.foreign\n",  # another module: not known noise
+    b"a last line without its newline",
+]
+
+
+def test_the_known_noise_lines_are_dropped_and_every_other_line_passes_in_order():
+    written: list[bytes] = []
+    forward_lines(io.BytesIO(b"".join([KEPT[0], *NOISE, *KEPT[1:]])), written.append)
+    assert written == KEPT
+
+
+def test_the_local_jvm_is_started_with_the_incubator_module_and_its_log_lines_still_reach_the_console(
+    spark, capfd
+):
+    """The premise of dropping the incubator line (Spark's launcher adds the module, so the JVM announces it),
+    and the JVM's own log lines are forwarded, not swallowed with the noise."""
+    jvm = spark.sparkContext._jvm
+    arguments = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
+    assert "--add-modules=jdk.incubator.vector" in arguments
+    jvm.org.apache.logging.log4j.LogManager.getLogger("clvlake.test").warn("a line the JVM logged")
+    err, deadline = "", time.monotonic() + 30
+    while "a line the JVM logged" not in err and time.monotonic() < deadline:  # forwarded by another thread
+        time.sleep(0.05)
+        err += capfd.readouterr().err
+    assert "WARN test: a line the JVM logged" in err, err
