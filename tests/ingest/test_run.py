@@ -310,14 +310,22 @@ def test_a_later_run_reads_only_new_files_and_loads_quarantined_rows_that_pass_n
     assert {t: (lake.version(t), table_snapshot(lake, t)) for t in tables} == before
 
 
-def test_missing_source_folder_is_a_clear_error(spark, cfg, landing):
+def written_tables(spark, cfg) -> list[str]:
+    lake = Lake(spark, cfg.lake.root)
+    return [t for t in TABLES if lake.exists(t)]
+
+
+def test_missing_source_folder_is_a_clear_error_before_anything_is_written(spark, cfg, landing):
     for f in (landing / "refunds").iterdir():
         f.unlink()
     with pytest.raises(InputError, match="no landing files for source 'refunds'"):
         ingest.run(spark, cfg, AS_OF)
+    assert written_tables(spark, cfg) == []
 
 
-def test_header_that_does_not_match_the_contract_fails(spark, cfg, landing, tmp_path, capsys):
+def test_header_that_does_not_match_the_contract_fails_before_anything_is_written(
+    spark, cfg, landing, tmp_path, capsys
+):
     write_lines(
         landing / "orders" / "orders_2024-04.csv",
         [ORDERS_HEADER.replace("gross_amount", "gross"), GOOD_ORDERS[0].replace("O1", "O99")],
@@ -328,6 +336,7 @@ def test_header_that_does_not_match_the_contract_fails(spark, cfg, landing, tmp_
     )
     with pytest.raises(InputError, match=differ):
         ingest.run(spark, cfg, AS_OF)
+    assert written_tables(spark, cfg) == []
     conf = write_config(tmp_path, ingest={"max_quarantine_rate": 1.0})  # the same landing folder as `cfg`
     assert main(["ingest", "--conf", str(conf), "--as-of", AS_OF.isoformat()]) == 2
     err = capsys.readouterr().err

@@ -7,16 +7,17 @@ identity and quality_checks MERGE on keys; which row of a key wins depends only 
 part-way therefore re-reads the same files and ends exactly where an uninterrupted run would have; a run with
 no new files commits nothing.
 
-Per source: read the new files → type, check, de-duplicate (within the batch and against silver), kept on local
-disk while the source is written (never in memory, so a run's memory does not grow with its size) → bronze →
-stop the source with a `QualityError` if too many rows were quarantined → insert the accepted rows into silver
-(a MERGE on the natural key that Delta prunes to the files of the batch's landing files). The sources of one
-silver table (orders, the transactions files mapped into it, then the refunds checked against it) load one after
-another; those of other tables at the same time (`PARALLEL_SOURCES`): a source's work is a few small Spark jobs
-and commits, which run one after another leave the cores waiting on the driver (10,000 customers on 2 cores,
-runs alternated: a first ingest 79 → 67 s, a next day's 56 → 44 s). A source that stops stops
-the later sources of its table; the others load, and its error is raised once they are done. At the end, one
-commit each, also when a source stopped: the quarantined rows of every source read, the quality rows, the
+First every source's landing files are listed and the headers of the new ones checked: a missing source or a header
+off its contract stops the run before it writes anything. Then per source: read the new files → type, check,
+de-duplicate (within the batch and against silver), kept on local disk while the source is written (never in memory,
+so a run's memory does not grow with its size) → bronze → stop the source with a `QualityError` if too many rows
+were quarantined → insert the accepted rows into silver (a MERGE on the natural key that Delta prunes to the files
+of the batch's landing files). The sources of one silver table (orders, the transactions files mapped into it, then
+the refunds checked against it) load one after another; those of other tables at the same time (`PARALLEL_SOURCES`):
+a source's work is a few small Spark jobs and commits, which run one after another leave the cores waiting on the
+driver (10,000 customers on 2 cores, runs alternated: a first ingest 79 → 67 s, a next day's 56 → 44 s). A source
+that stops stops the later sources of its table; the others load, and its error is raised once they are done. At the
+end, one commit each, also when a source stopped: the quarantined rows of every source read, the quality rows, the
 identity rows of the loaded sources, then `ingested_files`. (Each commit costs about a second of fixed work,
 snapshot and log, whatever its size: a run makes as few as the tables it writes allow.)
 """
@@ -41,11 +42,20 @@ from clvlake.catalog import TABLES
 from clvlake.config import Config
 from clvlake.errors import ClvError, InputError, QualityError
 from clvlake.frames import computed_once, release, union_all
-from clvlake.ingest.landing import UNKNOWN_FIELDS, LandingFile, in_paths, list_landing, read_landing
+from clvlake.ingest.landing import (
+    UNKNOWN_FIELDS,
+    LandingFile,
+    check_csv_headers,
+    in_paths,
+    list_landing,
+    read_landing,
+)
 from clvlake.ingest.pseudonymise import ROW_KEY, customer_key
 from clvlake.ingest.sources import FUTURE_TIMESTAMP, RETRYABLE_RULES, SOURCES, RuleContext, Source
 from clvlake.ingest.transactions import (
     TransactionMapping,
+    check_same_header,
+    file_columns,
     load_mapping,
     read_transactions,
     transactions_source,
@@ -381,6 +391,22 @@ class _Ingest:
         }
         return [f for f in listed if f.path in retry and f not in new]
 
+    def listed_and_checked(self, all_feeds: list[Feed]) -> dict[str, list[LandingFile]]:
+        """Every feed's landing files by source name, the headers of its new files checked against its contract
+        (or, mapped, against each other and the mapping): an `InputError` before the run writes anything."""
+        listed = {}
+        for source, mapping in all_feeds:
+            # with transactions files mapped into orders, the six sources are optional (a transactions-only lake)
+            required = mapping is not None or not self.cfg.ingest.transaction_sources
+            listed[source.name] = list_landing(self.spark, self.cfg.lake.landing, source, required)
+            paths = [f.path for f in self.new_files(source, listed[source.name])]
+            if paths and mapping is not None:
+                file_columns(self.spark, mapping, paths[0])
+                check_same_header(self.spark, mapping, paths)
+            elif paths and source.file_format == "csv":
+                check_csv_headers(self.spark, paths, source)
+        return listed
+
     def read(self, source: Source, mapping: TransactionMapping | None, files: list[LandingFile]) -> DataFrame:
         paths = [f.path for f in files]
         if mapping is not None:
@@ -402,11 +428,11 @@ class _Ingest:
         )
         return with_suppressed(checked, erased_hashes(self.lake))
 
-    def load(self, source: Source, mapping: TransactionMapping | None) -> SourceCounts:
-        """The source's new files, then the open quarantine rows of its earlier files that may pass now."""
-        # with transactions files mapped into orders, the six sources are optional (a transactions-only lake)
-        required = mapping is not None or not self.cfg.ingest.transaction_sources
-        listed = list_landing(self.spark, self.cfg.lake.landing, source, required)
+    def load(
+        self, source: Source, mapping: TransactionMapping | None, listed: list[LandingFile]
+    ) -> SourceCounts:
+        """The source's new files among its `listed` ones, then the open quarantine rows of its earlier files that
+        may pass now."""
         files = self.new_files(source, listed)
         retry = self.files_to_retry(source, listed, files)
         counts = SourceCounts(source.name, 0, 0, 0, 0, 0)
@@ -420,16 +446,17 @@ class _Ingest:
         return counts
 
     def load_all(self, all_feeds: list[Feed]) -> list[SourceCounts]:
-        """`load` every feed, the groups of `feeds_by_table` `PARALLEL_SOURCES` at a time; a failing feed stops the
-        later feeds of its group. Returns the counts in feed order, or raises the first error in feed order once
-        every group is done."""
+        """`load` every feed once all are `listed_and_checked`, the groups of `feeds_by_table` `PARALLEL_SOURCES`
+        at a time; a failing feed stops the later feeds of its group. Returns the counts in feed order, or raises
+        the first error in feed order once every group is done."""
+        listed = self.listed_and_checked(all_feeds)
         counts: dict[str, SourceCounts] = {}
         errors: dict[str, Exception] = {}
 
         def load_group(group: list[Feed]) -> None:
             for source, mapping in group:
                 try:
-                    counts[source.name] = self.load(source, mapping)
+                    counts[source.name] = self.load(source, mapping, listed[source.name])
                 except Exception as err:  # raised below, once the other groups are done
                     errors[source.name] = err
                     return
