@@ -80,6 +80,10 @@ PII_COLUMNS = ("email", "name")
 TOP_RULES = 3
 MAX_UNKNOWN_FIELDS = 20  # a file whose every line has other field names must not flood quality_checks
 PARALLEL_SOURCES = 3  # silver tables loaded at once
+# a source's new files up to this size (a day's, at a million customers a few MB) are checked against only the rows
+# of silver that hold their keys (`checked_rows`' `small_batch`): about 16 bytes of key per 100 bytes of line, so
+# at most ~10 MB of keys broadcast; a larger batch (an initial load) joins silver by a shuffle
+SMALL_BATCH_BYTES = 64 * 2**20
 Feed = tuple[Source, TransactionMapping | None]
 
 
@@ -413,7 +417,12 @@ class _Ingest:
             return read_transactions(self.spark, mapping, paths, self.cfg.ingest.reporting_currency)
         return read_landing(self.spark, paths, source)
 
-    def checked_rows(self, source: Source, raw: DataFrame) -> DataFrame:
+    def checked_rows(
+        self, source: Source, mapping: TransactionMapping | None, files: list[LandingFile]
+    ) -> DataFrame:
+        """The checked rows of `files`; silver is narrowed to the batch's keys when the files are a
+        `SMALL_BATCH_BYTES` batch (a day's)."""
+        raw = self.read(source, mapping, files)
         table = source.table
         seen = None
         if self.lake.exists(table):
@@ -423,8 +432,9 @@ class _Ingest:
         if source.reference is not None:
             self.lake.ensure(source.reference.table)
             referenced = self.lake.read(source.reference.table)
+        small = sum(f.size for f in files) <= SMALL_BATCH_BYTES
         checked = checked_rows(
-            raw, source, self.ctx, silver_key(source, self.cfg.privacy.salt), seen, referenced
+            raw, source, self.ctx, silver_key(source, self.cfg.privacy.salt), seen, referenced, small
         )
         return with_suppressed(checked, erased_hashes(self.lake))
 
@@ -472,7 +482,7 @@ class _Ingest:
         self, source: Source, mapping: TransactionMapping | None, files: list[LandingFile]
     ) -> SourceCounts:
         # on local disk, not in memory: computed once, read by each write below, dropped when the source is done
-        checked = computed_once(self.checked_rows(source, self.read(source, mapping, files)))
+        checked = computed_once(self.checked_rows(source, mapping, files))
         try:
             return self.write(source, files, checked)
         finally:
@@ -499,7 +509,7 @@ class _Ingest:
             (F.col("source") == source.name) & F.expr(files_predicate("source_file", files))
         )
         checked = computed_once(
-            self.checked_rows(source, self.read(source, mapping, files))
+            self.checked_rows(source, mapping, files)
             .withColumn("record_id", record_id(source))
             .join(open_rows.select("record_id"), "record_id", "left_semi")
         )

@@ -104,8 +104,20 @@ def with_reference(df: DataFrame, source: Source, referenced: DataFrame | None) 
         F.lit(True).alias(REFERENCE_FOUND),
         *[expr.alias(f"_ref_{name}") for name, expr in ref.attributes().items()],
     )
-    joined = df.join(known, F.trim(F.col(ref.column)) == F.col("_ref"), how="left").drop("_ref")
+    joined = df.join(known, referenced_key(source) == F.col("_ref"), how="left").drop("_ref")
     return joined.withColumn(REFERENCE_FOUND, F.coalesce(F.col(REFERENCE_FOUND), F.lit(False)))
+
+
+def referenced_key(source: Source) -> Column:
+    """The key of the row a row refers to (a refund's order id), as the referenced table holds it."""
+    return F.trim(F.col(source.reference.column))
+
+
+def rows_of_keys(table: DataFrame, table_key: str, batch: DataFrame, batch_key: Column) -> DataFrame:
+    """The rows of `table` whose `table_key` is a `batch_key` of the batch's rows: a semi join that broadcasts the
+    batch's keys, so that for a small batch the table's key column is read but not shuffled."""
+    keys = batch.select(batch_key.alias(table_key)).distinct()
+    return table.join(F.broadcast(keys), on=table_key, how="left_semi")
 
 
 def with_seen(df: DataFrame, key: Column, seen: DataFrame | None) -> DataFrame:
@@ -209,9 +221,20 @@ def checked_rows(
     key: Column,
     seen: DataFrame | None = None,
     referenced: DataFrame | None = None,
+    small_batch: bool = False,
 ) -> DataFrame:
     """Type, check and de-duplicate raw rows. `key` is the silver key of a row (e.g. the trimmed order_id); every
-    row also gets its subject's key (`ROW_KEY`) once, for bronze, quarantine, silver and the suppression list."""
+    row also gets its subject's key (`ROW_KEY`) once, for bronze, quarantine, silver and the suppression list.
+
+    `seen` (silver's keys and files) and `referenced` (the referenced silver table) are joined to the batch; a
+    `small_batch` (a day's files) takes only their rows of the batch's keys first (`rows_of_keys`): the same
+    result (a key outside the batch never matches), without shuffling all of silver's keys on every run."""
+    if small_batch and seen is not None:
+        seen = rows_of_keys(seen, seen.columns[0], raw, key)
+    if small_batch and referenced is not None:
+        referenced = rows_of_keys(
+            referenced, TABLES[source.reference.table].keys[0], raw, referenced_key(source)
+        )
     return (
         raw.withColumn(ROW_KEY, row_key(F.col("customer_id"), ctx.salt))
         .transform(with_typed_columns, source)
