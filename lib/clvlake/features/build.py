@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import date
 from functools import reduce
 
+import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
@@ -77,7 +78,8 @@ def before_snapshots(df: DataFrame, snapshots: Sequence[date]) -> DataFrame:
     dates = sorted(set(snapshots))
     if len(dates) == 1:
         return before_last(df, dates).withColumn("snapshot_date", F.lit(dates[0]))
-    frame = df.sparkSession.createDataFrame([(d,) for d in dates], "snapshot_date date")
+    # a local relation (from Arrow): scanned in the JVM, not unpickled by Python workers as a list's frame is
+    frame = df.sparkSession.createDataFrame(pa.table({"snapshot_date": pa.array(dates, pa.date32())}))
     return df.join(F.broadcast(frame), F.col("event_date") < F.col("snapshot_date"), how="inner")
 
 
