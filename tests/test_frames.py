@@ -1,11 +1,16 @@
-"""`computed_once` keeps the rows it computed when the table they were read from changes; `release` frees them."""
+"""`computed_once` keeps the rows it computed when the table they were read from changes; `release` frees them;
+`local_frame` makes the frame a Python list makes, read in the JVM."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
+
+import pytest
 from chispa import assert_df_equality
 from pyspark import StorageLevel
 
-from clvlake.frames import computed_once, release
+from clvlake import schemas
+from clvlake.frames import computed_once, local_frame, release
 
 
 def checked_against(spark, path: str):
@@ -41,3 +46,55 @@ def test_release_drops_the_rows_from_disk(spark):
     (stored,) = stored_rdds() - before  # earlier tests' rows may go meanwhile (Spark's cleaner), none come
     release(once)
     assert stored not in stored_rdds()
+
+
+def test_a_local_frame_holds_what_a_lists_frame_holds_and_no_python_rdd_reads_it(spark):
+    rows = [
+        (
+            date(2025, 1, 1),
+            "ingest-2025-01-01",
+            "orders",
+            "b1",
+            2,
+            10,
+            7,
+            2,
+            1,
+            0.2,
+            {"unknown_order": 2},
+            {"channel": 0.5},
+            0,
+            {},
+        ),
+        (
+            date(2025, 1, 1),
+            "ingest-2025-01-01",
+            "sessions",
+            "b2",
+            1,
+            0,
+            0,
+            0,
+            0,
+            float("nan"),
+            None,
+            {},
+            None,
+            None,
+        ),
+    ]
+    local, listed = (
+        local_frame(spark, rows, schemas.QUALITY_CHECKS),
+        spark.createDataFrame(rows, schemas.QUALITY_CHECKS),
+    )
+    assert_df_equality(local.orderBy("source"), listed.orderBy("source"), allow_nan_equality=True)
+    assert_df_equality(
+        local_frame(spark, [], schemas.QUALITY_CHECKS), spark.createDataFrame([], schemas.QUALITY_CHECKS)
+    )
+
+    def plan(df) -> str:
+        return df._jdf.queryExecution().executedPlan().toString()
+
+    assert "LocalTableScan" in plan(local) and "ExistingRDD" in plan(listed)  # the list's rows: a Python RDD
+    with pytest.raises(ValueError, match=r"no timestamp columns: \['modification_time'\]"):
+        local_frame(spark, [("orders", "p", 1, datetime(2025, 1, 1), "r")], schemas.INGESTED_FILES)

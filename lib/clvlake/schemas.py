@@ -489,3 +489,6 @@ REALISED_VS_PREDICTED = _fields(
     ("metric", _STR, False),
     ("value", _DBL),
 )
+# the subjects of an erasure request, and the landing files it rewrote (frames of the job, not tables)
+ERASURE_SUBJECTS = _fields(("customer_id", _STR))
+LANDING_FILE_SOURCES = _fields(("source", _STR), ("path", _STR))

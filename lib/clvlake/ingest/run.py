@@ -41,7 +41,7 @@ from clvlake import schemas
 from clvlake.catalog import TABLES
 from clvlake.config import Config
 from clvlake.errors import ClvError, InputError, QualityError
-from clvlake.frames import computed_once, release, union_all
+from clvlake.frames import computed_once, local_frame, release, union_all
 from clvlake.ingest.landing import (
     UNKNOWN_FIELDS,
     LandingFile,
@@ -595,7 +595,7 @@ class _Ingest:
                 within=files_predicate("t.source_file", files),
             )
         if self.quality:
-            quality = self.spark.createDataFrame(self.quality, schemas.QUALITY_CHECKS)
+            quality = local_frame(self.spark, self.quality, schemas.QUALITY_CHECKS)
             self.versions["quality_checks"] = self.lake.merge_new(
                 quality, "quality_checks", within=f"t.run_date = '{self.as_of.isoformat()}'"
             )

@@ -20,7 +20,9 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from clvlake import schemas
 from clvlake.config import ModelSettings
+from clvlake.frames import local_frame
 from clvlake.modeling.baselines import (
     BASELINES,
     BTYD,
@@ -224,11 +226,7 @@ def metric_rows(spark: SparkSession, outcomes: list[Outcome]) -> DataFrame:
         for method, values in o.metrics.items()
         for metric, value in values.items()
     ]
-    frame = spark.createDataFrame(
-        scalar,
-        "snapshot_date date, evaluation string, training_snapshot date, method string, metric string, "
-        "decile int, value double, used_for string",
-    )
+    frame = local_frame(spark, scalar, schemas.BACKTEST_METRICS)
     for o in outcomes:
         e = o.evaluation
         frame = frame.unionByName(

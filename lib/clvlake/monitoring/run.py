@@ -16,6 +16,7 @@ from clvlake import schemas
 from clvlake.catalog import TABLES
 from clvlake.config import Config
 from clvlake.features.inputs import lake_value_events
+from clvlake.frames import local_frame
 from clvlake.lake import Lake
 from clvlake.modeling import registry
 from clvlake.monitoring.checks import (
@@ -50,7 +51,7 @@ def previous_date(dates: list[date], as_of: date) -> date | None:
 
 def checks_frame(spark: SparkSession, checks: list[Check], as_of: date) -> DataFrame:
     rows = [(as_of, c.stage, c.name, c.value, c.threshold, c.breached, c.detail) for c in checks]
-    return spark.createDataFrame(rows, schemas.MONITOR_CHECKS)
+    return local_frame(spark, rows, schemas.MONITOR_CHECKS)
 
 
 def alert_record(check: Check, as_of: date) -> dict[str, object]:
@@ -167,7 +168,7 @@ def live_accuracy(
         checks.append(
             at_most("realised", f"model_trails_baseline:{score_date}", baseline - model, 0.0, detail)
         )
-    table = spark.createDataFrame(rows, schemas.REALISED_VS_PREDICTED) if rows else None
+    table = local_frame(spark, rows, schemas.REALISED_VS_PREDICTED) if rows else None
     return table, checks
 
 

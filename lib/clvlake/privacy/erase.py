@@ -36,6 +36,7 @@ from clvlake import schemas
 from clvlake.catalog import TABLES
 from clvlake.config import Config
 from clvlake.errors import InputError
+from clvlake.frames import local_frame
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.lake import Lake
 from clvlake.monitoring.checks import Check, at_most
@@ -130,7 +131,7 @@ def erase(
         raise InputError("no customer id to erase: give --customer-id or a non-empty --ids-file")
     lake = Lake.open(spark, cfg.lake)
     subjects = (
-        spark.createDataFrame([(i,) for i in ids], "customer_id string")
+        local_frame(spark, [(i,) for i in ids], schemas.ERASURE_SUBJECTS)
         .withColumn("customer_key", customer_key(F.col("customer_id"), cfg.privacy.salt))
         .cache()
     )

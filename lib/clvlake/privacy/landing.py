@@ -19,9 +19,10 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame, SparkSession
 from pyspark.sql import functions as F
 
+from clvlake import schemas
 from clvlake.catalog import BRONZE_SOURCES
 from clvlake.config import Config
-from clvlake.frames import union_all
+from clvlake.frames import local_frame, union_all
 from clvlake.ingest.landing import hadoop_path, in_paths, line_customer_id, spark_path
 from clvlake.ingest.pseudonymise import row_key
 from clvlake.ingest.sources import SOURCES
@@ -145,7 +146,7 @@ def record_new_sizes(spark: SparkSession, lake: Lake, files: list[LandedFile], r
             F.col("_metadata.file_modification_time").alias("modification_time"),
         )
     )
-    sources = spark.createDataFrame([(f.source, f.path) for f in files], "source string, path string")
+    sources = local_frame(spark, [(f.source, f.path) for f in files], schemas.LANDING_FILE_SOURCES)
     rows = sources.join(status, "path").select(
         "source", "path", "size", "modification_time", F.lit(run_id).alias("run_id")
     )
