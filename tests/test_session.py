@@ -26,6 +26,19 @@ def test_the_known_noise_lines_are_dropped_and_every_other_line_passes_in_order(
     assert written == KEPT
 
 
+def test_lines_that_cannot_be_written_are_dropped_and_the_stream_is_still_read_to_its_end():
+    """A closed console must not leave the JVM blocked on a full pipe."""
+    attempts: list[bytes] = []
+
+    def closed_console(line: bytes) -> None:
+        attempts.append(line)
+        raise BrokenPipeError
+
+    stream = io.BytesIO(b"".join(NOISE + KEPT))
+    forward_lines(stream, closed_console)
+    assert attempts == KEPT and stream.read() == b""
+
+
 def test_the_local_jvm_is_started_with_the_incubator_module_and_its_log_lines_still_reach_the_console(
     spark, capfd
 ):

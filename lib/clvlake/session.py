@@ -8,6 +8,7 @@ laptop builds its own local session from `spark:` in the config.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -181,10 +182,13 @@ JVM_NOISE = re.compile(
 
 
 def forward_lines(stream: BinaryIO, write: Callable[[bytes], object]) -> None:
-    """Pass each line of `stream` to `write` until the stream ends, except whole lines `JVM_NOISE` matches."""
+    """Pass each line of `stream` to `write` until the stream ends, except whole lines `JVM_NOISE` matches. A line
+    whose write fails (the console was closed, e.g. a pipe into `head`) is dropped: the stream is always read to
+    its end, or the JVM would stop at its next write to a full pipe."""
     for line in iter(stream.readline, b""):
         if not JVM_NOISE.fullmatch(line.rstrip(b"\r\n")):
-            write(line)
+            with contextlib.suppress(OSError):
+                write(line)
 
 
 def write_stderr(data: bytes) -> None:
