@@ -27,13 +27,15 @@ from dataclasses import dataclass
 from datetime import date
 from functools import reduce
 
-import pyarrow as pa
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
+from clvlake.frames import local_frame
 from clvlake.schemas import CUSTOMER_FEATURES, TRAILING_WINDOWS_DAYS
 
 TREND_DAYS = 90  # trend: the last 90 days against the 90 before
+SNAPSHOT_DATES = T.StructType([T.StructField("snapshot_date", T.DateType())])
 SESSION_WINDOWS_DAYS = (30, 90)
 RECENT_DAYS = 90  # recent pages per session, e-mail opens and open rate
 KEYS = ["customer_key", "snapshot_date"]
@@ -78,8 +80,7 @@ def before_snapshots(df: DataFrame, snapshots: Sequence[date]) -> DataFrame:
     dates = sorted(set(snapshots))
     if len(dates) == 1:
         return before_last(df, dates).withColumn("snapshot_date", F.lit(dates[0]))
-    # a local relation (from Arrow): scanned in the JVM, not unpickled by Python workers as a list's frame is
-    frame = df.sparkSession.createDataFrame(pa.table({"snapshot_date": pa.array(dates, pa.date32())}))
+    frame = local_frame(df.sparkSession, [(d,) for d in dates], SNAPSHOT_DATES)
     return df.join(F.broadcast(frame), F.col("event_date") < F.col("snapshot_date"), how="inner")
 
 

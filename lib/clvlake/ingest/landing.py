@@ -133,8 +133,9 @@ def without_byte_order_mark(line: Column) -> Column:
 
 
 def read_landing(spark: SparkSession, paths: list[str], source: Source) -> DataFrame:
-    """The given files (URIs) of one source, CSV headers checked (`check_csv_headers`), as raw text columns plus
-    `_corrupt_record` and `_source_file` (the file's URI); for JSON sources also `UNKNOWN_FIELDS`."""
+    """The given files (URIs) of one source, whose CSV headers the caller has checked (`check_csv_headers`), as raw
+    text columns plus `_corrupt_record` and `_source_file` (the file's URI); for JSON sources also
+    `UNKNOWN_FIELDS`."""
     if source.file_format != "csv":
         return read_json_lines(spark, paths, source)
     # enforceSchema=false checks the header against the contract instead of trusting column positions.

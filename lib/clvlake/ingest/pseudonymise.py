@@ -15,16 +15,18 @@ from __future__ import annotations
 import hashlib
 import hmac
 
-import pyarrow as pa
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from clvlake.errors import ConfigError
+from clvlake.frames import local_frame
 from clvlake.lake import Lake
 
 FINGERPRINT_PROPERTY = "clvlake.saltFingerprint"
 FINGERPRINT_LABEL = b"clvlake customer_key salt"
 IDENTITY = "customer_identity"
+SALT_SCHEMA = T.StructType([T.StructField("salt", T.StringType())])
 
 
 def python_key(salt: str, trimmed_id: str) -> str:
@@ -35,13 +37,13 @@ def python_key(salt: str, trimmed_id: str) -> str:
 def salt_view(salt: str) -> str:
     """A temporary view holding the salt as its one row, registered on the active session; returns its name.
 
-    The row is a local relation (made from an Arrow table), read in the JVM by every query that keys rows: a
+    The row is a `local_frame`, read in the JVM by every query that keys rows: a
     frame made from a Python list is an RDD of pickled rows, which each query unpickles in Python worker tasks
     (one per default partition), a few hundred milliseconds of every ingest's source, identity and erasure query."""
     name = f"_clvlake_salt_{salt_fingerprint(salt)[:16]}"
     spark = SparkSession.active()  # the thread's active session, else the default one
     if not spark.catalog.tableExists(name):
-        spark.createDataFrame(pa.table({"salt": pa.array([salt], pa.string())})).createOrReplaceTempView(name)
+        local_frame(spark, [(salt,)], SALT_SCHEMA).createOrReplaceTempView(name)
     return name
 
 
