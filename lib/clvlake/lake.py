@@ -30,7 +30,7 @@ from typing import TypeVar
 
 # importing `captured` makes PySpark raise its classes for Delta's JVM conflict exceptions
 from delta.exceptions import captured as delta_errors
-from py4j.java_gateway import JavaClass, JavaObject
+from py4j.java_gateway import JavaObject
 from py4j.protocol import Py4JError
 from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, Row, SparkSession
@@ -41,7 +41,7 @@ from clvlake.catalog import TABLES, TableSpec, table_properties
 from clvlake.config import LakeSettings
 from clvlake.config.validation import local_form
 from clvlake.errors import ConflictError, InputError
-from clvlake.session import over_connect
+from clvlake.session import java_class, over_connect
 
 log = logging.getLogger(__name__)
 LOG_RETENTION = "delta.logRetentionDuration"
@@ -129,14 +129,6 @@ def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
             spark.conf.set(key, previous)
 
 
-def java_class(spark: SparkSession, name: str) -> JavaClass | None:
-    """A JVM class by its full name through Py4J, or None (no JVM, or no such class on the classpath)."""
-    node = getattr(spark, "_jvm", None)
-    for part in name.split(".") if node is not None else ():
-        node = getattr(node, part)
-    return node if isinstance(node, JavaClass) else None
-
-
 def shorten(sql: str) -> str:
     """A SQL text cut to one readable line."""
     return textwrap.shorten(sql, 100, placeholder=" …")
@@ -178,7 +170,7 @@ def layout_clause(spec: TableSpec) -> str:
 def refreshed_version(spark: SparkSession, delta_log: JavaObject) -> int | None:
     """The latest version of a table's `DeltaLog` read anew from storage (-1: no commit yet), or None on a runtime
     whose `update` has another signature."""
-    none = spark._jvm.scala.Option.empty()
+    none = java_class(spark, "scala.Option").empty()
     with contextlib.suppress(Py4JError):
         return int(delta_log.update(False, none, none).version())
     return None
@@ -276,7 +268,7 @@ class Lake:
         lease table at once): a no is asked again of the log read anew. Under Spark Connect, the server is asked."""
         if over_connect(self.spark):
             return self.described(table)
-        if self.spark._jvm.io.delta.tables.DeltaTable.isDeltaTable(
+        if java_class(self.spark, "io.delta.tables.DeltaTable").isDeltaTable(
             self.spark._jsparkSession, self.path(table)
         ):
             return True
@@ -367,7 +359,7 @@ class Lake:
         jsc = getattr(self.spark, "_jsc", None)
         if jsc is None:
             return None
-        path = self.spark._jvm.org.apache.hadoop.fs.Path(uri)
+        path = java_class(self.spark, "org.apache.hadoop.fs.Path")(uri)
         return bool(path.getFileSystem(jsc.hadoopConfiguration()).exists(path))
 
     def ensure(self, table: str) -> bool:

@@ -20,6 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
 
+from py4j.java_gateway import JavaClass
 from pyspark import SparkConf, SparkContext
 from pyspark.java_gateway import launch_gateway
 from pyspark.sql import SparkSession
@@ -62,6 +63,15 @@ def ship_wheels_to_executors(session: SparkSession, scratch_dir: str) -> list[st
 def over_connect(session: SparkSession) -> bool:
     """Whether the session is a Spark Connect client's: its driver is a server, and this process has no JVM."""
     return type(session).__module__.startswith("pyspark.sql.connect.")
+
+
+def java_class(spark: SparkSession, name: str) -> JavaClass | None:
+    """A JVM class by its full name through Py4J, or None (no JVM, or no such class on the classpath). The name is
+    looked up whole: Py4J resolves `_jvm.org.apache…` a part at a time, and each package part is a failed class
+    lookup through every jar on the classpath (about 1 ms each)."""
+    jvm = getattr(spark, "_jvm", None)
+    found = None if jvm is None else getattr(jvm, name)
+    return found if isinstance(found, JavaClass) else None
 
 
 def remote_session(url: str) -> SparkSession:

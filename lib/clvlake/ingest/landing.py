@@ -19,6 +19,7 @@ from pyspark.sql import functions as F
 from clvlake.errors import InputError
 from clvlake.ingest.sources import Source
 from clvlake.schemas import CORRUPT_RECORD
+from clvlake.session import java_class
 
 BYTE_ORDER_MARK = "\ufeff"
 UNKNOWN_FIELDS = "_unknown_fields"  # a JSON line's top-level fields that its source's contract does not have
@@ -89,11 +90,11 @@ def first_line(spark: SparkSession, uri: str) -> str | None:
     if jsc is None:
         row = spark.read.text(spark_path(uri)).first()
         return row["value"] if row else None
-    jvm = spark.sparkContext._jvm
-    path = jvm.org.apache.hadoop.fs.Path(hadoop_path(uri))
+    path = java_class(spark, "org.apache.hadoop.fs.Path")(hadoop_path(uri))
     stream = path.getFileSystem(jsc.hadoopConfiguration()).open(path)
+    reader = java_class(spark, "java.io.BufferedReader")
     try:
-        return jvm.java.io.BufferedReader(jvm.java.io.InputStreamReader(stream, "UTF-8")).readLine()
+        return reader(java_class(spark, "java.io.InputStreamReader")(stream, "UTF-8")).readLine()
     finally:
         stream.close()
 

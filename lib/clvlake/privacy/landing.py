@@ -33,6 +33,7 @@ from clvlake.ingest.transactions import (
     transactions_source,
 )
 from clvlake.lake import Lake
+from clvlake.session import java_class
 
 log = logging.getLogger(__name__)
 LINE = "value"  # the column of Spark's text source
@@ -76,8 +77,8 @@ def customer_id_of_line(
 def replace_file(spark: SparkSession, lines: DataFrame, uri: str) -> None:
     """Write `lines` (in their order) as the file at `uri`, atomically replacing it, through Hadoop's file
     system for the path's scheme."""
-    jvm, conf = spark.sparkContext._jvm, spark.sparkContext._jsc.hadoopConfiguration()
-    fs_path = jvm.org.apache.hadoop.fs.Path
+    conf = spark.sparkContext._jsc.hadoopConfiguration()
+    fs_path = java_class(spark, "org.apache.hadoop.fs.Path")
     target = fs_path(hadoop_path(uri))
     staging = fs_path(target.getParent(), f"_clvlake_erasing_{uuid.uuid4().hex}")
     lines.coalesce(1).write.text(staging.toString())
@@ -86,10 +87,10 @@ def replace_file(spark: SparkSession, lines: DataFrame, uri: str) -> None:
     written = parts[0].getPath() if parts else fs_path(staging, "empty")
     if not parts:  # no line is left: an empty file
         fs.create(written).close()
-    rename = jvm.org.apache.hadoop.fs.Options.Rename
+    rename = java_class(spark, "org.apache.hadoop.fs.Options").Rename
     overwrite = spark.sparkContext._gateway.new_array(rename, 1)
     overwrite[0] = rename.OVERWRITE
-    jvm.org.apache.hadoop.fs.FileContext.getFileContext(target.toUri(), conf).rename(
+    java_class(spark, "org.apache.hadoop.fs.FileContext").getFileContext(target.toUri(), conf).rename(
         written, target, overwrite
     )
     # a local file system renames the staged checksum along: a later copy of the file by other tools would no
