@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import time
 
+from pyspark.sql import functions as F
+
 from clvlake.session import forward_lines
 
 NOISE = [
@@ -13,7 +15,7 @@ NOISE = [
     b"Task 1 got rank 1\n",
 ]
 KEPT = [
-    b"20:11:37 WARN DAGScheduler: Broadcasting large task binary with size 1.2 MiB\n",
+    b"20:11:37 WARN TaskSetManager: Lost task 0.0 in stage 3.0 (TID 7)\n",
     b"20:11:38 ERROR Executor: Task 1 got rank 1 and then failed\n",  # noise words inside a real line
     b"WARNING: Using incubator modules: jdk.incubator.foreign\n",  # another module: not known noise
     b"a last line without its newline",
@@ -48,8 +50,34 @@ def test_the_local_jvm_is_started_with_the_incubator_module_and_its_log_lines_st
     arguments = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
     assert "--add-modules=jdk.incubator.vector" in arguments
     jvm.org.apache.logging.log4j.LogManager.getLogger("clvlake.test").warn("a line the JVM logged")
+    err = console_until(capfd, "a line the JVM logged")
+    assert "WARN test: a line the JVM logged" in err, err
+
+
+def console_until(capfd, text: str) -> str:
+    """What reached the console (stderr) until `text` did: the JVM's lines are forwarded by another thread."""
     err, deadline = "", time.monotonic() + 30
-    while "a line the JVM logged" not in err and time.monotonic() < deadline:  # forwarded by another thread
+    while text not in err and time.monotonic() < deadline:
         time.sleep(0.05)
         err += capfd.readouterr().err
-    assert "WARN test: a line the JVM logged" in err, err
+    return err
+
+
+def test_a_stage_with_a_large_task_binary_leaves_no_line_and_other_scheduler_warnings_still_show(
+    spark, capfd
+):
+    """A task binary over Spark's 1,000 KiB mark (here a literal of 1.2 MB in the plan) is noted by the
+    DAGScheduler at WARN; a quiet session drops that one note (clvlake's own plans no longer cause it), nothing
+    else the scheduler logs."""
+    huge = F.lit("x" * 1_200_000)
+    rows = (
+        spark.range(4).repartition(2).select(F.length(F.concat(F.col("id").cast("string"), huge)).alias("n"))
+    )
+    assert rows.agg(F.sum("n")).first()[0] == 4 * 1_200_001
+    logger = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager.getLogger(
+        "org.apache.spark.scheduler.DAGScheduler"
+    )
+    logger.warn("a scheduler warning after the stage")
+    err = console_until(capfd, "a scheduler warning after the stage")  # forwarded in order, after the stage's
+    assert "WARN DAGScheduler: a scheduler warning after the stage" in err, err
+    assert "Broadcasting large task binary" not in err

@@ -132,6 +132,14 @@ logger.checkpointed.name = org.apache.spark.rdd.MapPartitionsRDD
 logger.checkpointed.level = error
 logger.parquet.name = org.apache.parquet.CorruptStatistics
 logger.parquet.level = error
+# "Broadcasting large task binary": sent once per stage, and what is left of it after the jobs stopped shipping
+# unmaterialised plans (the training sets' feature query, the evaluations' predictions) is the evaluation's one
+# prediction job, whose tasks carry every fitted booster (XGBoost puts its model in the prediction's closure)
+logger.dag.name = org.apache.spark.scheduler.DAGScheduler
+logger.dag.filter.binary.type = RegexFilter
+logger.dag.filter.binary.regex = Broadcasting large task binary.*
+logger.dag.filter.binary.onMatch = DENY
+logger.dag.filter.binary.onMismatch = NEUTRAL
 # catalog mode's local metastore: Hive cannot store a Delta table's schema in its own column types and says so
 # after each write; Spark then keeps the schema in its own format (the table is unaffected)
 logger.hivealter.name = org.apache.hadoop.hive.metastore.HiveAlterHandler

@@ -26,7 +26,7 @@ from clvlake import __version__
 from clvlake.config import Config
 from clvlake.errors import InputError
 from clvlake.features.inputs import features_at, lake_value_events
-from clvlake.frames import union_all
+from clvlake.frames import computed_once, release, union_all
 from clvlake.lake import Lake
 from clvlake.modeling import registry
 from clvlake.modeling.btyd import BtydModel
@@ -78,19 +78,18 @@ def build_training_sets(
 ) -> tuple[DataFrame, dict[date, BtydModel | None], int]:
     """Write the training sets of every snapshot (one commit), read them back, check that the snapshots fitted at
     have customers (`require_customers`) and fit BG/NBD + Gamma-Gamma (`with_btyd_inputs`); returns the rows
-    (cached), the fits and the table version."""
+    (cached), the fits and the table version. The snapshots' features are computed first, on their own: joined
+    to the labels in one query, the whole feature plan went out with every task of the write (over a megabyte,
+    which Spark warns of)."""
     model = cfg.model
     events = lake_value_events(lake, model.margin_mode)
-    sets = training_sets(
-        features_at(lake, cfg, snapshots),
-        events,
-        snapshots,
-        model.horizon_days,
-        model.holdout_fraction,
-        model.seed,
-    )
+    features = computed_once(features_at(lake, cfg, snapshots))
+    sets = training_sets(features, events, snapshots, model.horizon_days, model.holdout_fraction, model.seed)
     listed = ", ".join(f"'{s.isoformat()}'" for s in snapshots)
-    version = lake.replace_where(sets, "training_sets", f"snapshot_date IN ({listed})")
+    try:
+        version = lake.replace_where(sets, "training_sets", f"snapshot_date IN ({listed})")
+    finally:
+        release(features)
     written = lake.read("training_sets").where(F.col("snapshot_date").isin(snapshots)).cache()
     require_customers(written, fitted_at, as_of)  # before any fit: a fit of no customers would only warn
     data, fits = with_btyd_inputs(written, snapshots, fitted_at, model.btyd, model.horizon_days)
