@@ -267,7 +267,7 @@ class Lake:
         see a table another process created after this one first looked at its folder (two jobs creating the
         lease table at once): a no is asked again of the log read anew. Under Spark Connect, the server is asked."""
         if over_connect(self.spark):
-            return self.described(table)
+            return self.has_schema(table)
         if java_class(self.spark, "io.delta.tables.DeltaTable").isDeltaTable(
             self.spark._jsparkSession, self.path(table)
         ):
@@ -276,12 +276,13 @@ class Lake:
         version = None if delta_log is None else refreshed_version(self.spark, delta_log)
         return version is not None and version >= 0
 
-    def described(self, table: str) -> bool:
-        """Whether Delta finds a table at the table's folder (`DESCRIBE DETAIL`)."""
+    def has_schema(self, table: str) -> bool:
+        """Whether Delta finds a table at the table's folder: its schema, which the server reads from the log's
+        last commit (`DESCRIBE DETAIL` also counted the table's files, a Spark job per table)."""
         try:
-            self.spark.sql(f"DESCRIBE DETAIL delta.`{self.path(table)}`")
+            self.spark.read.format("delta").load(self.path(table)).schema  # noqa: B018 (analysing it is the check)
         except AnalysisException as err:
-            if err.getCondition() in ("DELTA_MISSING_DELTA_TABLE", "PATH_NOT_FOUND"):
+            if err.getCondition() in ("DELTA_MISSING_DELTA_TABLE", "DELTA_TABLE_NOT_FOUND", "PATH_NOT_FOUND"):
                 return False
             raise
         return True
