@@ -91,10 +91,10 @@ def first_line(spark: SparkSession, uri: str) -> str | None:
         row = spark.read.text(spark_path(uri)).first()
         return row["value"] if row else None
     path = java_class(spark, "org.apache.hadoop.fs.Path")(hadoop_path(uri))
+    lines, text = java_class(spark, "java.io.BufferedReader"), java_class(spark, "java.io.InputStreamReader")
     stream = path.getFileSystem(jsc.hadoopConfiguration()).open(path)
-    reader = java_class(spark, "java.io.BufferedReader")
     try:
-        return reader(java_class(spark, "java.io.InputStreamReader")(stream, "UTF-8")).readLine()
+        return lines(text(stream, "UTF-8")).readLine()
     finally:
         stream.close()
 
