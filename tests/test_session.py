@@ -7,7 +7,7 @@ import time
 
 from pyspark.sql import functions as F
 
-from clvlake.session import forward_lines
+from clvlake.session import forward_lines, java_class
 
 NOISE = [
     b"WARNING: Using incubator modules: jdk.incubator.vector\n",
@@ -49,13 +49,14 @@ def test_the_local_jvm_is_started_with_the_incubator_module_and_its_log_lines_st
     jvm = spark.sparkContext._jvm
     arguments = list(jvm.java.lang.management.ManagementFactory.getRuntimeMXBean().getInputArguments())
     assert "--add-modules=jdk.incubator.vector" in arguments
-    jvm.org.apache.logging.log4j.LogManager.getLogger("clvlake.test").warn("a line the JVM logged")
-    err = console_until(capfd, "a line the JVM logged")
+    err = warned_through_the_jvm(spark, capfd, "clvlake.test", "a line the JVM logged")
     assert "WARN test: a line the JVM logged" in err, err
 
 
-def console_until(capfd, text: str) -> str:
-    """What reached the console (stderr) until `text` did: the JVM's lines are forwarded by another thread."""
+def warned_through_the_jvm(spark, capfd, logger: str, text: str) -> str:
+    """Log `text` at WARN through the JVM's log4j logger `logger`; returns what reached the console (stderr) until
+    it did: the JVM's lines are forwarded by another thread, in the order the JVM wrote them."""
+    java_class(spark, "org.apache.logging.log4j.LogManager").getLogger(logger).warn(text)
     err, deadline = "", time.monotonic() + 30
     while text not in err and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -74,10 +75,7 @@ def test_a_stage_with_a_large_task_binary_leaves_no_line_and_other_scheduler_war
         spark.range(4).repartition(2).select(F.length(F.concat(F.col("id").cast("string"), huge)).alias("n"))
     )
     assert rows.agg(F.sum("n")).first()[0] == 4 * 1_200_001
-    logger = spark.sparkContext._jvm.org.apache.logging.log4j.LogManager.getLogger(
-        "org.apache.spark.scheduler.DAGScheduler"
-    )
-    logger.warn("a scheduler warning after the stage")
-    err = console_until(capfd, "a scheduler warning after the stage")  # forwarded in order, after the stage's
+    scheduler = "org.apache.spark.scheduler.DAGScheduler"
+    err = warned_through_the_jvm(spark, capfd, scheduler, "a scheduler warning after the stage")
     assert "WARN DAGScheduler: a scheduler warning after the stage" in err, err
     assert "Broadcasting large task binary" not in err
