@@ -7,7 +7,14 @@ import time
 
 from pyspark.sql import functions as F
 
-from clvlake.session import forward_lines, java_class
+from clvlake.session import (
+    TASKS_PER_CORE_SETTINGS,
+    forward_lines,
+    java_class,
+    local_cores,
+    sized_to_cores,
+    with_tasks_per_core,
+)
 
 NOISE = [
     b"WARNING: Using incubator modules: jdk.incubator.vector\n",
@@ -79,3 +86,28 @@ def test_a_stage_with_a_large_task_binary_leaves_no_line_and_other_scheduler_war
     err = warned_through_the_jvm(spark, capfd, scheduler, "a scheduler warning after the stage")
     assert "WARN DAGScheduler: a scheduler warning after the stage" in err, err
     assert "Broadcasting large task binary" not in err
+
+
+def test_a_local_master_runs_on_the_cores_it_names_or_on_the_machines():
+    assert [local_cores(m) for m in ("local", "local[3]", "local[4,2]")] == [1, 3, 4]
+    assert local_cores("local[*]") == local_cores("spark://elsewhere:7077") >= 1
+
+
+def test_the_tasks_of_a_log_replay_and_a_listing_follow_the_cores_up_to_their_defaults():
+    snapshot, listing = TASKS_PER_CORE_SETTINGS
+    assert sized_to_cores(2) == {snapshot: "2", listing: "2"}
+    assert sized_to_cores(400) == {snapshot: "50", listing: "400"}
+
+
+def test_a_provided_session_keeps_what_it_sets_and_gets_its_cores_for_the_rest(spark):
+    snapshot, listing = TASKS_PER_CORE_SETTINGS
+    before = {key: spark.conf.get(key) for key in TASKS_PER_CORE_SETTINGS}
+    try:
+        spark.conf.unset(snapshot)
+        spark.conf.set(listing, "7")  # as the cluster's own settings would
+        assert with_tasks_per_core(spark) == [snapshot]
+        assert spark.conf.get(snapshot) == str(spark.sparkContext.defaultParallelism)
+        assert spark.conf.get(listing) == "7"
+    finally:
+        for key, value in before.items():
+            spark.conf.set(key, value)
