@@ -23,7 +23,7 @@ from clvlake import lake as lake_module
 from clvlake import lease, schemas
 from clvlake.catalog import TABLES, table_properties
 from clvlake.errors import ConflictError, InputError
-from clvlake.lake import Lake
+from clvlake.lake import Lake, session_conf
 
 ORDER = (
     "O1",
@@ -365,3 +365,17 @@ def test_a_schema_whose_table_name_stands_for_another_lakes_table_is_an_error(sp
 )
 def test_a_catalog_tables_location_is_compared_without_its_file_scheme(a, b, same):
     assert lake_module.same_location(a, b) is same
+
+
+def test_a_setting_two_calls_hold_at_once_stays_until_the_last_ends_and_is_then_put_back(spark):
+    """Erasure's parallel deletions each hold a MERGE setting: the first to end must not take it from the others."""
+    key = "spark.clvlake.test.held"
+    first, second = session_conf(spark, key, "on"), session_conf(spark, key, "on")
+    first.__enter__()
+    second.__enter__()
+    with pytest.raises(RuntimeError, match="another thread holds it at on"):
+        session_conf(spark, key, "off").__enter__()
+    first.__exit__(None, None, None)
+    assert spark.conf.get(key) == "on"
+    second.__exit__(None, None, None)
+    assert spark.conf.get(key, None) is None

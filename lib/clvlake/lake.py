@@ -22,6 +22,7 @@ import hashlib
 import inspect
 import logging
 import textwrap
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -115,18 +116,35 @@ def retried_on_conflict(write: Write) -> Write:
     return retrying  # type: ignore[return-value]
 
 
+# settings `session_conf` holds: key → [value, calls holding it, the value before the first]
+_HELD: dict[str, list] = {}
+_HELD_LOCK = threading.Lock()
+
+
 @contextlib.contextmanager
 def session_conf(spark: SparkSession, key: str, value: str) -> Iterator[None]:
-    """A Spark session setting changed for the duration of one call, then put back as it was."""
-    previous = spark.conf.get(key, None)
-    spark.conf.set(key, value)
+    """A Spark session setting changed for the duration of one call, then put back as it was. Calls in several
+    threads at once (a job's writes to several tables) share it: they must set the same value, and the last one
+    to end puts the setting back."""
+    with _HELD_LOCK:
+        held = _HELD.get(key)
+        if held is None:
+            held = _HELD[key] = [value, 0, spark.conf.get(key, None)]
+            spark.conf.set(key, value)
+        elif held[0] != value:
+            raise RuntimeError(f"{key}: another thread holds it at {held[0]}, not {value}")
+        held[1] += 1
     try:
         yield
     finally:
-        if previous is None:
-            spark.conf.unset(key)
-        else:
-            spark.conf.set(key, previous)
+        with _HELD_LOCK:
+            held[1] -= 1
+            if not held[1]:
+                del _HELD[key]
+                if held[2] is None:
+                    spark.conf.unset(key)
+                else:
+                    spark.conf.set(key, held[2])
 
 
 def shorten(sql: str) -> str:

@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
@@ -53,6 +54,10 @@ OVERDUE_AFTER = timedelta(days=1)  # past its due time, a purge the daily run ha
 # Delta expires log entries older than the log retention counted back from midnight, so the log is kept a day
 # less than the files: every entry from before the erasure is expired when the purge is due
 LOG_DAY_ROUNDING_HOURS = 24
+# tables erased, vacuumed (and landing files rewritten) at once: each is a few small Spark jobs and a commit, which
+# one after another leave the cores waiting on the driver (a 400-customer pipeline's lake on 2 cores, two runs
+# each, alternated: erasing one customer 75, 69 → 59, 45 s, the purge of its request 41, 42 → 24, 28 s)
+PARALLEL_TABLES = 3
 # the tables this process could not checkpoint (no Delta log reachable: Spark Connect), said once
 UNCHECKPOINTED: set[str] = set()
 
@@ -120,6 +125,28 @@ def request_id(erased_at: datetime, hashes: list[str]) -> str:
     return hashlib.sha256("|".join([erased_at.isoformat(), *hashes]).encode()).hexdigest()[:32]
 
 
+def erase_from_table(lake: Lake, subjects: DataFrame, table: str) -> int:
+    """Delete the subjects' rows from one table; returns how many."""
+    lake.ensure(table)  # a table written before it had key columns gains them (its old rows: null)
+    removed = lake.delete_matching(table, subjects, match_condition(TABLES[table].schema.fieldNames()))
+    if removed:  # the log entries before it, whose statistics may hold a key, can expire
+        checkpoint(lake, table)
+    log.info("erase: %s: %d rows removed", table, removed)
+    return removed
+
+
+def erase_from_tables(lake: Lake, subjects: DataFrame, tables: list[str]) -> dict[str, int]:
+    """`erase_from_table` for each table, `PARALLEL_TABLES` at a time, the restricted identity table after all
+    the others; rows removed per table."""
+    restricted = [t for t in tables if TABLES[t].layer == "restricted"]
+    removed = {}
+    for group in ([t for t in tables if t not in restricted], restricted):
+        with ThreadPoolExecutor(PARALLEL_TABLES, thread_name_prefix="clvlake-erase") as pool:
+            erased = pool.map(lambda table: erase_from_table(lake, subjects, table), group)
+            removed.update(zip(group, erased, strict=True))
+    return removed
+
+
 def erase(
     spark: SparkSession, cfg: Config, customer_ids: list[str], erased_at: datetime
 ) -> dict[str, object]:
@@ -169,14 +196,7 @@ def erase(
     record(STARTED, tables, {}, erased_at + timedelta(hours=retention) + KILLED_RUN_MARGIN)
     # first: bronze names the landing files that hold the subjects until the deletion below
     landing = erase_from_landing(spark, lake, cfg, subjects, run_id=f"erase-{erased_at:%Y-%m-%dT%H:%M:%S}")
-    removed: dict[str, int] = {}
-    for table in tables:
-        lake.ensure(table)  # a table written before it had key columns gains them (its old rows: null)
-        condition = match_condition(TABLES[table].schema.fieldNames())
-        removed[table] = lake.delete_matching(table, subjects, condition)
-        if removed[table]:  # the log entries before it, whose statistics may hold a key, can expire
-            checkpoint(lake, table)
-        log.info("erase: %s: %d rows removed", table, removed[table])
+    removed = erase_from_tables(lake, subjects, tables)
     touched = sorted(t for t, n in removed.items() if n)
     removed[LANDING] = sum(landing.values())  # lines of landing files, in the audit beside the tables' rows
     exports = rewrite_exports_holding(lake, cfg, subjects)
@@ -263,6 +283,14 @@ def utc(value: datetime) -> datetime:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+def purge_table(lake: Lake, table: str, retention: float) -> None:
+    """VACUUM the table with the retention, keep its log a day less and checkpoint it (its expired entries go)."""
+    if lake.exists(table):
+        lake.vacuum(table, retention)
+        lake.keep_log(table, retention - LOG_DAY_ROUNDING_HOURS)
+        checkpoint(lake, table)
+
+
 def complete_purges(spark: SparkSession, cfg: Config, now: datetime) -> dict[str, object]:
     """Phase 2: VACUUM the touched tables of every request whose purge is due at `now` and record it; a cheap
     no-op (one read of the small audit table) when none is due."""
@@ -271,11 +299,8 @@ def complete_purges(spark: SparkSession, cfg: Config, now: datetime) -> dict[str
     due = [p for p in pending if p.purge_due_at <= now]
     retention = float(cfg.privacy.vacuum_retention_hours)
     for purge in due:
-        for table in purge.tables:
-            if lake.exists(table):
-                lake.vacuum(table, retention)
-                lake.keep_log(table, retention - LOG_DAY_ROUNDING_HOURS)
-                checkpoint(lake, table)
+        with ThreadPoolExecutor(PARALLEL_TABLES, thread_name_prefix="clvlake-purge") as pool:
+            list(pool.map(lambda table: purge_table(lake, table, retention), purge.tables))
         append_audit(
             lake,
             run_date=now.date(),

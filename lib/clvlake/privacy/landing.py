@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -37,6 +38,7 @@ from clvlake.session import java_class
 
 log = logging.getLogger(__name__)
 LINE = "value"  # the column of Spark's text source
+PARALLEL_FILES = 3  # files rewritten at once: each is two small Spark jobs (as `erase.PARALLEL_TABLES`)
 
 
 @dataclass(frozen=True)
@@ -114,22 +116,25 @@ def erase_from_landing(
         return {}
     keys = [r["customer_key"] for r in subjects.select("customer_key").collect()]  # the ids given: a handful
     mappings = {transactions_source(m).name: m for m in map(load_mapping, cfg.ingest.transaction_sources)}
-    removed: dict[str, int] = {}
-    for file in files:
+
+    def erase_from_file(file: LandedFile) -> int:
         customer_id = customer_id_of_line(spark, mappings, file)
         if customer_id is None:
             log.warning(
                 "erase: %s: source '%s' is no longer configured; file not rewritten", file.path, file.source
             )
-            continue
+            return 0
         lines = spark.read.text(spark_path(file.path))
-        key = row_key(customer_id, cfg.privacy.salt)
-        subject = F.coalesce(key.isin(keys), F.lit(False))
+        subject = F.coalesce(row_key(customer_id, cfg.privacy.salt).isin(keys), F.lit(False))
         count = lines.select(F.count_if(subject)).first()[0]
         if count:
             replace_file(spark, lines.where(~subject), file.path)
-            removed[file.path] = count
             log.info("erase: %s: %d line(s) removed", file.path, count)
+        return count
+
+    with ThreadPoolExecutor(PARALLEL_FILES, thread_name_prefix="clvlake-erase") as pool:
+        counts = zip(files, pool.map(erase_from_file, files), strict=True)
+        removed = {file.path: count for file, count in counts if count}
     if removed:
         record_new_sizes(spark, lake, [f for f in files if f.path in removed], run_id)
     return removed
