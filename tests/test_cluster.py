@@ -24,7 +24,7 @@ from clvlake.config import load_config
 from clvlake.jars import cached_jars
 from clvlake.lake import Lake
 from clvlake.session import DELTA_SESSION_CONF
-from tests.support.config import QUICK_JIT, REPO, TEST_SPARK, write_config
+from tests.support.config import QUICK_JVM, REPO, TEST_SPARK, write_config
 from tests.support.pipeline import AS_OF, SMALL
 
 pytestmark = [pytest.mark.slow, pytest.mark.cluster]
@@ -115,9 +115,9 @@ def cluster_lake(spark, cluster, wheel, tmp_path_factory) -> Path:
     same_layout = {
         key: spark.conf.get(key) for key in ("spark.sql.shuffle.partitions", "spark.default.parallelism")
     }
-    # the JVMs compile with C1 only, as the test session does (the reason and its measurement: tests/support/config.py)
-    quick_jit = {f"spark.{jvm}.extraJavaOptions": QUICK_JIT for jvm in ("driver", "executor")}
-    conf = {**DELTA_SESSION_CONF, **same_layout, **quick_jit, "spark.sql.session.timeZone": "UTC"}
+    # the JVMs start as the test session's do (C1 only, jars trusted: why, in tests/support/config.py)
+    quick_jvm = {f"spark.{jvm}.extraJavaOptions": QUICK_JVM for jvm in ("driver", "executor")}
+    conf = {**DELTA_SESSION_CONF, **same_layout, **quick_jvm, "spark.sql.session.timeZone": "UTC"}
     conf_args = [arg for key, value in conf.items() for arg in ("--conf", f"{key}={value}")]
     out = run(
         [

@@ -13,8 +13,13 @@ REPO = Path(__file__).resolve().parents[2]
 # their tiny lakes (conf/local.yml's 8 shuffle partitions would only add tasks and files)
 # the JVM compiles with C1 only (why: TEST_SPARK below), into a code cache of the size the default tiered JVM has:
 # C1 alone gets 48 MB, which Spark and Delta fill within a minute, and then the JVM disables its compiler ("CodeCache
-# is full") and interprets every method it meets later, for the rest of a half-hour test worker
-QUICK_JIT = "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m"
+# is full") and interprets every method it meets later, for the rest of a half-hour test worker. It trusts the
+# jars' byte code instead of verifying each class it loads (tens of thousands): a `clv features` process on the
+# 400-customer lake 22.0 → 20.3 s (three runs each, alternated); the cluster and Connect tests' JVMs do the same.
+QUICK_JVM = (
+    "-XX:TieredStopAtLevel=1 -XX:ReservedCodeCacheSize=256m "
+    "-XX:+UnlockDiagnosticVMOptions -XX:-BytecodeVerificationRemote"
+)
 TEST_SPARK = {
     "master": "local[2]",
     "app_name": "clvlake-tests",
@@ -33,7 +38,7 @@ TEST_SPARK = {
     "extra": {
         "spark.sql.codegen.wholeStage": "false",
         "spark.sql.codegen.factoryMode": "NO_CODEGEN",
-        "spark.driver.extraJavaOptions": f"-XX:+UseParallelGC {QUICK_JIT}",
+        "spark.driver.extraJavaOptions": f"-XX:+UseParallelGC {QUICK_JVM}",
     },
 }
 
