@@ -28,7 +28,6 @@ import dataclasses
 import hashlib
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TypeVar
@@ -71,6 +70,7 @@ from clvlake.ingest.validation import (
     raw_record,
 )
 from clvlake.lake import Lake
+from clvlake.parallel import each_at_once
 from clvlake.privacy.subjects import SUPPRESSED, erased_hashes, masked_record, with_suppressed
 
 log = logging.getLogger(__name__)
@@ -471,8 +471,7 @@ class _Ingest:
                     errors[source.name] = err
                     return
 
-        with ThreadPoolExecutor(PARALLEL_SOURCES, thread_name_prefix="clvlake-ingest") as pool:
-            list(pool.map(load_group, feeds_by_table(all_feeds)))
+        each_at_once(load_group, feeds_by_table(all_feeds), PARALLEL_SOURCES, "ingest")
         failed = [errors[source.name] for source, _ in all_feeds if source.name in errors]
         if failed:
             raise failed[0]

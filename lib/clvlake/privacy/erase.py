@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 
@@ -41,6 +40,7 @@ from clvlake.frames import local_frame
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.lake import Lake
 from clvlake.monitoring.checks import Check, at_most
+from clvlake.parallel import each_at_once
 from clvlake.privacy.landing import erase_from_landing
 from clvlake.reporting.export import rewrite_exports_holding
 
@@ -141,9 +141,10 @@ def erase_from_tables(lake: Lake, subjects: DataFrame, tables: list[str]) -> dic
     restricted = [t for t in tables if TABLES[t].layer == "restricted"]
     removed = {}
     for group in ([t for t in tables if t not in restricted], restricted):
-        with ThreadPoolExecutor(PARALLEL_TABLES, thread_name_prefix="clvlake-erase") as pool:
-            erased = pool.map(lambda table: erase_from_table(lake, subjects, table), group)
-            removed.update(zip(group, erased, strict=True))
+        erased = each_at_once(
+            lambda table: erase_from_table(lake, subjects, table), group, PARALLEL_TABLES, "erase"
+        )
+        removed.update(zip(group, erased, strict=True))
     return removed
 
 
@@ -299,8 +300,9 @@ def complete_purges(spark: SparkSession, cfg: Config, now: datetime) -> dict[str
     due = [p for p in pending if p.purge_due_at <= now]
     retention = float(cfg.privacy.vacuum_retention_hours)
     for purge in due:
-        with ThreadPoolExecutor(PARALLEL_TABLES, thread_name_prefix="clvlake-purge") as pool:
-            list(pool.map(lambda table: purge_table(lake, table, retention), purge.tables))
+        each_at_once(
+            lambda table: purge_table(lake, table, retention), purge.tables, PARALLEL_TABLES, "purge"
+        )
         append_audit(
             lake,
             run_date=now.date(),

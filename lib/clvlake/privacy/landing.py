@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame, SparkSession
@@ -34,6 +33,7 @@ from clvlake.ingest.transactions import (
     transactions_source,
 )
 from clvlake.lake import Lake
+from clvlake.parallel import each_at_once
 from clvlake.session import java_class
 
 log = logging.getLogger(__name__)
@@ -132,9 +132,8 @@ def erase_from_landing(
             log.info("erase: %s: %d line(s) removed", file.path, count)
         return count
 
-    with ThreadPoolExecutor(PARALLEL_FILES, thread_name_prefix="clvlake-erase") as pool:
-        counts = zip(files, pool.map(erase_from_file, files), strict=True)
-        removed = {file.path: count for file, count in counts if count}
+    counts = zip(files, each_at_once(erase_from_file, files, PARALLEL_FILES, "erase"), strict=True)
+    removed = {file.path: count for file, count in counts if count}
     if removed:
         record_new_sizes(spark, lake, [f for f in files if f.path in removed], run_id)
     return removed
