@@ -138,8 +138,8 @@ def local_cores(master: str) -> int:
 def with_tasks_per_core(session: SparkSession) -> list[str]:
     """Set the `TASKS_PER_CORE_SETTINGS` the provided session does not set itself to its cores (Spark's default
     parallelism); returns the keys set."""
-    unset = sized_to_cores(session.sparkContext.defaultParallelism)
-    unset = {key: value for key, value in unset.items() if session.conf.get(key, None) is None}
+    sized = sized_to_cores(session.sparkContext.defaultParallelism)
+    unset = {key: value for key, value in sized.items() if session.conf.get(key, None) is None}
     for key, value in unset.items():
         session.conf.set(key, value)
     return list(unset)
