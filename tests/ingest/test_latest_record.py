@@ -10,9 +10,9 @@ from clvlake.ingest import run as ingest
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.lake import Lake
 from clvlake.reporting.export import export_campaign
-from tests.reporting.test_segments import score_rows
 from tests.support.config import make_config
 from tests.support.landing import CUSTOMERS_HEADER, POS_HEADER, email, mapping_file
+from tests.support.scores import score_rows
 
 DAY1, DAY2 = date(2025, 1, 1), date(2025, 1, 2)
 C1_CONSENTS = "C1,2024-02-01T10:00:00Z,organic,DE,c1@example.com,Ann,true"

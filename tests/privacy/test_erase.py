@@ -27,7 +27,7 @@ from clvlake.ingest import run as ingest
 from clvlake.ingest.pseudonymise import customer_key
 from clvlake.lake import Lake
 from clvlake.privacy.erase import erasable_tables, erase
-from tests.privacy.clock import age_lake
+from tests.support.clock import age_lake
 from tests.support.config import write_config
 from tests.support.landing import ERASED_ID, FILES, FOLDER, mapping_file, write_landing
 

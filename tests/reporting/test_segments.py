@@ -20,9 +20,9 @@ from clvlake.reporting.segments import (
     segment_summary,
     what_if,
 )
-from clvlake.schemas import CLV_SCORES
 from clvlake.scoring.lifecycle import lifecycle_stage, recommended_action
 from tests.support.config import config_data, make_config
+from tests.support.scores import score_rows
 
 RULES = LifecycleRules(
     new_within_days=90,
@@ -311,27 +311,6 @@ def test_campaign_export_keeps_consenting_customers(spark):
 def test_local_config_action_matrix_is_complete(tmp_path):
     cfg = make_config(tmp_path)
     assert {row.tier for row in cfg.scoring.actions} == {t.name for t in cfg.scoring.tiers}
-
-
-def score_rows(spark, score_date, keys):
-    """Full `clv_scores` rows for some customers of one score date."""
-    row = {
-        "score_date": score_date,
-        "predicted_clv": 10.0,
-        "p_alive": 0.5,
-        "value_tier": "gold",
-        "lifecycle_stage": "active",
-        "recommended_action": "cross_sell",
-        "model_name": "m",
-        "model_version": "1",
-        "feature_snapshot_date": score_date,
-        "horizon_days": 365,
-        "input_table_versions": {},
-    }
-    fields = CLV_SCORES.fieldNames()
-    return spark.createDataFrame(
-        [tuple({**row, "customer_key": k}.get(f) for f in fields) for k in keys], CLV_SCORES
-    )
 
 
 def test_erasure_rewrites_the_campaign_exports_that_held_the_subject(spark, tmp_path):
