@@ -76,16 +76,16 @@ connect() {  # master, spark-submit options...: the server's driver runs here, w
   jars=$("$PYTHON" -c 'from clvlake.jars import cached_jars; print(",".join(cached_jars() or []))')
   [ -n "$jars" ] || { echo "local_cluster: no Delta jars cached: run 'make install' first" >&2; return 1; }
   # a task per core of this machine for Delta's log replay and file listings, as `clv` sets them on a session it is
-  # given (clvlake.session.TASKS_PER_CORE_SETTINGS); a Connect client cannot know the server's cores
-  local cores
-  cores=$(nproc)
+  # given (clvlake.session.sized_to_cores); a Connect client cannot know the server's cores
+  local per_core
+  read -r -a per_core <<< "$("$PYTHON" -c 'import os; from clvlake.session import sized_to_cores
+print(" ".join(f"--conf {k}={v}" for k, v in sized_to_cores(os.cpu_count() or 1).items()))')"
   launch connect org.apache.spark.deploy.SparkSubmit --master "$master" \
     --class org.apache.spark.sql.connect.service.SparkConnectServer --jars "$jars" \
     --conf spark.sql.extensions=io.delta.sql.DeltaSparkSessionExtension \
     --conf spark.sql.catalog.spark_catalog=org.apache.spark.sql.delta.catalog.DeltaCatalog \
     --conf spark.sql.session.timeZone=UTC --conf spark.ui.enabled=false \
-    --conf "spark.databricks.delta.snapshotPartitions=$(( cores < 50 ? cores : 50 ))" \
-    --conf "spark.sql.sources.parallelPartitionDiscovery.parallelism=$cores" \
+    "${per_core[@]}" \
     --conf "spark.connect.grpc.binding.address=$HOST" --conf "spark.connect.grpc.binding.port=$CONNECT_PORT" "$@"
   wait_for_log "$CLUSTER_DIR/connect.log" "Spark Connect server started" "Spark Connect server" || { stop; return 1; }
   echo "local_cluster: Spark Connect server up (master $master); log in $CLUSTER_DIR/connect.log" >&2

@@ -10,6 +10,7 @@ from pyspark.sql import functions as F
 from clvlake.cli import main
 from clvlake.ingest.pseudonymise import FINGERPRINT_PROPERTY, customer_key, salt_fingerprint
 from clvlake.lake import Lake
+from clvlake.session import java_class
 from tests.support.config import write_config
 from tests.support.landing import CUSTOMERS_HEADER, POS_HEADER, mapping_file
 
@@ -48,7 +49,9 @@ def test_the_salt_is_in_no_plan(spark):
     for plan in (
         execution.toString(),
         execution.executedPlan().toString(),
-        execution.explainString(spark._jvm.org.apache.spark.sql.execution.ExplainMode.fromString("extended")),
+        execution.explainString(
+            java_class(spark, "org.apache.spark.sql.execution.ExplainMode").fromString("extended")
+        ),
     ):
         assert SALT not in plan
 

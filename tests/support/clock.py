@@ -13,6 +13,8 @@ import json
 import os
 from pathlib import Path
 
+from clvlake.session import java_class
+
 SHIFTED = {"remove": "deletionTimestamp", "commitInfo": "timestamp"}
 
 
@@ -38,7 +40,7 @@ def _drop_checkpoints(log: Path) -> list[int]:
 def age_lake(spark, root: str, hours: float) -> None:
     """Move every commit, tombstone, checkpoint and file of the Delta tables under `root` `hours` into the past."""
     millis = int(hours * 3600 * 1000)
-    delta_log = spark._jvm.org.apache.spark.sql.delta.DeltaLog
+    delta_log = java_class(spark, "org.apache.spark.sql.delta.DeltaLog")
     logs = {p.parent for p in Path(root).rglob("_delta_log/*.json")}
     checkpoints = {log: _drop_checkpoints(log) for log in logs}
     for log in logs:
