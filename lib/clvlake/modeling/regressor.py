@@ -5,9 +5,10 @@
 * `hurdle`: P(buys in the horizon) from a boosted-tree classifier × spend given buying from a boosted-tree
   regressor trained on the buyers only (a zero instance weight for the others).
 
-The trees are XGBoost's (`xgboost.spark`: histogram trees trained in one Spark task per worker, predicting in
-Pandas UDFs on the executors) or Spark ML's GBT (`model.gbt.engine`); on the demo's training sets XGBoost fits
-a form several times faster and predicts held-out customers better (docs/model.md).
+The trees are XGBoost's (`xgboost.spark`: histogram trees trained in one Spark task per worker, without
+XGBoost's barrier stage when there is one worker (`one_task`), predicting in Pandas UDFs on the executors) or
+Spark ML's GBT (`model.gbt.engine`); on the demo's training sets XGBoost fits a form several times faster and
+predicts held-out customers better (docs/model.md).
 
 Every form ends with a total calibration stage: one factor, learnt on the training rows, that makes the sum of
 (floored) predictions equal the sum of labels. It removes the retransformation bias of the log form (a
@@ -30,9 +31,9 @@ from pyspark.ml.regression import GBTRegressor
 from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
-from xgboost.spark import SparkXGBClassifier, SparkXGBRegressor
 
 from clvlake.config import MODEL_FORMS, GbtSettings
+from clvlake.modeling.one_task import OneTaskXGBClassifier, OneTaskXGBRegressor
 from clvlake.schemas import BTYD_FEATURES, FEATURE_COLUMNS
 
 FORMS = MODEL_FORMS
@@ -133,7 +134,7 @@ class _Trees:
             weighted = {"weightCol": weight} if weight else {}
             return GBTRegressor(**self._spark(), labelCol=label, predictionCol=prediction, **weighted)
         weighted = {"weight_col": weight} if weight else {}
-        return SparkXGBRegressor(**self._xgboost(), label_col=label, prediction_col=prediction, **weighted)
+        return OneTaskXGBRegressor(**self._xgboost(), label_col=label, prediction_col=prediction, **weighted)
 
     def classifier(self, label: str, probability: str) -> Estimator:
         """P(label = 1) as a two-element vector in `probability`."""
@@ -143,7 +144,7 @@ class _Trees:
                 .setProbabilityCol(probability)
                 .setRawPredictionCol("_p_raw")
             )
-        return SparkXGBClassifier(
+        return OneTaskXGBClassifier(
             **self._xgboost(),
             label_col=label,
             prediction_col="_p_class",
@@ -159,6 +160,9 @@ class _Trees:
             "features_col": "features",
             "random_state": self.seed,
             "num_workers": self.params.workers,
+            # into num_workers partitions without asking the data's partition count first (XGBoost's check
+            # converts the DataFrame to an RDD, which runs its shuffles once more)
+            "force_repartition": True,
             "verbose": False,  # no line per tree on the executors' stderr
             **self._tree_parameters(),
         }
