@@ -1,10 +1,13 @@
-"""The local JVM's console output: what a person cannot act on is dropped, everything else still shows."""
+"""The local session: its JVM's console output (what a person cannot act on is dropped, everything else still shows),
+its task counts and its Python workers."""
 
 from __future__ import annotations
 
 import io
+import sys
 import time
 
+import pandas as pd
 from pyspark.sql import functions as F
 
 from clvlake.session import (
@@ -12,6 +15,7 @@ from clvlake.session import (
     forward_lines,
     java_class,
     local_cores,
+    python_daemon_conf,
     sized_to_cores,
     with_tasks_per_core,
 )
@@ -111,3 +115,27 @@ def test_a_provided_session_keeps_what_it_sets_and_gets_its_cores_for_the_rest(s
     finally:
         for key, value in before.items():
             spark.conf.set(key, value)
+
+
+def worker_origin(batches):
+    """In a Python worker: the module its daemon ran as (a forked worker keeps the daemon's `__main__`) and
+    whether XGBoost is imported."""
+    for _ in batches:
+        pass
+    daemon = sys.modules["__main__"].__spec__.name
+    yield pd.DataFrame({"daemon": [daemon], "xgboost": ["xgboost.spark" in sys.modules]})
+
+
+def test_local_python_workers_are_forked_from_a_daemon_that_imported_xgboost(spark):
+    rows = (
+        spark.range(4).repartition(2).mapInPandas(worker_origin, "daemon string, xgboost boolean").collect()
+    )
+
+    assert [(row["daemon"], row["xgboost"]) for row in rows] == [("clvlake.python_daemon", True)] * 2
+
+
+def test_workers_of_another_interpreter_keep_pysparks_daemon(monkeypatch):
+    monkeypatch.setenv("PYSPARK_PYTHON", "/opt/other/bin/python3")
+    assert python_daemon_conf() == {}
+    monkeypatch.setenv("PYSPARK_PYTHON", sys.executable)
+    assert python_daemon_conf() == {"spark.python.daemon.module": "clvlake.python_daemon"}

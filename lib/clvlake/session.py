@@ -267,6 +267,14 @@ def start_quiet_context(conf: dict[str, str]) -> None:
     SparkContext(conf=spark_conf, gateway=gateway)
 
 
+def python_daemon_conf() -> dict[str, str]:
+    """Python workers forked from `clvlake.python_daemon` (their libraries imported once) where they run this
+    interpreter, which has clvlake; workers of another interpreter (`PYSPARK_PYTHON`) keep PySpark's daemon."""
+    if os.environ.get("PYSPARK_PYTHON", sys.executable) != sys.executable:
+        return {}
+    return {"spark.python.daemon.module": "clvlake.python_daemon"}
+
+
 def local_session_conf(settings: SparkSettings, scratch_dir: str, quiet: bool = True) -> dict[str, str]:
     """Everything a laptop session needs: Delta, UTC, small shuffles, no UI, scratch files in one place, and
     (`quiet`) Spark's log without notes nobody can act on."""
@@ -293,6 +301,7 @@ def local_session_conf(settings: SparkSettings, scratch_dir: str, quiet: bool = 
         "spark.driver.extraJavaOptions": java_options,
         "spark.sql.adaptive.enabled": "true",
         **sized_to_cores(local_cores(settings.master)),
+        **python_daemon_conf(),
         **SQL_DEFAULTS,
     }
     extra = {
