@@ -325,8 +325,10 @@ def _maximise(
     log_likelihood, customers: float, start: np.ndarray, what: str, gradient: bool = True
 ) -> np.ndarray:
     """Maximum likelihood over log-parameters (positivity): BFGS on the mean log-likelihood, with its analytic
-    gradient (d/d log θ = θ · d/dθ) where `log_likelihood` returns (value, gradient), else by finite differences
-    of a log-likelihood that returns the value only."""
+    gradient (d/d log θ = θ · d/dθ) where `log_likelihood` returns (value, gradient), else L-BFGS-B by finite
+    differences of a log-likelihood that returns the value only (a quarter to a third of BFGS's evaluations,
+    which matters for Pareto/NBD: where its dropout rates are large, scipy's hyp2f1 takes ~30 µs a row, and its
+    likelihood is flat along s/β there, so fits that differ in s and β both predict alike)."""
     if customers == 0:
         raise DegenerateFitError(f"{what}: no customers to fit")
 
@@ -344,7 +346,7 @@ def _maximise(
     if gradient:
         result = minimize(objective, np.log(start), jac=True, method="BFGS", options={"gtol": 1e-9})
     else:
-        result = minimize(value_only, np.log(start), method="BFGS", options={"gtol": 1e-7})
+        result = minimize(value_only, np.log(start), method="L-BFGS-B")
     return np.exp(result.x)
 
 
