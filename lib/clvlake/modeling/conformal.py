@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from clvlake.frames import computed_once, release
+
 _RELATIVE_ERROR = 1e-4
 
 
@@ -35,14 +37,19 @@ class Conformal:
 
 
 def calibrate(df: DataFrame, level: float, actual: str = "label", predicted: str = "prediction") -> Conformal:
-    """q and s from calibration rows (customers not used to fit the model)."""
-    stats = df.agg(F.count(F.lit(1)).alias("n"), F.avg(predicted).alias("s")).first()
-    n, scale = int(stats["n"]), float(stats["s"] or 0.0) or 1.0
-    scores = df.select(
-        (F.abs(F.col(actual) - F.col(predicted)) / (F.col(predicted) + F.lit(scale))).alias("score")
-    )
-    rank = min(1.0, math.ceil((n + 1) * level) / n)
-    (quantile,) = scores.approxQuantile("score", [rank], _RELATIVE_ERROR)
+    """q and s from calibration rows (customers not used to fit the model). The two columns are computed once
+    (predicting them is the costly part: the model runs in Python workers), then aggregated twice."""
+    rows = computed_once(df.select(F.col(actual).alias("actual"), F.col(predicted).alias("predicted")))
+    try:
+        stats = rows.agg(F.count(F.lit(1)).alias("n"), F.avg("predicted").alias("s")).first()
+        n, scale = int(stats["n"]), float(stats["s"] or 0.0) or 1.0
+        scores = rows.select(
+            (F.abs(F.col("actual") - F.col("predicted")) / (F.col("predicted") + F.lit(scale))).alias("score")
+        )
+        rank = min(1.0, math.ceil((n + 1) * level) / n)
+        (quantile,) = scores.approxQuantile("score", [rank], _RELATIVE_ERROR)
+    finally:
+        release(rows)
     return Conformal(level, float(quantile), scale)
 
 
