@@ -8,13 +8,16 @@ import sys
 import time
 
 import pandas as pd
+import pytest
 from pyspark.sql import functions as F
 
+from clvlake.config import SparkSettings
 from clvlake.session import (
     TASKS_PER_CORE_SETTINGS,
     forward_lines,
     java_class,
     local_cores,
+    local_session_conf,
     python_daemon_conf,
     sized_to_cores,
     with_tasks_per_core,
@@ -101,6 +104,17 @@ def test_the_tasks_of_a_log_replay_and_a_listing_follow_the_cores_up_to_their_de
     snapshot, listing = TASKS_PER_CORE_SETTINGS
     assert sized_to_cores(2) == {snapshot: "2", listing: "2"}
     assert sized_to_cores(400) == {snapshot: "50", listing: "400"}
+
+
+@pytest.mark.parametrize(
+    ("master", "shuffle_partitions", "expected"),
+    [("local[2]", 8, "2"), ("local[16]", 8, "8"), ("local", 8, "1")],
+)
+def test_frames_of_driver_side_data_get_a_partition_per_core_up_to_the_shuffle_partitions(
+    master, shuffle_partitions, expected, tmp_path
+):
+    settings = SparkSettings(master, "t", shuffle_partitions, "1g", {}, "")
+    assert local_session_conf(settings, str(tmp_path))["spark.default.parallelism"] == expected
 
 
 def test_a_provided_session_keeps_what_it_sets_and_gets_its_cores_for_the_rest(spark):

@@ -291,7 +291,10 @@ def local_session_conf(settings: SparkSettings, scratch_dir: str, quiet: bool = 
         "spark.app.name": settings.app_name,
         "spark.driver.memory": settings.driver_memory,
         "spark.sql.shuffle.partitions": str(settings.shuffle_partitions),
-        "spark.default.parallelism": str(settings.shuffle_partitions),
+        # the partitions of an RDD made from driver-side data, one per core (at most one per shuffle partition):
+        # Spark ML writes each stage's metadata as a one-row frame made from a Python list, unpickled partition
+        # by partition in Python workers (a write took 1.75 s with 8 partitions, 0.6 s with 2)
+        "spark.default.parallelism": str(min(local_cores(settings.master), settings.shuffle_partitions)),
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
         "spark.driver.host": "127.0.0.1",  # a laptop's hostname may not resolve; local mode needs no network
