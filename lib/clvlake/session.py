@@ -284,6 +284,7 @@ def local_session_conf(settings: SparkSettings, scratch_dir: str, quiet: bool = 
             *([quiet_log_options(scratch_dir)] if quiet else []),
         ]
     )
+    cores = local_cores(settings.master)
     conf = {
         **DELTA_SESSION_CONF,
         **delta_jar_conf(),
@@ -294,7 +295,7 @@ def local_session_conf(settings: SparkSettings, scratch_dir: str, quiet: bool = 
         # the partitions of an RDD made from driver-side data, one per core (at most one per shuffle partition):
         # Spark ML writes each stage's metadata as a one-row frame made from a Python list, unpickled partition
         # by partition in Python workers (a write took 1.75 s with 8 partitions, 0.6 s with 2)
-        "spark.default.parallelism": str(min(local_cores(settings.master), settings.shuffle_partitions)),
+        "spark.default.parallelism": str(min(cores, settings.shuffle_partitions)),
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
         "spark.driver.host": "127.0.0.1",  # a laptop's hostname may not resolve; local mode needs no network
@@ -303,7 +304,7 @@ def local_session_conf(settings: SparkSettings, scratch_dir: str, quiet: bool = 
         "spark.sql.warehouse.dir": str(Path(scratch_dir) / "spark-warehouse"),
         "spark.driver.extraJavaOptions": java_options,
         "spark.sql.adaptive.enabled": "true",
-        **sized_to_cores(local_cores(settings.master)),
+        **sized_to_cores(cores),
         **python_daemon_conf(),
         **SQL_DEFAULTS,
     }
