@@ -52,8 +52,11 @@ def training_report(result: Mapping[str, object]) -> str:
         if result["selected_on"]
         else "the only form"
     )
+    weight = result["blend_weight"]
+    blend = f" blended with BG/NBD + Gamma-Gamma, weight {weight:.2f}" if weight is not None else ""
     return (
-        f"\nHeld-out customers at {result['training_snapshot']} (trained form: {result['form']}, {selected})\n"
+        f"\nHeld-out customers at {result['training_snapshot']} "
+        f"(trained form: {result['form']}{blend}, {selected})\n"
         f"{comparison_table(result['comparison'])}\n"
         f"\nchampion {moved} version {result['model_version']}: {result['champion_reason']}\n"
     )

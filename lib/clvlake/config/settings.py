@@ -99,11 +99,14 @@ class GbtSettings:
 @dataclass(frozen=True)
 class BtydSettings:
     """BG/NBD + Gamma-Gamma fit: t_x and T rounded to whole `unit_days`, mean value to `monetary_digits`;
-    `as_features`: its outputs at each snapshot are inputs of the regressor (`schemas.BTYD_FEATURES`)."""
+    `as_features`: its outputs at each snapshot are inputs of the regressor (`schemas.BTYD_FEATURES`); `blend`: the
+    regressor's prediction is blended with its value, the weight fitted on calibration customers
+    (`modeling/blend.py`)."""
 
     unit_days: int
     monetary_digits: int
     as_features: bool = False
+    blend: bool = True
 
 
 # The regressor forms `model.forms` may list; clvlake.modeling.regressor implements each (and checks so on import).

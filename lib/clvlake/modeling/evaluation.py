@@ -22,7 +22,7 @@ from pyspark.sql import functions as F
 
 from clvlake import schemas
 from clvlake.config import ModelSettings
-from clvlake.frames import local_frame
+from clvlake.frames import computed_once, local_frame, release
 from clvlake.modeling.baselines import (
     BASELINES,
     BTYD,
@@ -32,6 +32,7 @@ from clvlake.modeling.baselines import (
     retention_rate,
     with_formula_baselines,
 )
+from clvlake.modeling.blend import BTYD_VALUE, fit_blend
 from clvlake.modeling.btyd import BtydModel, family_clv, with_btyd_features
 from clvlake.modeling.conformal import Conformal, calibrate, coverage
 from clvlake.modeling.dataset import is_holdout
@@ -50,6 +51,9 @@ class FittedForm:
     form: str
     model: PipelineModel
     conformal: Conformal
+    blend_weight: (
+        float | None
+    )  # the regressor's weight in its blend with BG/NBD + Gamma-Gamma; None: not blended
 
 
 SELECTION, REPORT = "selection", "report"  # what an evaluation is used for: choosing the form, or reporting
@@ -80,25 +84,48 @@ class Outcome:
     deciles: DataFrame  # method, decile, customers, mean_predicted, mean_actual
 
 
-def fit_forms(train: DataFrame, snapshot: date, cfg: ModelSettings, label: str) -> dict[str, FittedForm]:
+def fit_forms(
+    evaluation: Evaluation, cfg: ModelSettings, horizon_days: int, label: str
+) -> dict[str, FittedForm]:
     """Each candidate form fitted on the training rows (of any pooled snapshot) of all but the conformal
-    calibration share of customers; the interval is calibrated on that share's rows at `snapshot`. A line per
-    form (`label`: what the fits are for)."""
+    calibration share of customers. On that share's rows at the training snapshot the form is blended with the
+    evaluation's BG/NBD + Gamma-Gamma (where `cfg.btyd.blend` and there is a fit) and then its interval calibrated.
+    A line per form (`label`: what the fits are for)."""
     calibration = is_holdout(F.col("customer_key"), cfg.conformal_fraction, cfg.seed + 1)
-    at_snapshot = F.col("snapshot_date") == F.lit(snapshot)
-    fit_rows, calibration_rows = train.where(~calibration), train.where(calibration & at_snapshot)
+    at_snapshot = F.col("snapshot_date") == F.lit(evaluation.training_snapshot)
+    train = evaluation.train
+    fit_rows = train.where(~calibration)
+    calibration_rows = with_btyd_features(
+        train.where(calibration & at_snapshot), evaluation.btyd, horizon_days
+    )
+    blend = cfg.btyd.blend and evaluation.btyd is not None
     fitted = {}
     for number, form in enumerate(cfg.forms, start=1):
         started = time.monotonic()
         model = clv_pipeline(cfg.gbt, cfg.seed, form, cfg.btyd.as_features).fit(fit_rows)
-        conformal = calibrate(predict_clv(model, calibration_rows), cfg.conformal_level)
-        fitted[form] = FittedForm(form, model, conformal)
+        # predicting is the costly part (the trees run in Python workers): once, for the blend and the interval
+        predicted = computed_once(
+            predict_clv(model, calibration_rows).select("label", "prediction", BTYD_VALUE)
+        )
+        try:
+            blender = fit_blend(predicted) if blend else None
+            calibrated = predicted
+            if blender is not None:
+                model = PipelineModel(stages=[*model.stages, blender])
+                calibrated = predicted.withColumn(
+                    "prediction", blender.blended(F.col("prediction"), F.col(BTYD_VALUE))
+                )
+            conformal = calibrate(calibrated, cfg.conformal_level)
+        finally:
+            release(predicted)
+        fitted[form] = FittedForm(form, model, conformal, blender.weight if blender else None)
         log.info(
-            "%s: form %d of %d (%s) fitted and calibrated in %.0f s",
+            "%s: form %d of %d (%s) fitted%s and calibrated in %.0f s",
             label,
             number,
             len(cfg.forms),
             form,
+            f", blended with BG/NBD + Gamma-Gamma at weight {blender.weight:.2f}" if blender else "",
             time.monotonic() - started,
         )
     return fitted
@@ -171,7 +198,7 @@ def long_predictions(
 def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int) -> Outcome:
     """Fit every form and baseline on `evaluation.train`, predict and score `evaluation.rows`."""
     log.info("backtest %s: fitting on snapshot %s", evaluation.name, evaluation.training_snapshot)
-    forms = fit_forms(evaluation.train, evaluation.training_snapshot, cfg, f"backtest {evaluation.name}")
+    forms = fit_forms(evaluation, cfg, horizon_days, f"backtest {evaluation.name}")
     btyd = evaluation.btyd
     inputs = FormulaInputs(retention_rate(evaluation.train_at_snapshot), cfg.formula_margin, horizon_days)
     wide = wide_predictions(evaluation.rows, forms, btyd, inputs)

@@ -23,13 +23,14 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from clvlake import __version__
-from clvlake.config import Config
+from clvlake.config import Config, ModelSettings
 from clvlake.errors import InputError
 from clvlake.features.inputs import features_at, lake_value_events
 from clvlake.frames import computed_once, release, union_all
 from clvlake.lake import Lake
 from clvlake.modeling import registry
-from clvlake.modeling.btyd import BtydModel
+from clvlake.modeling.blend import BTYD_VALUE
+from clvlake.modeling.btyd import BtydModel, with_btyd_features
 from clvlake.modeling.champion import decide
 from clvlake.modeling.dataset import (
     pooled_snapshots,
@@ -41,6 +42,7 @@ from clvlake.modeling.evaluation import (
     REPORT,
     SELECTION,
     Evaluation,
+    FittedForm,
     Outcome,
     baselines,
     method_name,
@@ -146,6 +148,12 @@ def best_form(outcomes: list[Outcome], cfg: Config) -> str:
     return cfg.model.forms[0] if len(cfg.model.forms) == 1 else max(cfg.model.forms, key=mean_score)
 
 
+def read_columns(fitted: FittedForm, cfg: ModelSettings) -> list[str]:
+    """The columns the fitted model reads: its features, and BG/NBD + Gamma-Gamma's value when it is blended."""
+    blended = [BTYD_VALUE] if fitted.blend_weight is not None else []
+    return list(dict.fromkeys([*model_inputs(cfg.btyd.as_features), *blended]))
+
+
 def champion_metrics(cfg: Config, rows: DataFrame) -> dict[str, float] | None:
     """The current champion evaluated on `rows`, or None if there is none (or it cannot score these features)."""
     uri = f"models:/{cfg.mlflow.model_name}@{registry.CHAMPION}"
@@ -178,7 +186,9 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
 
     experiment_id = registry.configure(cfg.mlflow)
     registry.end_abandoned_runs(experiment_id, lake.root)
-    champion = champion_metrics(cfg, current.evaluation.rows)
+    # the rows as a model reads them when scoring: with the BTYD inputs of the fit it was trained with
+    scored_rows = with_btyd_features(current.evaluation.rows, report.btyd, model_cfg.horizon_days)
+    champion = champion_metrics(cfg, scored_rows)
     rivals = {
         **({"champion": champion} if champion else {}),
         **{b: current.metrics[b] for b in baselines(report.btyd)},
@@ -216,6 +226,9 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
                 "conformal_level": chosen.conformal.level,
                 "conformal_quantile": chosen.conformal.quantile,
                 "conformal_scale": chosen.conformal.scale,
+                **(
+                    {"blend_regressor_weight": chosen.blend_weight} if chosen.blend_weight is not None else {}
+                ),
                 **(report.btyd.as_params() if report.btyd else {}),
                 **{f"gbt_{k}": v for k, v in dataclasses.asdict(model_cfg.gbt).items()},
             }
@@ -237,7 +250,7 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
                 "model",
                 registered_model_name=cfg.mlflow.model_name,
                 signature=registry.model_signature(
-                    current.evaluation.rows.select(model_inputs(model_cfg.btyd.as_features)).schema,
+                    scored_rows.select(read_columns(chosen, model_cfg)).schema,
                     "raw_prediction",
                 ),
                 pip_requirements=MODEL_REQUIREMENTS,
@@ -254,6 +267,7 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
         "run_id": run_id,
         "model_version": version,
         "form": form,
+        "blend_weight": chosen.blend_weight,
         "selected_on": [o.evaluation.name for o in selected] if len(model_cfg.forms) > 1 else [],
         "metrics": candidate,
         "comparison": comparison,
