@@ -116,6 +116,24 @@ def test_conformal_interval_covers_at_least_the_level_on_its_calibration_rows(sp
     assert bounded.where(F.col("clv_lower") < 0).isEmpty()
 
 
+def test_conformal_interval_keeps_its_level_when_some_customers_are_worth_less_than_nothing(spark):
+    """Refunds beyond purchases make a label negative; the interval, floored at zero, cannot reach it."""
+    rng = np.random.default_rng(6)
+    predicted = rng.exponential(20, 1000)
+    actual = predicted * rng.lognormal(0, 0.5, 1000)
+    refunded = rng.random(1000) < 0.1
+    actual[refunded] = -rng.uniform(0.5, 5.0, refunded.sum())  # small: close to a low prediction
+    df = spark.createDataFrame(
+        list(zip(actual.tolist(), predicted.tolist(), strict=True)), "label double, prediction double"
+    )
+    conformal = calibrate(df, 0.8)
+    bounded = df.withColumns(
+        {"clv_lower": conformal.lower(F.col("prediction")), "clv_upper": conformal.upper(F.col("prediction"))}
+    )
+    assert bounded.where((F.col("label") < 0) & (F.col("clv_lower") <= F.col("label"))).isEmpty()
+    assert 0.8 <= coverage(bounded) <= 0.82
+
+
 def test_formula_baselines_by_hand(spark):
     features = spark.createDataFrame(
         [("a", 100, 200.0, 4, 50.0, 120.0, 2, 0)],

@@ -4,7 +4,10 @@ The conformity score of a calibration customer (held out from the fit) is the ab
 prediction plus a constant, |y − ŷ| / (ŷ + s), with s the mean prediction on the calibration rows: intervals
 widen with the prediction, and customers predicted at zero still get a non-empty one. The interval is
 ŷ ± q (ŷ + s), floored at zero, where q is the ⌈(n + 1) level⌉ / n quantile of the calibration scores; for
-customers exchangeable with the calibration ones it covers the actual value with probability ≥ level.
+customers exchangeable with the calibration ones it covers the actual value with probability ≥ level. A negative
+actual value (refunds in the horizon beyond its purchases) lies below every interval, since the floor is zero: its
+score is +∞, so the quantile counts such customers as the misses they are (scored by |y − ŷ| alone, a refund of
+a few euros looked covered in calibration and the interval fell short of its level wherever refunds are common).
 """
 
 from __future__ import annotations
@@ -43,9 +46,8 @@ def calibrate(df: DataFrame, level: float, actual: str = "label", predicted: str
     try:
         stats = rows.agg(F.count(F.lit(1)).alias("n"), F.avg("predicted").alias("s")).first()
         n, scale = int(stats["n"]), float(stats["s"] or 0.0) or 1.0
-        scores = rows.select(
-            (F.abs(F.col("actual") - F.col("predicted")) / (F.col("predicted") + F.lit(scale))).alias("score")
-        )
+        error = F.abs(F.col("actual") - F.col("predicted")) / (F.col("predicted") + F.lit(scale))
+        scores = rows.select(F.when(F.col("actual") >= 0, error).otherwise(F.lit(math.inf)).alias("score"))
         rank = min(1.0, math.ceil((n + 1) * level) / n)
         (quantile,) = scores.approxQuantile("score", [rank], _RELATIVE_ERROR)
     finally:
