@@ -187,6 +187,10 @@ def main() -> None:
     parser.add_argument("--skip-data", action="store_true", help="reuse --work-dir's lake: only train again")
     parser.add_argument("--max-iter", type=int, help="override model.gbt.max_iter")
     parser.add_argument("--max-depth", type=int, help="override model.gbt.max_depth")
+    parser.add_argument("--step-size", type=float, help="override model.gbt.step_size")
+    parser.add_argument(
+        "--no-blend", action="store_true", help="model.btyd.blend false: the trees alone, without BG/NBD"
+    )
     parser.add_argument("--forms", help="override model.forms, e.g. hurdle (comma-separated)")
     parser.add_argument("--pooled-snapshots", type=int, help="override model.pooled_snapshots")
     parser.add_argument("--out", type=Path, default=RESULTS)
@@ -201,10 +205,12 @@ def main() -> None:
 
     configure_logging(verbose=False)
     root = args.work_dir or Path(tempfile.mkdtemp(prefix="clvlake-check-model-"))
-    gbt = {k: v for k, v in (("max_iter", args.max_iter), ("max_depth", args.max_depth)) if v is not None}
+    overridden = (("max_iter", args.max_iter), ("max_depth", args.max_depth), ("step_size", args.step_size))
+    gbt = {k: v for k, v in overridden if v is not None}
     forms = {"forms": args.forms.split(",")} if args.forms else {}
     pooled = {"pooled_snapshots": args.pooled_snapshots} if args.pooled_snapshots is not None else {}
-    cfg = load_config(work_config(root.resolve(), model={"gbt": gbt, **forms, **pooled}))
+    blend = {"btyd": {"blend": False}} if args.no_blend else {}
+    cfg = load_config(work_config(root.resolve(), model={"gbt": gbt, **forms, **pooled, **blend}))
     print(f"work directory: {root} (config {root / 'clvlake.yml'})", flush=True)
     spark = get_spark(cfg.spark)
     timings: dict[str, float] = {}
