@@ -1,6 +1,8 @@
 """The command line: clear errors without tracebacks, exit code 2."""
 
 import contextlib
+import subprocess
+import sys
 
 import pytest
 
@@ -71,3 +73,12 @@ def test_clv_sql_needs_catalog_mode_and_names_a_bad_query_in_one_line(spark, tmp
             jobs.query(spark, cfg, "SELEC 1", 5)
     finally:
         spark.sql("USE default")  # the test session is shared
+
+
+def test_the_commands_that_fit_no_model_load_neither_mlflow_nor_xgboost():
+    """MLflow and XGBoost (with scikit-learn: some 200 MB of a driver) come with train, score, backtest and monitor
+    alone (`jobs.imported_on_call`); a fresh interpreter shows what importing the jobs loads."""
+    heavy = "('mlflow', 'xgboost', 'sklearn')"
+    code = f"import sys, clvlake.jobs; print(sorted(m for m in {heavy} if m in sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"

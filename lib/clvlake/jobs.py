@@ -8,6 +8,7 @@ line whichever way it runs. The jobs without a run date (generate, backtest, era
 from __future__ import annotations
 
 import contextlib
+import importlib
 import json
 import logging
 import time
@@ -26,12 +27,8 @@ from clvlake.features import run as features
 from clvlake.ingest import run as ingest
 from clvlake.ingest.pseudonymise import check_salt
 from clvlake.lake import Lake
-from clvlake.modeling import backtest as backtest_job
-from clvlake.modeling import train
-from clvlake.monitoring import run as monitor
 from clvlake.privacy import erase as erasure
 from clvlake.reporting import run as report
-from clvlake.scoring import run as score
 from clvlake.scoring.tiers import tier_summary
 from clvlake.session import over_connect
 
@@ -88,14 +85,30 @@ def purge(spark: SparkSession, cfg: Config, as_of: date) -> Result:
     return erasure.complete_purges(spark, cfg, datetime.now(timezone.utc))
 
 
+def imported_on_call(module: str) -> Callable[..., Result]:
+    """`module.run`, imported when first called. For the jobs that use MLflow and XGBoost (with them come
+    scikit-learn, scipy and pandas: some 200 MB of a driver's memory and 1–2 s of its start): the other commands'
+    processes load none of that."""
+
+    def run(*args, **kwargs):
+        return importlib.import_module(module).run(*args, **kwargs)
+
+    return run
+
+
 JOBS: dict[str, Job] = {
     "purge": Job(purge),  # vacuums only: it computes no key
     "ingest": Job(ingest.run, before=check_lake_salt, rows=accepted_rows),
     "features": Job(features.run, before=check_lake_salt, run_dates=features.run_snapshots),
-    "train": Job(train.run, before=check_lake_salt, after=print_training),
-    "score": Job(score.run, before=check_lake_salt),
+    "train": Job(imported_on_call("clvlake.modeling.train"), before=check_lake_salt, after=print_training),
+    "score": Job(imported_on_call("clvlake.scoring.run"), before=check_lake_salt),
     "report": Job(report.run, before=check_lake_salt),
-    "monitor": Job(monitor.run, before=check_lake_salt, after=raise_on_alerts, hidden=("alerts",)),
+    "monitor": Job(
+        imported_on_call("clvlake.monitoring.run"),
+        before=check_lake_salt,
+        after=raise_on_alerts,
+        hidden=("alerts",),
+    ),
 }
 
 
@@ -193,7 +206,7 @@ def backtest(spark: SparkSession, cfg: Config, calibration_end: date, holdout_en
     started = time.monotonic()
     check_session(spark, ["backtest"])
     check_lake_salt(spark, cfg)
-    result = backtest_job.run(spark, cfg, calibration_end, holdout_end)
+    result = imported_on_call("clvlake.modeling.backtest")(spark, cfg, calibration_end, holdout_end)
     print(console.summary_line("backtest", None, time.monotonic() - started, result), flush=True)
     print(console.backtest_report(result), flush=True)
     return result
