@@ -49,14 +49,16 @@ class BtydBlendModel(Model, DefaultParamsReadable, DefaultParamsWritable):
 
 
 def fit_blend(df: DataFrame, actual: str = "label", predicted: str = "prediction") -> BtydBlendModel:
-    """From calibration rows with the label y, the regressor's prediction p and `btyd_value`: k = Σp ÷ Σ btyd over
-    the rows with both, q = k × btyd (p where null), and the weight w in [0, 1] minimising Σ(y − q − w (p − q))²:
-    Σ(y − q)(p − q) ÷ Σ(p − q)², clipped; 1 when the two never differ."""
-    y, p, btyd = F.col(actual), F.col(predicted), F.col(BTYD_VALUE)
-    totals = df.where(btyd.isNotNull()).agg(F.sum(p).alias("p"), F.sum(btyd).alias("btyd")).first()
-    scale = float(totals["p"] / totals["btyd"]) if totals["p"] and totals["btyd"] else 1.0
-    gap = p - F.coalesce(btyd * F.lit(scale), p)
-    row = df.agg(F.sum((y - p + gap) * gap).alias("cross"), F.sum(gap * gap).alias("spread")).first()
-    cross, spread = float(row["cross"] or 0.0), float(row["spread"] or 0.0)
-    weight = min(max(cross / spread, 0.0), 1.0) if spread > 0 else 1.0
+    """From calibration rows with the label y, the regressor's prediction p and `btyd_value` b: k = Σp ÷ Σb over
+    the rows with b, q = k·b (p where b is null), and the weight w in [0, 1] minimising Σ(y − q − w (p − q))²:
+    Σ(y − q)(p − q) ÷ Σ(p − q)², clipped; 1 when the two never differ. The rows without b add nothing to either
+    sum (p − q = 0 there), so both come from sums over the rows with b, in one aggregation."""
+    y, p, b = F.col(actual), F.col(predicted), F.col(BTYD_VALUE)
+    products = {"p": p, "b": b, "yp": y * p, "yb": y * b, "pb": p * b, "pp": p * p, "bb": b * b}
+    row = df.where(b.isNotNull()).agg(*[F.sum(v).alias(k) for k, v in products.items()]).first()
+    sums = {k: float(row[k] or 0.0) for k in products}
+    scale = sums["p"] / sums["b"] if sums["p"] > 0 and sums["b"] > 0 else 1.0
+    cross = sums["yp"] - scale * sums["yb"] - scale * sums["pb"] + scale * scale * sums["bb"]
+    spread = sums["pp"] - 2 * scale * sums["pb"] + scale * scale * sums["bb"]
+    weight = min(max(cross / spread, 0.0), 1.0) if spread > 1e-12 * max(sums["pp"], 1.0) else 1.0
     return BtydBlendModel(regressor_weight=weight, btyd_scale=scale)

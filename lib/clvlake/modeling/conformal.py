@@ -18,8 +18,6 @@ from dataclasses import dataclass
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-from clvlake.frames import computed_once, release
-
 _RELATIVE_ERROR = 1e-4
 
 
@@ -39,19 +37,18 @@ class Conformal:
         return predicted + self.half_width(predicted)
 
 
-def calibrate(df: DataFrame, level: float, actual: str = "label", predicted: str = "prediction") -> Conformal:
-    """q and s from calibration rows (customers not used to fit the model). The two columns are computed once
-    (predicting them is the costly part: the model runs in Python workers), then aggregated twice."""
-    rows = computed_once(df.select(F.col(actual).alias("actual"), F.col(predicted).alias("predicted")))
-    try:
-        stats = rows.agg(F.count(F.lit(1)).alias("n"), F.avg("predicted").alias("s")).first()
-        n, scale = int(stats["n"]), float(stats["s"] or 0.0) or 1.0
-        error = F.abs(F.col("actual") - F.col("predicted")) / (F.col("predicted") + F.lit(scale))
-        scores = rows.select(F.when(F.col("actual") >= 0, error).otherwise(F.lit(math.inf)).alias("score"))
-        rank = min(1.0, math.ceil((n + 1) * level) / n)
-        (quantile,) = scores.approxQuantile("score", [rank], _RELATIVE_ERROR)
-    finally:
-        release(rows)
+def calibrate(
+    rows: DataFrame, level: float, actual: str = "label", predicted: str = "prediction"
+) -> Conformal:
+    """q and s from calibration rows (customers not used to fit the model), in two aggregations: pass rows that
+    are cheap to read twice (predictions computed once: the model runs in Python workers)."""
+    y, p = F.col(actual), F.col(predicted)
+    stats = rows.agg(F.count(F.lit(1)).alias("n"), F.avg(p).alias("s")).first()
+    n, scale = int(stats["n"]), float(stats["s"] or 0.0) or 1.0
+    error = F.abs(y - p) / (p + F.lit(scale))
+    scores = rows.select(F.when(y >= 0, error).otherwise(F.lit(math.inf)).alias("score"))
+    rank = min(1.0, math.ceil((n + 1) * level) / n)
+    (quantile,) = scores.approxQuantile("score", [rank], _RELATIVE_ERROR)
     return Conformal(level, float(quantile), scale)
 
 
