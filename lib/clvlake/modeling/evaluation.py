@@ -51,9 +51,8 @@ class FittedForm:
     form: str
     model: PipelineModel
     conformal: Conformal
-    blend_weight: (
-        float | None
-    )  # the regressor's weight in its blend with BG/NBD + Gamma-Gamma; None: not blended
+    # the regressor's weight in its blend with BG/NBD + Gamma-Gamma; None: not blended
+    blend_weight: float | None
 
 
 SELECTION, REPORT = "selection", "report"  # what an evaluation is used for: choosing the form, or reporting
