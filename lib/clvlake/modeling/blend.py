@@ -1,10 +1,11 @@
 """The blend of the regressor with BG/NBD + Gamma-Gamma: the model's last stage (`model.btyd.blend`).
 
 The trees rank customers better than the BTYD model, but a few heavy spenders decide a squared error, and there
-the two err differently: a weighted mean of both predictions can be closer to the actual values than either. One
-weight w of the regressor (1 − w of BG/NBD + Gamma-Gamma) is fitted by least squares on the conformal calibration
-customers: they are kept out of the trees' fit, so the trees' errors there are those of new customers (on the
-training rows the trees' in-sample fit would take all the weight).
+the two err differently: a weighted mean of both predictions can be closer to the actual values than either. The
+BTYD value is first scaled to the trees' total (BG/NBD often under-predicts it), then one weight w of the
+regressor (1 − w of the scaled BTYD value) is fitted by least squares on the conformal calibration customers: they
+are kept out of the trees' fit, so the trees' errors there are those of new customers (on the training rows the
+trees' in-sample fit would take all the weight).
 """
 
 from __future__ import annotations
