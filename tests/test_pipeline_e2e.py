@@ -135,6 +135,7 @@ def test_training_run_and_registered_model_are_found_in_mlflow(pipeline_twice):
     # Unity Catalog's registry (`databricks-uc`) takes only models logged with their inputs' and output's schema
     # the default blends the trees with BG/NBD + Gamma-Gamma: the weight is logged, its value is an input too
     assert runs["params.blend_regressor_weight"].astype(float).between(0, 1).all()
+    assert (runs["params.blend_btyd_scale"].astype(float) > 0).all()
     signature = mlflow.models.get_model_info(f"models:/{cfg.mlflow.model_name}/1").signature
     assert signature.inputs.input_names() == [*schemas.FEATURE_COLUMNS, "btyd_value"]
     assert signature.outputs.input_names() == ["raw_prediction"]

@@ -28,7 +28,7 @@ def test_btyd_is_scaled_to_the_regressors_total_and_mixed_by_least_squares_check
     # least squares of y − q on p − q, q the scaled BTYD value, by numpy
     weight = np.linalg.lstsq((regressor - scale * btyd)[:, None], truth - scale * btyd, rcond=None)[0][0]
     assert 0 < weight < 1
-    assert blend.getOrDefault(blend.btyd_scale) == pytest.approx(scale, rel=1e-9)
+    assert blend.scale == pytest.approx(scale, rel=1e-9)
     assert blend.weight == pytest.approx(weight, rel=1e-9)
 
 

@@ -134,6 +134,15 @@ def test_conformal_interval_keeps_its_level_when_some_customers_are_worth_less_t
     assert 0.8 <= coverage(bounded) <= 0.82
 
 
+def test_when_too_many_customers_are_worth_less_than_nothing_the_interval_is_unbounded_and_says_so(
+    spark, caplog
+):
+    rows = [(-1.0, 5.0)] * 3 + [(10.0, 8.0)] * 7  # 30 % negative: no interval floored at zero covers 80 %
+    conformal = calibrate(spark.createDataFrame(rows, "label double, prediction double"), 0.8)
+    assert math.isinf(conformal.quantile)
+    assert "clv_upper is unbounded" in caplog.text
+
+
 def test_formula_baselines_by_hand(spark):
     features = spark.createDataFrame(
         [("a", 100, 200.0, 4, 50.0, 120.0, 2, 0)],

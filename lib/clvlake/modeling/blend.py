@@ -41,8 +41,16 @@ class BtydBlendModel(Model, DefaultParamsReadable, DefaultParamsWritable):
     def weight(self) -> float:
         return self.getOrDefault(self.regressor_weight)
 
+    @property
+    def scale(self) -> float:
+        return self.getOrDefault(self.btyd_scale)
+
+    def as_params(self) -> dict[str, float]:
+        """The stage's numbers as MLflow run parameters."""
+        return {"blend_regressor_weight": self.weight, "blend_btyd_scale": self.scale}
+
     def blended(self, regressor: Column, btyd: Column) -> Column:
-        scaled = F.coalesce(btyd * F.lit(self.getOrDefault(self.btyd_scale)), regressor)
+        scaled = F.coalesce(btyd * F.lit(self.scale), regressor)
         return F.lit(self.weight) * regressor + F.lit(1.0 - self.weight) * scaled
 
     def _transform(self, df: DataFrame) -> DataFrame:

@@ -12,12 +12,14 @@ a few euros looked covered in calibration and the interval fell short of its lev
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+log = logging.getLogger(__name__)
 _RELATIVE_ERROR = 1e-4
 
 
@@ -49,6 +51,14 @@ def calibrate(
     scores = rows.select(F.when(y >= 0, error).otherwise(F.lit(math.inf)).alias("score"))
     rank = min(1.0, math.ceil((n + 1) * level) / n)
     (quantile,) = scores.approxQuantile("score", [rank], _RELATIVE_ERROR)
+    if math.isinf(quantile):
+        log.warning(
+            "more than %.0f %% of the %d calibration customers are worth less than nothing (refunds beyond "
+            "purchases): no interval floored at zero reaches the level %.2f, so clv_upper is unbounded",
+            100 * (1 - level),
+            n,
+            level,
+        )
     return Conformal(level, float(quantile), scale)
 
 

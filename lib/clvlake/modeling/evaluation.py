@@ -32,7 +32,7 @@ from clvlake.modeling.baselines import (
     retention_rate,
     with_formula_baselines,
 )
-from clvlake.modeling.blend import BTYD_VALUE, fit_blend
+from clvlake.modeling.blend import BTYD_VALUE, BtydBlendModel, fit_blend
 from clvlake.modeling.btyd import BtydModel, family_clv, with_btyd_features
 from clvlake.modeling.conformal import Conformal, calibrate, coverage
 from clvlake.modeling.dataset import is_holdout
@@ -51,8 +51,7 @@ class FittedForm:
     form: str
     model: PipelineModel
     conformal: Conformal
-    # the regressor's weight in its blend with BG/NBD + Gamma-Gamma; None: not blended
-    blend_weight: float | None
+    blend: BtydBlendModel | None  # the model's last stage when it is blended with BG/NBD + Gamma-Gamma
 
 
 SELECTION, REPORT = "selection", "report"  # what an evaluation is used for: choosing the form, or reporting
@@ -117,7 +116,7 @@ def fit_forms(
             conformal = calibrate(calibrated, cfg.conformal_level)
         finally:
             release(predicted)
-        fitted[form] = FittedForm(form, model, conformal, blender.weight if blender else None)
+        fitted[form] = FittedForm(form, model, conformal, blender)
         log.info(
             "%s: form %d of %d (%s) fitted%s and calibrated in %.0f s",
             label,

@@ -150,7 +150,7 @@ def best_form(outcomes: list[Outcome], cfg: Config) -> str:
 
 def read_columns(fitted: FittedForm, cfg: ModelSettings) -> list[str]:
     """The columns the fitted model reads: its features, and BG/NBD + Gamma-Gamma's value when it is blended."""
-    blended = [BTYD_VALUE] if fitted.blend_weight is not None else []
+    blended = [BTYD_VALUE] if fitted.blend is not None else []
     return list(dict.fromkeys([*model_inputs(cfg.btyd.as_features), *blended]))
 
 
@@ -226,9 +226,7 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
                 "conformal_level": chosen.conformal.level,
                 "conformal_quantile": chosen.conformal.quantile,
                 "conformal_scale": chosen.conformal.scale,
-                **(
-                    {"blend_regressor_weight": chosen.blend_weight} if chosen.blend_weight is not None else {}
-                ),
+                **(chosen.blend.as_params() if chosen.blend else {}),
                 **(report.btyd.as_params() if report.btyd else {}),
                 **{f"gbt_{k}": v for k, v in dataclasses.asdict(model_cfg.gbt).items()},
             }
@@ -267,7 +265,7 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
         "run_id": run_id,
         "model_version": version,
         "form": form,
-        "blend_weight": chosen.blend_weight,
+        "blend_weight": chosen.blend.weight if chosen.blend else None,
         "selected_on": [o.evaluation.name for o in selected] if len(model_cfg.forms) > 1 else [],
         "metrics": candidate,
         "comparison": comparison,
