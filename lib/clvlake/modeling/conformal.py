@@ -53,9 +53,8 @@ def calibrate(
     (quantile,) = scores.approxQuantile("score", [rank], _RELATIVE_ERROR)
     if math.isinf(quantile):
         log.warning(
-            "more than %.0f %% of the %d calibration customers are worth less than nothing (refunds beyond "
-            "purchases): no interval floored at zero reaches the level %.2f, so clv_upper is unbounded",
-            100 * (1 - level),
+            "too many of the %d calibration customers are worth less than nothing (refunds beyond purchases) for "
+            "an interval floored at zero to reach the level %.2f: clv_upper is unbounded",
             n,
             level,
         )
