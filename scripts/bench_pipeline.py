@@ -310,12 +310,7 @@ def run_size(customers: int, args: argparse.Namespace, report: dict, save) -> No
     args.work_dir.mkdir(parents=True, exist_ok=True)
     root = Path(tempfile.mkdtemp(prefix=f"clvlake-pipeline-{label(customers)}-", dir=args.work_dir))
     spark = {"shuffle_partitions": args.shuffle_partitions, "driver_memory": args.driver_memory}
-    conf = work_config(
-        root,
-        generator={"end": args.as_of.isoformat()},
-        segments={"report_dir": str(root / "reports")},
-        spark=spark,
-    )
+    conf = run_config(root, spark, args.as_of)
     lake, landing, next_day = root / "lakehouse", root / "landing", root / "next_day"
     print(f"{label(customers)} customers in {root}", flush=True)
     generated = run_stage(
@@ -367,10 +362,19 @@ def run_size(customers: int, args: argparse.Namespace, report: dict, save) -> No
 def run_one_process(own: Path, spark: dict, as_of: date) -> dict:
     """`clv pipeline --as-of` (ingest → features → train → score → report in one process, as `make demo` runs
     it) on the landing copied into `own`, with a lake and MLflow store of its own."""
-    conf = work_config(
-        own, generator={"end": as_of.isoformat()}, segments={"report_dir": str(own / "reports")}, spark=spark
-    )
+    conf = run_config(own, spark, as_of)
     return run_stage(clv("pipeline", conf, "--as-of", as_of.isoformat()), own / "pipeline.log")
+
+
+def run_config(root: Path, spark: dict, as_of: date) -> Path:
+    """The config of a run under `root`: its lake, landing and MLflow store there, the generator ending on the
+    as-of date, the reports beside the lake and the benchmark's Spark settings."""
+    return work_config(
+        root,
+        generator={"end": as_of.isoformat()},
+        segments={"report_dir": str(root / "reports")},
+        spark=spark,
+    )
 
 
 def commit() -> str:
