@@ -144,7 +144,7 @@ def wide_predictions(
     family = family_clv(btyd, inputs.horizon_days) if btyd else {}
     wide = (
         with_formula_baselines(with_btyd_features(rows, btyd, inputs.horizon_days), inputs)
-        .withColumn(BTYD, F.col("btyd_value"))
+        .withColumn(BTYD, F.col(BTYD_VALUE))
         .withColumns({BTYD_FAMILY[name]: value for name, value in family.items()})
     )
     for form, fitted in forms.items():
