@@ -7,9 +7,10 @@ to June 1998) as lifetimes/datasets/CDNOW_master.txt. This copies it into a land
 (a temporary one unless --work-dir), ingests it through the mapping conf/sources/cdnow.yml (amounts are USD: the
 config's reporting currency is USD), and runs the backtest job (`clvlake.modeling.backtest.run`, what
 `clv backtest` calls) with 39 weeks of calibration (to 1997-10-01) and 39 of holdout (to 1998-07-01), as in the
-literature. Targets (issues 6 and 18): each regressor form beats BG/NBD + Gamma-Gamma on RMSE, Spearman, Gini and
-top-decile capture at once; total ratio in 0.9–1.1; the backtest within 60 s. Writes bench/results/real_data.json
-and .md.
+literature. Targets (issues 6 and 18): the selected form (the backtest chooses it on its calibration customers, not
+on the held-out ones reported) beats BG/NBD + Gamma-Gamma on RMSE, Spearman, Gini and top-decile capture at once;
+its total ratio in 0.9–1.1; the backtest within 60 s. Every form's comparison is listed beside. Writes
+bench/results/real_data.json and .md.
 """
 
 from __future__ import annotations
@@ -68,36 +69,54 @@ def beats(m: dict[str, float], rival: dict[str, float]) -> bool:
     return m["rmse"] < rival["rmse"] and all(m[k] > rival[k] for k in BEATEN_ON if k != "rmse")
 
 
-def targets(metrics: dict[str, dict[str, float]], forms: list[str], backtest_seconds: float) -> list[Target]:
-    btyd, (low, high) = metrics[BTYD], TOTAL_RATIO
-    out = []
-    for form in forms:
-        m = metrics[method_name(form)]
-        out += [
-            Target(
-                f"{method_name(form)} beats BG/NBD + Gamma-Gamma on RMSE, Spearman, Gini and top-decile capture",
-                "all four",
-                f"RMSE {m['rmse']:.2f} vs {btyd['rmse']:.2f}, Spearman {m['spearman']:.4f} vs "
-                f"{btyd['spearman']:.4f}, Gini {m['normalised_gini']:.4f} vs {btyd['normalised_gini']:.4f}, "
-                f"top decile {m['top_decile_capture']:.4f} vs {btyd['top_decile_capture']:.4f}",
-                beats(m, btyd),
-            ),
-            Target(
-                f"{method_name(form)} total ratio",
-                f"{low}–{high}",
-                f"{m['total_ratio']:.4f}",
-                low <= m["total_ratio"] <= high,
-            ),
-        ]
-    out.append(
+def comparison(m: dict[str, float], btyd: dict[str, float]) -> str:
+    """A method's four metrics against BG/NBD + Gamma-Gamma's."""
+    return (
+        f"RMSE {m['rmse']:.2f} vs {btyd['rmse']:.2f}, Spearman {m['spearman']:.4f} vs {btyd['spearman']:.4f}, "
+        f"Gini {m['normalised_gini']:.4f} vs {btyd['normalised_gini']:.4f}, "
+        f"top decile {m['top_decile_capture']:.4f} vs {btyd['top_decile_capture']:.4f}"
+    )
+
+
+def targets(result: dict, backtest_seconds: float) -> list[Target]:
+    """The selected form against BG/NBD + Gamma-Gamma on the held-out customers, and the backtest's time."""
+    metrics, selected, (low, high) = result["metrics"], result["selected"], TOTAL_RATIO
+    m, btyd = metrics[selected], metrics[BTYD]
+    how = (
+        f"the best {result['selection_metric']} on the {result['selected_on']}"
+        if result["selected_on"]
+        else "the only form"
+    )
+    return [
+        Target(
+            f"the selected form ({selected}: {how}) beats BG/NBD + Gamma-Gamma on RMSE, Spearman, Gini and "
+            "top-decile capture",
+            "all four",
+            comparison(m, btyd),
+            beats(m, btyd),
+        ),
+        Target(
+            f"{selected} total ratio",
+            f"{low}–{high}",
+            f"{m['total_ratio']:.4f}",
+            low <= m["total_ratio"] <= high,
+        ),
         Target(
             "`clv backtest` after ingest",
             f"≤ {BACKTEST_SECONDS} s",
             f"{backtest_seconds:.0f} s",
             backtest_seconds <= BACKTEST_SECONDS,
-        )
-    )
-    return out
+        ),
+    ]
+
+
+def every_form(metrics: dict[str, dict[str, float]], forms: list[str]) -> str:
+    """Each form against BG/NBD + Gamma-Gamma on the four metrics (the forms not selected included)."""
+    btyd, lines = metrics[BTYD], []
+    for method in map(method_name, forms):
+        verdict = "beats it on all four" if beats(metrics[method], btyd) else "does not beat it on all four"
+        lines.append(f"* {method}: {verdict} ({comparison(metrics[method], btyd)})")
+    return "\n".join(lines)
 
 
 def markdown(report: dict) -> str:
@@ -122,6 +141,10 @@ on the same {report["held_out_customers"]:,} held-out customers. Boosted trees: 
 ## Targets
 
 {target_table(report["targets"])}
+
+Every form against BG/NBD + Gamma-Gamma on the held-out customers (only the selected one is a target):
+
+{every_form(report["metrics"], report["forms"])}
 
 ## All methods on the held-out customers
 
@@ -196,9 +219,12 @@ def main() -> None:
         "ingest": dataclasses.asdict(counts),
         "quarantine": quarantine_reasons(spark, cfg, "cdnow"),
         "held_out_customers": held_out,
+        "forms": list(cfg.model.forms),
+        "selected": result["selected"],
+        "selected_on": result["selected_on"],
         "metrics": result["metrics"],
         "btyd": result["btyd"],
-        "targets": targets(result["metrics"], list(cfg.model.forms), timings["backtest"]),
+        "targets": targets(result, timings["backtest"]),
         "seconds": timings,
         "load_average_1m": os.getloadavg()[0],
         "work_dir": str(root),

@@ -63,9 +63,15 @@ def training_report(result: Mapping[str, object]) -> str:
 
 
 def backtest_report(result: Mapping[str, object]) -> str:
-    """`clv backtest`: the comparison on the held-out customers of the split."""
+    """`clv backtest`: the comparison on the held-out customers of the split, and the form selected."""
+    selected = (
+        f"selected: {result['selected']}, the best {result['selection_metric']} on the {result['selected_on']} "
+        "(held out of the fit), not on these customers"
+        if result["selected_on"]
+        else f"{result['selected']}: the only form"
+    )
     return (
-        f"\nHeld-out customers, {result['calibration_end']} to {result['holdout_end']}\n"
+        f"\nHeld-out customers, {result['calibration_end']} to {result['holdout_end']} ({selected})\n"
         f"{comparison_table(result['metrics'])}"
     )
 

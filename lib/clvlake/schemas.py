@@ -294,11 +294,12 @@ FEATURE_COLUMNS = tuple(
 
 # BG/NBD + Gamma-Gamma at a snapshot, from a fit on that snapshot's training customers (`modeling.dataset`):
 # inputs of the regressor beside the features, null where there is no fit (too few customers, no dropout)
+BTYD_VALUE = "btyd_value"  # BG/NBD + Gamma-Gamma's value over the horizon: what a blended model mixes in
 BTYD_FEATURES = (
     "btyd_p_alive",  # P(alive) at the snapshot
     "btyd_expected_orders",  # expected purchases over the label horizon
     "btyd_order_value",  # Gamma-Gamma expected value per purchase
-    "btyd_value",  # their product: BG/NBD + Gamma-Gamma's value over the horizon
+    BTYD_VALUE,  # their product
 )
 
 # grain: one customer at a training snapshot; key: (customer_key, snapshot_date). label = net value in [c, c+H)

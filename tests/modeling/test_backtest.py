@@ -12,7 +12,7 @@ from clvlake.cli import main
 from clvlake.config import load_config
 from clvlake.lake import Lake
 from clvlake.modeling.baselines import BASELINES, FORMULAS
-from clvlake.modeling.evaluation import method_name
+from clvlake.modeling.evaluation import CALIBRATION, SELECTION, method_name
 from tests.support.config import REPO, write_config
 
 pytestmark = pytest.mark.slow
@@ -118,6 +118,11 @@ def test_backtest_writes_predictions_and_metrics_of_every_method(mapped_lake, ca
     assert {r["method"] for r in scalar.select("method").distinct().collect()} == methods
     assert not scalar.where("method = 'gbt_raw' AND metric = 'coverage'").isEmpty()
     assert not metrics.where(F.col("decile") == 1).isEmpty()
+    # the form is chosen on the calibration customers (a selection), reported on the held-out ones
+    chosen_on = scalar.where((F.col("evaluation") == CALIBRATION) & (F.col("metric") == "normalised_gini"))
+    assert {r["used_for"] for r in chosen_on.collect()} == {SELECTION}
+    best = chosen_on.orderBy(F.col("value").desc()).first()["method"]
+    assert chosen_on.count() == 2 and f"selected: {best}, the best normalised_gini" in out
     assert main(args) == 0  # a rerun replaces the partition
     assert lake.read_partition("backtest_predictions", date(2024, 9, 1)).count() == predictions.count()
 

@@ -8,7 +8,16 @@ import pytest
 from pyspark.sql import functions as F
 
 from clvlake.errors import ConfigError, InputError
-from clvlake.modeling.evaluation import REPORT, SELECTION, Evaluation, Outcome, metric_rows
+from clvlake.modeling.evaluation import (
+    CALIBRATION,
+    REPORT,
+    SELECTION,
+    Evaluation,
+    FittedForm,
+    Outcome,
+    best_on_calibration,
+    metric_rows,
+)
 from clvlake.modeling.train import best_form, require_customers
 from tests.support.config import make_config
 
@@ -60,6 +69,37 @@ def test_backtest_metrics_say_which_evaluation_selected_and_which_reports(spark,
     assert (
         rows.where(F.col("decile").isNotNull() & (F.col("used_for") == REPORT)).count() == 3
     )  # its deciles too
+
+
+def calibrated(gini: dict[str, float], rmse: dict[str, float]) -> dict[str, FittedForm]:
+    """Forms with metrics measured on their calibration customers (no model: selection reads only those)."""
+    return {
+        form: FittedForm(form, None, None, None, {"normalised_gini": gini[form], "rmse": rmse[form]})
+        for form in gini
+    }
+
+
+def test_the_backtest_chooses_the_form_on_its_calibration_customers_by_the_selection_metric():
+    forms = calibrated({"raw": 0.6, "hurdle": 0.7}, {"raw": 90.0, "hurdle": 110.0})
+    assert best_on_calibration(forms, "normalised_gini") == "hurdle"
+    assert best_on_calibration(forms, "rmse") == "raw"  # lower is better
+
+
+def test_backtest_metrics_hold_the_calibration_customers_metrics_as_a_selection_at_the_training_snapshot(
+    spark, outcomes
+):
+    report = outcomes[0]
+    forms = calibrated({"raw": 0.6, "hurdle": 0.7}, {"raw": 90.0, "hurdle": 110.0})
+    rows = metric_rows(spark, [Outcome(report.evaluation, forms, report.metrics, None, report.deciles)])
+    chosen_on = rows.where(F.col("evaluation") == CALIBRATION)
+    got = {
+        (r["snapshot_date"], r["method"], r["metric"], r["value"], r["used_for"]) for r in chosen_on.collect()
+    }
+    assert got == {
+        (C0, f"gbt_{form}", metric, forms[form].calibration_metrics[metric], SELECTION)
+        for form in forms
+        for metric in ("normalised_gini", "rmse")
+    }
 
 
 @pytest.mark.parametrize(

@@ -1,5 +1,7 @@
 """The `clv backtest` job: fit every model form and baseline at a given calibration end, label the held-out
-customers up to a holdout end, and write the predictions and metrics of each method (see `evaluation.py`)."""
+customers up to a holdout end, and write the predictions and metrics of each method (see `evaluation.py`). With
+several forms, the one `clv train` would register is chosen on the calibration customers (held out of the fit),
+never on the held-out customers it is reported on."""
 
 from __future__ import annotations
 
@@ -18,7 +20,14 @@ from clvlake.modeling.dataset import (
     training_sets,
     with_btyd_inputs,
 )
-from clvlake.modeling.evaluation import REPORT, Evaluation, metric_rows, run_evaluation
+from clvlake.modeling.evaluation import (
+    REPORT,
+    Evaluation,
+    best_on_calibration,
+    method_name,
+    metric_rows,
+    run_evaluation,
+)
 
 
 def run(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: date) -> dict[str, object]:
@@ -51,7 +60,9 @@ def run(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: da
         REPORT,
         fits[calibration_end],
     )
-    outcome = run_evaluation(evaluation, model, horizon)
+    choose = len(model.forms) > 1
+    outcome = run_evaluation(evaluation, model, horizon, score_calibration=choose)
+    selected = best_on_calibration(outcome.forms, model.selection_metric) if choose else model.forms[0]
     versions = {
         "backtest_predictions": lake.replace_partition(
             outcome.predictions, "backtest_predictions", calibration_end
@@ -64,6 +75,9 @@ def run(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: da
         "calibration_end": calibration_end.isoformat(),
         "holdout_end": holdout_end.isoformat(),
         "horizon_days": horizon,
+        "selected": method_name(selected),
+        "selected_on": "calibration customers" if choose else None,  # None: the only form
+        "selection_metric": model.selection_metric,
         "metrics": outcome.metrics,
         "btyd": evaluation.btyd.as_params() if evaluation.btyd else None,
         "table_versions": versions,

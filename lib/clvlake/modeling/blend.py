@@ -17,7 +17,7 @@ from pyspark.ml.util import DefaultParamsReadable, DefaultParamsWritable
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
-BTYD_VALUE = "btyd_value"  # BG/NBD + Gamma-Gamma's value over the horizon (schemas.BTYD_FEATURES)
+from clvlake.schemas import BTYD_VALUE
 
 
 class BtydBlendModel(Model, DefaultParamsReadable, DefaultParamsWritable):

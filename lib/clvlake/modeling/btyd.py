@@ -29,7 +29,7 @@ from scipy.special import digamma, expit, gammaln, hyp2f1
 
 from clvlake.config import BtydSettings
 from clvlake.errors import DegenerateFitError, InputError
-from clvlake.schemas import BTYD_FEATURES
+from clvlake.schemas import BTYD_FEATURES, BTYD_VALUE
 
 log = logging.getLogger(__name__)
 _MAX_ROWS_TO_FIT = 2_000_000  # the collapsed tables are far smaller; more means the rounding is too fine
@@ -604,7 +604,7 @@ def with_btyd_features(features: DataFrame, model: BtydModel | None, horizon_day
             "btyd_expected_orders": expected_orders(model, horizon_days),
             "btyd_order_value": expected_order_value(model.gamma_gamma),
         }
-    ).withColumn("btyd_value", F.col("btyd_expected_orders") * F.col("btyd_order_value"))
+    ).withColumn(BTYD_VALUE, F.col("btyd_expected_orders") * F.col("btyd_order_value"))
 
 
 def family_clv(model: BtydModel, horizon_days: int) -> dict[str, Column]:

@@ -6,7 +6,9 @@ An evaluation fits at one snapshot and predicts the evaluation rows: held-out cu
 that snapshot and of the snapshots pooled with it; BG/NBD + Gamma-Gamma and the formula baselines fit on that
 snapshot alone, as they are defined. The evaluation rows get their BTYD inputs from the fit at the training
 snapshot, as scoring later gets them from the fit the model was trained with. A share of the training customers
-is kept out of the fit to calibrate the split-conformal interval, on their rows at the snapshot.
+is kept out of the fit to calibrate the split-conformal interval, on their rows at the snapshot. Where no time
+evaluation can choose the form (`clv backtest`), those calibration customers choose it: they are held out of the
+fit too, and are not the evaluation rows it is then reported on.
 """
 
 from __future__ import annotations
@@ -32,12 +34,13 @@ from clvlake.modeling.baselines import (
     retention_rate,
     with_formula_baselines,
 )
-from clvlake.modeling.blend import BTYD_VALUE, BtydBlendModel, fit_blend
+from clvlake.modeling.blend import BtydBlendModel, fit_blend
 from clvlake.modeling.btyd import BtydModel, family_clv, with_btyd_features
 from clvlake.modeling.conformal import Conformal, calibrate, coverage
 from clvlake.modeling.dataset import is_holdout
-from clvlake.modeling.metrics import evaluate_groups
+from clvlake.modeling.metrics import evaluate, evaluate_groups, score_metric
 from clvlake.modeling.regressor import clv_pipeline, predict_clv
+from clvlake.schemas import BTYD_VALUE
 
 log = logging.getLogger(__name__)
 
@@ -52,9 +55,14 @@ class FittedForm:
     model: PipelineModel
     conformal: Conformal
     blend: BtydBlendModel | None  # the model's last stage when it is blended with BG/NBD + Gamma-Gamma
+    # every metric of its (blended) predictions for the calibration customers, when the form is chosen on them
+    calibration_metrics: dict[str, float] | None = None
 
 
 SELECTION, REPORT = "selection", "report"  # what an evaluation is used for: choosing the form, or reporting
+CALIBRATION = (
+    "calibration"  # backtest_metrics' evaluation of the calibration customers' metrics (a selection)
+)
 
 
 @dataclass(frozen=True)
@@ -83,12 +91,13 @@ class Outcome:
 
 
 def fit_forms(
-    evaluation: Evaluation, cfg: ModelSettings, horizon_days: int, label: str
+    evaluation: Evaluation, cfg: ModelSettings, horizon_days: int, label: str, score_calibration: bool = False
 ) -> dict[str, FittedForm]:
     """Each candidate form fitted on the training rows (of any pooled snapshot) of all but the conformal
     calibration share of customers. On that share's rows at the training snapshot the form is blended with the
-    evaluation's BG/NBD + Gamma-Gamma (where `cfg.btyd.blend` and there is a fit) and then its interval calibrated.
-    A line per form (`label`: what the fits are for)."""
+    evaluation's BG/NBD + Gamma-Gamma (where `cfg.btyd.blend` and there is a fit), its interval calibrated and,
+    with `score_calibration`, its metrics measured (to choose the form on). A line per form (`label`: what the
+    fits are for)."""
     calibration = is_holdout(F.col("customer_key"), cfg.conformal_fraction, cfg.seed + 1)
     at_snapshot = F.col("snapshot_date") == F.lit(evaluation.training_snapshot)
     train = evaluation.train
@@ -114,9 +123,10 @@ def fit_forms(
                     "prediction", blender.blended(F.col("prediction"), F.col(BTYD_VALUE))
                 )
             conformal = calibrate(calibrated, cfg.conformal_level)
+            scored = evaluate(calibrated) if score_calibration else None
         finally:
             release(predicted)
-        fitted[form] = FittedForm(form, model, conformal, blender)
+        fitted[form] = FittedForm(form, model, conformal, blender, scored)
         log.info(
             "%s: form %d of %d (%s) fitted%s and calibrated in %.0f s",
             label,
@@ -193,10 +203,19 @@ def long_predictions(
     )
 
 
-def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int) -> Outcome:
-    """Fit every form and baseline on `evaluation.train`, predict and score `evaluation.rows`."""
+def best_on_calibration(forms: dict[str, FittedForm], metric: str) -> str:
+    """The form whose predictions for the calibration customers score best on `metric` (forms fitted with
+    `score_calibration`)."""
+    return max(forms, key=lambda form: score_metric(metric, forms[form].calibration_metrics[metric]))
+
+
+def run_evaluation(
+    evaluation: Evaluation, cfg: ModelSettings, horizon_days: int, score_calibration: bool = False
+) -> Outcome:
+    """Fit every form and baseline on `evaluation.train`, predict and score `evaluation.rows` (and, with
+    `score_calibration`, each form's calibration customers: see `fit_forms`)."""
     log.info("backtest %s: fitting on snapshot %s", evaluation.name, evaluation.training_snapshot)
-    forms = fit_forms(evaluation, cfg, horizon_days, f"backtest {evaluation.name}")
+    forms = fit_forms(evaluation, cfg, horizon_days, f"backtest {evaluation.name}", score_calibration)
     btyd = evaluation.btyd
     inputs = FormulaInputs(retention_rate(evaluation.train_at_snapshot), cfg.formula_margin, horizon_days)
     wide = wide_predictions(evaluation.rows, forms, btyd, inputs)
@@ -235,7 +254,9 @@ def run_evaluation(evaluation: Evaluation, cfg: ModelSettings, horizon_days: int
 
 
 def metric_rows(spark: SparkSession, outcomes: list[Outcome]) -> DataFrame:
-    """BACKTEST_METRICS rows: scalar metrics (decile null) and the decile calibration tables."""
+    """BACKTEST_METRICS rows: scalar metrics (decile null) and the decile calibration tables; the forms' metrics
+    on their calibration customers, where measured, as the evaluation CALIBRATION (at the training snapshot, used
+    for selection)."""
     scalar = [
         (
             o.evaluation.snapshot,
@@ -250,6 +271,21 @@ def metric_rows(spark: SparkSession, outcomes: list[Outcome]) -> DataFrame:
         for o in outcomes
         for method, values in o.metrics.items()
         for metric, value in values.items()
+    ]
+    scalar += [
+        (
+            o.evaluation.training_snapshot,
+            CALIBRATION,
+            o.evaluation.training_snapshot,
+            method_name(form),
+            metric,
+            None,
+            value,
+            SELECTION,
+        )
+        for o in outcomes
+        for form, fitted in o.forms.items()
+        for metric, value in (fitted.calibration_metrics or {}).items()
     ]
     frame = local_frame(spark, scalar, schemas.BACKTEST_METRICS)
     for o in outcomes:

@@ -29,7 +29,6 @@ from clvlake.features.inputs import features_at, lake_value_events
 from clvlake.frames import computed_once, release, union_all
 from clvlake.lake import Lake
 from clvlake.modeling import registry
-from clvlake.modeling.blend import BTYD_VALUE
 from clvlake.modeling.btyd import BtydModel, with_btyd_features
 from clvlake.modeling.champion import decide
 from clvlake.modeling.dataset import (
@@ -51,6 +50,7 @@ from clvlake.modeling.evaluation import (
 )
 from clvlake.modeling.metrics import evaluate, score_metric
 from clvlake.modeling.regressor import model_inputs, predict_clv
+from clvlake.schemas import BTYD_VALUE
 
 log = logging.getLogger(__name__)
 MODEL_REQUIREMENTS = ["pyspark==4.0.1", f"clvlake=={__version__}"]
