@@ -2,6 +2,7 @@
 
 import hashlib
 import json
+import logging
 import re
 from datetime import date
 from pathlib import Path
@@ -251,10 +252,13 @@ def test_rerun_reads_nothing_and_commits_nothing(spark, ingested):
     assert {t: lake.version(t) for t in tables} == versions
 
 
-def test_a_later_run_reads_only_new_files_and_loads_quarantined_rows_that_pass_now_once(spark, cfg, landing):
-    """New files are read once, a key silver holds is a duplicate. An order after the first run's date and a
-    refund of an order that arrives with the later run are quarantined first; the later run loads them into
-    silver, their quarantine rows kept and marked resolved by it; a rerun then changes nothing."""
+def test_a_later_run_reads_only_new_files_and_loads_quarantined_rows_that_pass_now_once(
+    spark, cfg, landing, caplog
+):
+    """New files are read once (a line says how many, and their size), a key silver holds is a duplicate. An order
+    after the first run's date and a refund of an order that arrives with the later run are quarantined first;
+    the later run loads them into silver, their quarantine rows kept and marked resolved by it; a rerun then
+    changes nothing."""
     lake = Lake(spark, cfg.lake.root)
     write_lines(
         landing / "refunds" / "refunds_2024-12.csv",
@@ -280,7 +284,11 @@ def test_a_later_run_reads_only_new_files_and_loads_quarantined_rows_that_pass_n
         ],
     )
     later = date(2025, 1, 2)  # O12 (2025-01-02) is no longer in the future
+    caplog.set_level(logging.INFO, logger=ingest.__name__)
     counts = {c.source: c for c in ingest.run(spark, cfg, later)["sources"]}
+    size = (landing / "orders" / "orders_2024-05.csv").stat().st_size
+    assert f"ingest orders: checking 1 new files ({size} bytes)" in caplog.messages
+    assert "ingest refunds: no new landing files" in caplog.messages
     assert (counts["orders"].files, counts["orders"].read, counts["orders"].accepted) == (1, 4, 3)
     assert counts["orders"].duplicate == 1 and counts["refunds"].files == 0
     assert (counts["orders"].resolved, counts["refunds"].resolved) == (2, 1)

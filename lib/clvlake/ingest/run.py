@@ -352,6 +352,16 @@ def feeds_by_table(all_feeds: list[Feed]) -> list[list[Feed]]:
     return list(groups.values())
 
 
+def readable_size(files: list[LandingFile]) -> str:
+    """The files' total size for a progress line: 604 KB, 2.93 GB."""
+    size, unit = float(sum(f.size for f in files)), "bytes"
+    for larger in ("KB", "MB", "GB", "TB"):
+        if size < 1000:
+            break
+        size, unit = size / 1000, larger
+    return f"{size:.3g} {unit}"
+
+
 class _Ingest:
     """The state of one run: its lake, context, the quality rows and the identity ids of the loaded sources."""
 
@@ -447,6 +457,7 @@ class _Ingest:
         retry = self.files_to_retry(source, listed, files)
         counts = SourceCounts(source.name, 0, 0, 0, 0, 0)
         if files:
+            log.info("ingest %s: checking %d new files (%s)", source.name, len(files), readable_size(files))
             counts = self.out_of_memory_as_error(source, files, lambda: self.load_new(source, mapping, files))
         else:
             log.info("ingest %s: no new landing files", source.name)
