@@ -11,6 +11,7 @@ from pyspark.sql import functions as F
 
 from clvlake import schemas
 from clvlake.config import Config
+from clvlake.frames import computed_once, release
 from clvlake.lake import Lake
 from clvlake.modeling import registry
 from clvlake.modeling.btyd import BtydModel, with_btyd_features
@@ -50,20 +51,21 @@ def with_uncertainty(predicted: DataFrame, params: dict[str, str]) -> DataFrame:
     )
 
 
-def scores(
-    features: DataFrame,
-    model,
-    cfg: Config,
-    model_version: str,
-    input_versions: dict[str, int],
-    params: dict[str, str],
-) -> DataFrame:
-    """`clv_scores` rows: prediction, interval, P(alive), expected orders, tier, lifecycle stage, recommended
-    action and provenance per customer. The model reads the features and the BTYD inputs of its own fit."""
+def predictions(features: DataFrame, model, cfg: Config, params: dict[str, str]) -> DataFrame:
+    """Each customer's features with `predicted_clv`, its interval, P(alive) and expected orders. The model reads
+    the features and the BTYD inputs of its own fit."""
     inputs = with_btyd_features(features, model_btyd(params), cfg.model.horizon_days)
-    predicted = with_uncertainty(
+    return with_uncertainty(
         predict_clv(model, inputs).withColumnRenamed("prediction", "predicted_clv"), params
     )
+
+
+def scores(
+    predicted: DataFrame, cfg: Config, model_version: str, input_versions: dict[str, int]
+) -> DataFrame:
+    """`clv_scores` rows from `predictions`: prediction, interval, P(alive), expected orders, tier, lifecycle
+    stage, recommended action and provenance per customer. `predicted` is read twice (the tiers' thresholds, then
+    the rows): pass it computed once."""
     thresholds = tier_thresholds(predicted, cfg.scoring.tiers)
     versions = F.create_map(
         *[x for name, v in sorted(input_versions.items()) for x in (F.lit(name), F.lit(v))]
@@ -122,9 +124,14 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     model = mlflow.spark.load_model(f"models:/{cfg.mlflow.model_name}/{version}")
     params = registry.run_params(cfg.mlflow, version)
     log.info("scoring with %s version %s", cfg.mlflow.model_name, version)
-    table_version = lake.replace_partition(
-        scores(features, model, cfg, version, input_versions, params), "clv_scores", as_of
-    )
+    # the trees run in Python workers: once, not once for the thresholds and again for the rows
+    predicted = computed_once(predictions(features, model, cfg, params))
+    try:
+        table_version = lake.replace_partition(
+            scores(predicted, cfg, version, input_versions), "clv_scores", as_of
+        )
+    finally:
+        release(predicted)
     horizons_version = lake.replace_partition(horizons(features, cfg, version, params), "clv_horizons", as_of)
     return {
         "model_version": version,
