@@ -8,16 +8,17 @@ CDNOW example uses); the table then holds at most a few hundred thousand rows wh
 Gamma-Gamma (Fader, Hardie & Lee 2005b) needs (x, mean repeat value) of customers with x > 0 and positive value;
 the mean value is rounded to `monetary_digits` significant digits before grouping, for the same reason.
 
-Scoring uses the fitted parameters on every customer's exact statistics, with built-in column functions only:
-P(alive), the Gamma-Gamma conditional mean, and the conditional expected number of purchases (whose Gauss
-hypergeometric function is summed as a series with `aggregate`).
+Scoring uses the fitted parameters on every customer's exact statistics: P(alive) and the Gamma-Gamma
+conditional mean with built-in column functions, the conditional expected number of purchases with scipy's Gauss
+hypergeometric function over Arrow batches (a Pandas UDF: its series summed per row with Spark's `aggregate` was
+16× slower on 200,000 customers × 3 horizons, 27.3 against 1.7 s warm side by side, for the same values to 1e-13;
+it made most of `clv score`'s time at a million customers).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -33,7 +34,6 @@ from clvlake.schemas import BTYD_FEATURES, BTYD_VALUE
 
 log = logging.getLogger(__name__)
 _MAX_ROWS_TO_FIT = 2_000_000  # the collapsed tables are far smaller; more means the rounding is too fine
-_MAX_SERIES_TERMS = 20_000
 _DEGENERATE = 1e-6  # parameters beyond [1e-6, 1e6] mean the likelihood has no interior maximum
 
 
@@ -504,29 +504,17 @@ def p_alive(model: BtydModel) -> Column:
     return F.when(F.col("orders_total") > 0, alive).otherwise(F.lit(1.0))
 
 
-def _series_terms(alpha: float, t: float) -> int:
-    """Terms for the ₂F₁ series to converge to ~1e-13 at the largest z = t / (α + t) (a customer with T = 0)."""
-    z_max = t / (alpha + t)
-    return int(min(_MAX_SERIES_TERMS, math.ceil(30 / -math.log(z_max)) + 50))
-
-
-def _euler_purchases(first: float, second: float, c: Column, z: Column, alpha: float, t: float) -> Column:
+def _euler_purchases(first: float, second: float, c: Column, z: Column) -> Column:
     """c / (a − 1) · (1 − (1 − z)^(a − 1) · ₂F₁(first, a − 1; c; z)) with a − 1 = `second`: the expected
     purchases of a customer alive at the snapshot in BG/NBD and MBG/NBD, after Euler's transformation of their
-    hypergeometric term. The series' first parameters do not grow with x; it is summed with Spark's `aggregate`
-    (no Python worker needed)."""
+    hypergeometric term (its first parameters then do not grow with x, and z < 1)."""
 
-    def step(acc: Column, k: Column) -> Column:
-        term = acc["term"] * (k + first) * (k + second) / ((c + k) * (k + 1)) * z
-        return F.struct(term.alias("term"), (acc["total"] + term).alias("total"))
+    @F.pandas_udf("double")
+    def series(c: pd.Series, z: pd.Series) -> pd.Series:
+        return pd.Series(hyp2f1(first, second, c.to_numpy(), z.to_numpy()))
 
-    series = F.aggregate(
-        F.sequence(F.lit(0), F.lit(_series_terms(alpha, t) - 1)),
-        F.struct(F.lit(1.0).alias("term"), F.lit(1.0).alias("total")),
-        step,
-        lambda acc: acc["total"],
-    )
-    return (c / second) * (1 - F.pow(1 - z, F.lit(second)) * series)
+    known = F.when(c.isNotNull() & z.isNotNull(), series(c, z))  # null stays null, not NaN
+    return (c / second) * (1 - F.pow(1 - z, F.lit(second)) * known)
 
 
 def _buyers_only(expected: Column) -> Column:
@@ -543,7 +531,7 @@ def expected_orders(model: BtydModel, horizon_days: int) -> Column:
     p, t = model.bgnbd, horizon_days / model.unit_days
     x, t_x, T = _in_units(model)
     z = F.lit(t) / (F.lit(p.alpha + t) + T)
-    purchases = _euler_purchases(p.a + p.b - 1 - p.r, p.a - 1, x + (p.a + p.b - 1), z, p.alpha, t)
+    purchases = _euler_purchases(p.a + p.b - 1 - p.r, p.a - 1, x + (p.a + p.b - 1), z)
     return _buyers_only(purchases / _alive_odds_denominator(p, x, t_x, T))
 
 
@@ -554,7 +542,7 @@ def mbgnbd_expected_orders(model: BtydModel, horizon_days: int) -> Column:
     p, t = model.mbgnbd, horizon_days / model.unit_days
     x, t_x, T = _in_units(model)
     z = F.lit(t) / (F.lit(p.alpha + t) + T)
-    purchases = _euler_purchases(p.a + p.b - p.r, p.a - 1, x + (p.a + p.b), z, p.alpha, t)
+    purchases = _euler_purchases(p.a + p.b - p.r, p.a - 1, x + (p.a + p.b), z)
     dropout_odds = (p.a / (p.b + x)) * ((p.alpha + T) / (p.alpha + t_x)) ** (p.r + x)
     return _buyers_only(purchases / (1 + dropout_odds))
 
