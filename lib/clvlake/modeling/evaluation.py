@@ -60,9 +60,8 @@ class FittedForm:
 
 
 SELECTION, REPORT = "selection", "report"  # what an evaluation is used for: choosing the form, or reporting
-CALIBRATION = (
-    "calibration"  # backtest_metrics' evaluation of the calibration customers' metrics (a selection)
-)
+# backtest_metrics' evaluation holding the forms' metrics on their calibration customers (used for selection)
+CALIBRATION = "calibration"
 
 
 @dataclass(frozen=True)
