@@ -146,12 +146,12 @@ def _set(data: dict, dotted: str, value) -> None:
         (
             "model.gbt.engine",
             "lightgbm",
-            "key 'model.gbt.engine' must be one of xgboost, spark and 'model.gbt.workers' ≥ 1",
+            "key 'model.gbt.engine' must be one of xgboost, spark and 'model.gbt.workers' ≥ 0 (0: automatic)",
         ),
         (
             "model.gbt.workers",
-            0,
-            "key 'model.gbt.engine' must be one of xgboost, spark and 'model.gbt.workers' ≥ 1",
+            -1,
+            "key 'model.gbt.engine' must be one of xgboost, spark and 'model.gbt.workers' ≥ 0 (0: automatic)",
         ),
         ("ingest.max_quarantine_rate", 1.5, "key 'ingest.max_quarantine_rate' must be between 0 and 1"),
         ("privacy.vacuum_retention_hours", -1, "key 'privacy.vacuum_retention_hours' must not be negative"),

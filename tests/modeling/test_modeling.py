@@ -11,14 +11,15 @@ from pyspark.ml import PipelineModel
 from pyspark.sql import functions as F
 
 from clvlake.config import TREE_ENGINES, GbtSettings
+from clvlake.modeling import regressor
 from clvlake.modeling.baselines import FormulaInputs, retention_rate, with_formula_baselines
 from clvlake.modeling.champion import decide
 from clvlake.modeling.conformal import calibrate, coverage
 from clvlake.modeling.dataset import pooled_snapshots, pooled_training_rows
 from clvlake.modeling.metrics import evaluate_groups
-from clvlake.modeling.regressor import FORMS, clv_pipeline, model_inputs, predict_clv
+from clvlake.modeling.regressor import FORMS, clv_pipeline, model_inputs, predict_clv, resolved_workers
 
-TINY_GBT = GbtSettings(max_iter=3, max_depth=2, step_size=0.5, subsampling_rate=1.0)
+TINY_GBT = GbtSettings(max_iter=3, max_depth=2, step_size=0.5, subsampling_rate=1.0, workers=1)
 
 
 @pytest.fixture(scope="module")
@@ -91,6 +92,16 @@ def test_a_fit_pools_the_training_customers_of_earlier_snapshots(spark):
     assert_df_equality(
         pooled_training_rows(data, c - timedelta(days=91), 3, 91), expected, ignore_row_order=True
     )
+
+
+def test_automatic_workers_take_one_task_per_share_of_rows_up_to_the_slots(spark, monkeypatch):
+    monkeypatch.setattr(regressor, "ROWS_PER_WORKER", 30)
+    automatic = dataclasses.replace(TINY_GBT, workers=0)
+    slots = spark.sparkContext.defaultParallelism  # 2: the test session is local[2]
+    assert [resolved_workers(automatic, spark.range(n)).workers for n in (0, 30, 31, 200)] == [1, 1, 2, slots]
+    assert resolved_workers(dataclasses.replace(TINY_GBT, workers=3), spark.range(200)).workers == 3
+    with pytest.raises(ValueError, match="automatic"):
+        clv_pipeline(automatic, 1, "raw")
 
 
 def test_unknown_form_is_rejected():

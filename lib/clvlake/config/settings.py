@@ -86,14 +86,15 @@ class IngestSettings:
 class GbtSettings:
     """The boosted trees of every form: `engine` xgboost (XGBoost's histogram trees, trained in one Spark task per
     worker) or spark (Spark ML's GBT); the same tree parameters for both. `workers`: XGBoost's training tasks,
-    each a task slot held at once (raise it on a cluster for large training sets)."""
+    each a task slot held at once; 0 (the default): one per `ROWS_PER_WORKER` training rows, at most the session's
+    default parallelism (`modeling.regressor.resolved_workers`)."""
 
     max_iter: int
     max_depth: int
     step_size: float
     subsampling_rate: float
     engine: str = "xgboost"
-    workers: int = 1
+    workers: int = 0
 
 
 @dataclass(frozen=True)

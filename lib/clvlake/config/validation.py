@@ -63,9 +63,10 @@ def _validate_model(model: ModelSettings, source: str) -> None:
     unknown_forms = sorted(set(model.forms) - set(MODEL_FORMS))
     if not model.forms or unknown_forms:
         raise ConfigError(f"{source}: key 'model.forms' must list some of {', '.join(MODEL_FORMS)}")
-    if model.gbt.engine not in TREE_ENGINES or model.gbt.workers < 1:
+    if model.gbt.engine not in TREE_ENGINES or model.gbt.workers < 0:
         raise ConfigError(
-            f"{source}: key 'model.gbt.engine' must be one of {', '.join(TREE_ENGINES)} and 'model.gbt.workers' ≥ 1"
+            f"{source}: key 'model.gbt.engine' must be one of {', '.join(TREE_ENGINES)} and 'model.gbt.workers' "
+            "≥ 0 (0: automatic)"
         )
     for key, metrics in (
         ("selection_metric", [model.selection_metric]),

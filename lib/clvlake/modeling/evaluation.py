@@ -39,7 +39,7 @@ from clvlake.modeling.btyd import BtydModel, family_clv, with_btyd_features
 from clvlake.modeling.conformal import Conformal, calibrate, coverage
 from clvlake.modeling.dataset import is_holdout
 from clvlake.modeling.metrics import evaluate, evaluate_groups, score_metric
-from clvlake.modeling.regressor import clv_pipeline, predict_clv
+from clvlake.modeling.regressor import clv_pipeline, predict_clv, resolved_workers
 from clvlake.schemas import BTYD_VALUE
 
 log = logging.getLogger(__name__)
@@ -101,41 +101,58 @@ def fit_forms(
     at_snapshot = F.col("snapshot_date") == F.lit(evaluation.training_snapshot)
     train = evaluation.train
     fit_rows = train.where(~calibration)
-    calibration_rows = with_btyd_features(
-        train.where(calibration & at_snapshot), evaluation.btyd, horizon_days
+    gbt = resolved_workers(cfg.gbt, fit_rows)
+    if gbt.workers > 1:
+        log.info("%s: XGBoost trains in %d tasks (model.gbt.workers)", label, gbt.workers)
+    # BG/NBD's expected orders run in Python workers: computed once for every form
+    calibration_rows = computed_once(
+        with_btyd_features(train.where(calibration & at_snapshot), evaluation.btyd, horizon_days)
     )
     blend = cfg.btyd.blend and evaluation.btyd is not None
     fitted = {}
-    for number, form in enumerate(cfg.forms, start=1):
-        started = time.monotonic()
-        model = clv_pipeline(cfg.gbt, cfg.seed, form, cfg.btyd.as_features).fit(fit_rows)
-        # predicting is the costly part (the trees run in Python workers): once, for the blend and the interval
-        predicted = computed_once(
-            predict_clv(model, calibration_rows).select("label", "prediction", BTYD_VALUE)
-        )
-        try:
-            blender = fit_blend(predicted) if blend else None
-            calibrated = predicted
-            if blender is not None:
-                model = PipelineModel(stages=[*model.stages, blender])
-                calibrated = predicted.withColumn(
-                    "prediction", blender.blended(F.col("prediction"), F.col(BTYD_VALUE))
-                )
-            conformal = calibrate(calibrated, cfg.conformal_level)
-            scored = evaluate(calibrated) if score_calibration else None
-        finally:
-            release(predicted)
-        fitted[form] = FittedForm(form, model, conformal, blender, scored)
-        log.info(
-            "%s: form %d of %d (%s) fitted%s and calibrated in %.0f s",
-            label,
-            number,
-            len(cfg.forms),
-            form,
-            f", blended with BG/NBD + Gamma-Gamma at weight {blender.weight:.2f}" if blender else "",
-            time.monotonic() - started,
-        )
+    try:
+        for number, form in enumerate(cfg.forms, start=1):
+            started = time.monotonic()
+            model = clv_pipeline(gbt, cfg.seed, form, cfg.btyd.as_features).fit(fit_rows)
+            fitted[form] = fit = calibrated(form, model, calibration_rows, blend, cfg, score_calibration)
+            log.info(
+                "%s: form %d of %d (%s) fitted%s and calibrated in %.0f s",
+                label,
+                number,
+                len(cfg.forms),
+                form,
+                f", blended with BG/NBD + Gamma-Gamma at weight {fit.blend.weight:.2f}" if fit.blend else "",
+                time.monotonic() - started,
+            )
+    finally:
+        release(calibration_rows)
     return fitted
+
+
+def calibrated(
+    form: str, model: PipelineModel, rows: DataFrame, blend: bool, cfg: ModelSettings, score: bool
+) -> FittedForm:
+    """A fitted form's predictions on the calibration `rows`: its blend with BG/NBD + Gamma-Gamma fitted (with
+    `blend`), its interval calibrated and, with `score`, its metrics measured."""
+    # predicting is the costly part (the trees run in Python workers): once, for the blend and the interval
+    predicted = computed_once(predict_clv(model, rows).select("label", "prediction", BTYD_VALUE))
+    try:
+        blender = fit_blend(predicted) if blend else None
+        blended = predicted
+        if blender is not None:
+            model = PipelineModel(stages=[*model.stages, blender])
+            blended = predicted.withColumn(
+                "prediction", blender.blended(F.col("prediction"), F.col(BTYD_VALUE))
+            )
+        return FittedForm(
+            form,
+            model,
+            calibrate(blended, cfg.conformal_level),
+            blender,
+            evaluate(blended) if score else None,
+        )
+    finally:
+        release(predicted)
 
 
 def baselines(btyd: BtydModel | None) -> list[str]:
