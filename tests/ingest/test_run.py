@@ -287,7 +287,7 @@ def test_a_later_run_reads_only_new_files_and_loads_quarantined_rows_that_pass_n
     caplog.set_level(logging.INFO, logger=ingest.__name__)
     counts = {c.source: c for c in ingest.run(spark, cfg, later)["sources"]}
     size = (landing / "orders" / "orders_2024-05.csv").stat().st_size
-    assert f"ingest orders: checking 1 new files ({size} bytes)" in caplog.messages
+    assert f"ingest orders: checking 1 new file ({size} bytes)" in caplog.messages
     assert "ingest refunds: no new landing files" in caplog.messages
     assert (counts["orders"].files, counts["orders"].read, counts["orders"].accepted) == (1, 4, 3)
     assert counts["orders"].duplicate == 1 and counts["refunds"].files == 0

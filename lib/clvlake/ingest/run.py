@@ -352,6 +352,11 @@ def feeds_by_table(all_feeds: list[Feed]) -> list[list[Feed]]:
     return list(groups.values())
 
 
+def files_count(files: list[LandingFile], kind: str = "") -> str:
+    """`1 new file`, `36 new files` for a progress line."""
+    return f"{len(files)} {kind}file{'' if len(files) == 1 else 's'}"
+
+
 def readable_size(files: list[LandingFile]) -> str:
     """The files' total size for a progress line: 604 KB, 2.93 GB."""
     size, unit = float(sum(f.size for f in files)), "bytes"
@@ -457,7 +462,9 @@ class _Ingest:
         retry = self.files_to_retry(source, listed, files)
         counts = SourceCounts(source.name, 0, 0, 0, 0, 0)
         if files:
-            log.info("ingest %s: checking %d new files (%s)", source.name, len(files), readable_size(files))
+            log.info(
+                "ingest %s: checking %s (%s)", source.name, files_count(files, "new "), readable_size(files)
+            )
             counts = self.out_of_memory_as_error(source, files, lambda: self.load_new(source, mapping, files))
         else:
             log.info("ingest %s: no new landing files", source.name)
@@ -548,9 +555,9 @@ class _Ingest:
         silver; keeps the source's quarantined rows and customer ids on disk for `finish`."""
         counts = count_statuses(checked, source, len(files))
         log.info(
-            "ingest %s: %d files, %d rows: %d accepted, %d quarantined%s, %d duplicates",
+            "ingest %s: %s, %d rows: %d accepted, %d quarantined%s, %d duplicates",
             source.name,
-            counts.files,
+            files_count(files),
             counts.read,
             counts.accepted,
             counts.quarantined,
