@@ -3,10 +3,11 @@
 `xgboost.spark` trains in a barrier stage and synchronises its workers three times per fit (two `barrier()`s and an
 `allGather`). Spark's `BarrierTaskContext` answers each of those calls only after a whole second of sleep (it polls
 the coordinator's reply with `Thread.sleep(1000)`), so every fit paid three seconds of waiting: on the demo's 18,000
-training rows a fit took 3.0 s, of which XGBoost's own training 0.3 s. With one worker (`model.gbt.workers: 1`, the
-default) there is nothing to synchronise: these estimators build the same DMatrix with XGBoost's own function and run
-the same training in one plain task (0.8 s), and return the model XGBoost's estimator returns (the same booster:
-tests/modeling/test_one_task.py). With more workers they are XGBoost's estimators unchanged.
+training rows a fit took 3.0 s, of which XGBoost's own training 0.3 s. With one worker (`model.gbt.workers: 1`, and
+the automatic default below 500,000 training rows: `regressor.resolved_workers`) there is nothing to synchronise:
+these estimators build the same DMatrix with XGBoost's own function and run the same training in one plain task
+(0.8 s), and return the model XGBoost's estimator returns (the same booster: tests/modeling/test_one_task.py).
+With more workers they are XGBoost's estimators unchanged.
 
 They use a few of `xgboost.spark`'s internals (the input preparation, parameters and model conversion its own `_fit`
 uses), present in the pinned versions (pyproject.toml).
