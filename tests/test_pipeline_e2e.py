@@ -119,6 +119,8 @@ def test_training_run_and_registered_model_are_found_in_mlflow(pipeline_twice):
     for metric in ("rmse", "mae", "spearman", "normalised_gini", "total_ratio"):
         assert runs[f"metrics.holdout_{metric}"].notna().all(), metric
     assert set(runs["params.training_snapshot"]) == {TRAIN_SNAPSHOT.isoformat()}
+    # the workers XGBoost trained with, as resolved from the automatic default (0) for a few hundred rows
+    assert set(runs["params.gbt_workers"]) == {"1"}
     versions = MlflowClient(registry_uri=cfg.mlflow.registry_uri).search_model_versions(
         f"name = '{cfg.mlflow.model_name}'"
     )

@@ -74,7 +74,7 @@ def test_backtest_metrics_say_which_evaluation_selected_and_which_reports(spark,
 def calibrated(gini: dict[str, float], rmse: dict[str, float]) -> dict[str, FittedForm]:
     """Forms with metrics measured on their calibration customers (no model: selection reads only those)."""
     return {
-        form: FittedForm(form, None, None, None, {"normalised_gini": gini[form], "rmse": rmse[form]})
+        form: FittedForm(form, None, None, None, None, {"normalised_gini": gini[form], "rmse": rmse[form]})
         for form in gini
     }
 

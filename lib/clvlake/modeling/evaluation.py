@@ -23,7 +23,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from clvlake import schemas
-from clvlake.config import ModelSettings
+from clvlake.config import GbtSettings, ModelSettings
 from clvlake.frames import computed_once, local_frame, release
 from clvlake.modeling.baselines import (
     BASELINES,
@@ -53,6 +53,7 @@ def method_name(form: str) -> str:
 class FittedForm:
     form: str
     model: PipelineModel
+    gbt: GbtSettings  # the regressor's settings it was fitted with, XGBoost's workers resolved
     conformal: Conformal
     blend: BtydBlendModel | None  # the model's last stage when it is blended with BG/NBD + Gamma-Gamma
     # every metric of its (blended) predictions for the calibration customers, when the form is chosen on them
@@ -114,7 +115,7 @@ def fit_forms(
         for number, form in enumerate(cfg.forms, start=1):
             started = time.monotonic()
             model = clv_pipeline(gbt, cfg.seed, form, cfg.btyd.as_features).fit(fit_rows)
-            fitted[form] = fit = calibrated(form, model, calibration_rows, blend, cfg, score_calibration)
+            fitted[form] = fit = calibrated(form, model, gbt, calibration_rows, blend, cfg, score_calibration)
             log.info(
                 "%s: form %d of %d (%s) fitted%s and calibrated in %.0f s",
                 label,
@@ -130,7 +131,13 @@ def fit_forms(
 
 
 def calibrated(
-    form: str, model: PipelineModel, rows: DataFrame, blend: bool, cfg: ModelSettings, score: bool
+    form: str,
+    model: PipelineModel,
+    gbt: GbtSettings,
+    rows: DataFrame,
+    blend: bool,
+    cfg: ModelSettings,
+    score: bool,
 ) -> FittedForm:
     """A fitted form's predictions on the calibration `rows`: its blend with BG/NBD + Gamma-Gamma fitted (with
     `blend`), its interval calibrated and, with `score`, its metrics measured."""
@@ -147,6 +154,7 @@ def calibrated(
         return FittedForm(
             form,
             model,
+            gbt,
             calibrate(blended, cfg.conformal_level),
             blender,
             evaluate(blended) if score else None,

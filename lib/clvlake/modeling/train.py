@@ -228,7 +228,7 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
                 "conformal_scale": chosen.conformal.scale,
                 **(chosen.blend.as_params() if chosen.blend else {}),
                 **(report.btyd.as_params() if report.btyd else {}),
-                **{f"gbt_{k}": v for k, v in dataclasses.asdict(model_cfg.gbt).items()},
+                **{f"gbt_{k}": v for k, v in dataclasses.asdict(chosen.gbt).items()},  # workers resolved
             }
         )
         mlflow.log_metrics({f"holdout_{k}": v for k, v in candidate.items()})
