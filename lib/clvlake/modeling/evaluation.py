@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date
 
 from pyspark.ml import PipelineModel
@@ -102,9 +102,9 @@ def fit_forms(
     at_snapshot = F.col("snapshot_date") == F.lit(evaluation.training_snapshot)
     train = evaluation.train
     fit_rows = train.where(~calibration)
-    gbt = resolved_workers(cfg.gbt, fit_rows)
-    if gbt.workers > 1:
-        log.info("%s: XGBoost trains in %d tasks (model.gbt.workers)", label, gbt.workers)
+    cfg = replace(cfg, gbt=resolved_workers(cfg.gbt, fit_rows))  # the settings every form is fitted with
+    if cfg.gbt.workers > 1:
+        log.info("%s: XGBoost trains in %d tasks (model.gbt.workers)", label, cfg.gbt.workers)
     # BG/NBD's expected orders run in Python workers: computed once for every form
     calibration_rows = computed_once(
         with_btyd_features(train.where(calibration & at_snapshot), evaluation.btyd, horizon_days)
@@ -114,8 +114,8 @@ def fit_forms(
     try:
         for number, form in enumerate(cfg.forms, start=1):
             started = time.monotonic()
-            model = clv_pipeline(gbt, cfg.seed, form, cfg.btyd.as_features).fit(fit_rows)
-            fitted[form] = fit = calibrated(form, model, gbt, calibration_rows, blend, cfg, score_calibration)
+            model = clv_pipeline(cfg.gbt, cfg.seed, form, cfg.btyd.as_features).fit(fit_rows)
+            fitted[form] = fit = calibrated(form, model, calibration_rows, blend, cfg, score_calibration)
             log.info(
                 "%s: form %d of %d (%s) fitted%s and calibrated in %.0f s",
                 label,
@@ -131,16 +131,10 @@ def fit_forms(
 
 
 def calibrated(
-    form: str,
-    model: PipelineModel,
-    gbt: GbtSettings,
-    rows: DataFrame,
-    blend: bool,
-    cfg: ModelSettings,
-    score: bool,
+    form: str, model: PipelineModel, rows: DataFrame, blend: bool, cfg: ModelSettings, score: bool
 ) -> FittedForm:
-    """A fitted form's predictions on the calibration `rows`: its blend with BG/NBD + Gamma-Gamma fitted (with
-    `blend`), its interval calibrated and, with `score`, its metrics measured."""
+    """A fitted form (`model`, fitted with `cfg.gbt`)'s predictions on the calibration `rows`: its blend with
+    BG/NBD + Gamma-Gamma fitted (with `blend`), its interval calibrated and, with `score`, its metrics measured."""
     # predicting is the costly part (the trees run in Python workers): once, for the blend and the interval
     predicted = computed_once(predict_clv(model, rows).select("label", "prediction", BTYD_VALUE))
     try:
@@ -154,7 +148,7 @@ def calibrated(
         return FittedForm(
             form,
             model,
-            gbt,
+            cfg.gbt,
             calibrate(blended, cfg.conformal_level),
             blender,
             evaluate(blended) if score else None,
