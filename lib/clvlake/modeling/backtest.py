@@ -25,8 +25,8 @@ from clvlake.modeling.evaluation import (
     Evaluation,
     best_on_calibration,
     method_name,
-    metric_rows,
     run_evaluation,
+    write_outcomes,
 )
 
 
@@ -63,14 +63,7 @@ def run(spark: SparkSession, cfg: Config, calibration_end: date, holdout_end: da
     choose = len(model.forms) > 1
     outcome = run_evaluation(evaluation, model, horizon, score_calibration=choose)
     selected = best_on_calibration(outcome.forms, model.selection_metric) if choose else model.forms[0]
-    versions = {
-        "backtest_predictions": lake.replace_partition(
-            outcome.predictions, "backtest_predictions", calibration_end
-        ),
-        "backtest_metrics": lake.replace_partition(
-            metric_rows(spark, [outcome]), "backtest_metrics", calibration_end
-        ),
-    }
+    versions = write_outcomes(lake, [outcome], calibration_end)
     return {
         "calibration_end": calibration_end.isoformat(),
         "holdout_end": holdout_end.isoformat(),

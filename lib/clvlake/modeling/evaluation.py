@@ -24,7 +24,8 @@ from pyspark.sql import functions as F
 
 from clvlake import schemas
 from clvlake.config import GbtSettings, ModelSettings
-from clvlake.frames import computed_once, local_frame, release
+from clvlake.frames import computed_once, local_frame, release, union_all
+from clvlake.lake import Lake
 from clvlake.modeling.baselines import (
     BASELINES,
     BTYD,
@@ -40,6 +41,7 @@ from clvlake.modeling.conformal import Conformal, calibrate, coverage
 from clvlake.modeling.dataset import is_holdout
 from clvlake.modeling.metrics import evaluate, evaluate_groups, score_metric
 from clvlake.modeling.regressor import clv_pipeline, predict_clv, resolved_workers
+from clvlake.parallel import each_at_once
 from clvlake.schemas import BTYD_VALUE
 
 log = logging.getLogger(__name__)
@@ -97,7 +99,7 @@ def fit_forms(
     calibration share of customers. On that share's rows at the training snapshot the form is blended with the
     evaluation's BG/NBD + Gamma-Gamma (where `cfg.btyd.blend` and there is a fit), its interval calibrated and,
     with `score_calibration`, its metrics measured (to choose the form on). A line per form (`label`: what the
-    fits are for)."""
+    fits are for). When XGBoost trains in one task, the forms are fitted at once: each fit then uses one core."""
     calibration = is_holdout(F.col("customer_key"), cfg.conformal_fraction, cfg.seed + 1)
     at_snapshot = F.col("snapshot_date") == F.lit(evaluation.training_snapshot)
     train = evaluation.train
@@ -110,24 +112,29 @@ def fit_forms(
         with_btyd_features(train.where(calibration & at_snapshot), evaluation.btyd, horizon_days)
     )
     blend = cfg.btyd.blend and evaluation.btyd is not None
-    fitted = {}
+
+    def fit_form(numbered: tuple[int, str]) -> FittedForm:
+        number, form = numbered
+        started = time.monotonic()
+        model = clv_pipeline(cfg.gbt, cfg.seed, form, cfg.btyd.as_features).fit(fit_rows)
+        fit = calibrated(form, model, calibration_rows, blend, cfg, score_calibration)
+        log.info(
+            "%s: form %d of %d (%s) fitted%s and calibrated in %.0f s",
+            label,
+            number,
+            len(cfg.forms),
+            form,
+            f", blended with BG/NBD + Gamma-Gamma at weight {fit.blend.weight:.2f}" if fit.blend else "",
+            time.monotonic() - started,
+        )
+        return fit
+
+    at_once = len(cfg.forms) if cfg.gbt.workers == 1 else 1  # distributed fits each take every core already
     try:
-        for number, form in enumerate(cfg.forms, start=1):
-            started = time.monotonic()
-            model = clv_pipeline(cfg.gbt, cfg.seed, form, cfg.btyd.as_features).fit(fit_rows)
-            fitted[form] = fit = calibrated(form, model, calibration_rows, blend, cfg, score_calibration)
-            log.info(
-                "%s: form %d of %d (%s) fitted%s and calibrated in %.0f s",
-                label,
-                number,
-                len(cfg.forms),
-                form,
-                f", blended with BG/NBD + Gamma-Gamma at weight {fit.blend.weight:.2f}" if fit.blend else "",
-                time.monotonic() - started,
-            )
+        fits = each_at_once(fit_form, list(enumerate(cfg.forms, start=1)), at_once, "forms")
     finally:
         release(calibration_rows)
-    return fitted
+    return dict(zip(cfg.forms, fits, strict=True))
 
 
 def calibrated(
@@ -237,17 +244,14 @@ def run_evaluation(
     btyd = evaluation.btyd
     inputs = FormulaInputs(retention_rate(evaluation.train_at_snapshot), cfg.formula_margin, horizon_days)
     wide = wide_predictions(evaluation.rows, forms, btyd, inputs)
-    predictions = (
-        long_predictions(wide, cfg.forms, baselines(btyd), cfg.discrepancy_factor)
-        .withColumns(
-            {
-                "snapshot_date": F.lit(evaluation.snapshot),
-                "evaluation": F.lit(evaluation.name),
-                "training_snapshot": F.lit(evaluation.training_snapshot),
-            }
-        )
-        .localCheckpoint()  # computed once; the metrics' jobs then carry no models in their tasks
+    predictions = long_predictions(wide, cfg.forms, baselines(btyd), cfg.discrepancy_factor).withColumns(
+        {
+            "snapshot_date": F.lit(evaluation.snapshot),
+            "evaluation": F.lit(evaluation.name),
+            "training_snapshot": F.lit(evaluation.training_snapshot),
+        }
     )
+    predictions = computed_once(predictions)  # the metrics' jobs then carry no models in their tasks
     by_method, deciles = evaluate_groups(predictions, "method", "actual", "predicted")
     metrics = {method: by_method[method] for method in [*map(method_name, cfg.forms), *baselines(btyd)]}
     for form in cfg.forms:
@@ -269,6 +273,27 @@ def run_evaluation(
         metrics[best]["normalised_gini"],
     )
     return Outcome(evaluation, forms, metrics, predictions, deciles)
+
+
+def write_outcomes(lake: Lake, outcomes: list[Outcome], partition: date) -> dict[str, int]:
+    """Replace `partition` of backtest_predictions and backtest_metrics with the outcomes' rows (the two tables
+    at once), then free the outcomes' predictions; returns the tables' new versions."""
+
+    rows = {
+        "backtest_predictions": union_all([o.predictions for o in outcomes]),
+        "backtest_metrics": metric_rows(lake.spark, outcomes),
+    }
+    try:
+        versions = each_at_once(
+            lambda table: lake.replace_partition(rows[table], table, partition),
+            list(rows),
+            len(rows),
+            "backtest",
+        )
+    finally:
+        for o in outcomes:
+            release(o.predictions)
+    return dict(zip(rows, versions, strict=True))
 
 
 def metric_rows(spark: SparkSession, outcomes: list[Outcome]) -> DataFrame:

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import logging
 import tempfile
+from dataclasses import dataclass
 from datetime import date, timedelta
 
 import mlflow
@@ -26,11 +27,11 @@ from clvlake import __version__
 from clvlake.config import Config, ModelSettings
 from clvlake.errors import InputError
 from clvlake.features.inputs import features_at, lake_value_events
-from clvlake.frames import computed_once, release, union_all
+from clvlake.frames import computed_once, release
 from clvlake.lake import Lake
 from clvlake.modeling import registry
 from clvlake.modeling.btyd import BtydModel, with_btyd_features
-from clvlake.modeling.champion import decide
+from clvlake.modeling.champion import Decision, decide
 from clvlake.modeling.dataset import (
     pooled_snapshots,
     pooled_training_rows,
@@ -45,11 +46,12 @@ from clvlake.modeling.evaluation import (
     Outcome,
     baselines,
     method_name,
-    metric_rows,
     run_evaluation,
+    write_outcomes,
 )
 from clvlake.modeling.metrics import evaluate, score_metric
 from clvlake.modeling.regressor import model_inputs, predict_clv
+from clvlake.parallel import each_at_once
 from clvlake.schemas import BTYD_VALUE
 
 log = logging.getLogger(__name__)
@@ -168,26 +170,35 @@ def champion_metrics(cfg: Config, rows: DataFrame) -> dict[str, float] | None:
         return None
 
 
-def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
-    lake = Lake.open(spark, cfg.lake)
-    model_cfg = cfg.model
-    snapshots = training_snapshots(as_of, cfg)
-    data, fits, data_version = build_training_sets(
-        lake, cfg, labelled_snapshots(as_of, cfg), snapshots, as_of
-    )
-    report, *selection = evaluations(data, fits, snapshots, cfg)
-    # every form on the time evaluations; on the reported customers only the form they selected
-    selected = [run_evaluation(e, model_cfg, model_cfg.horizon_days) for e in selection]
-    form = best_form(selected, cfg)
-    current = run_evaluation(report, dataclasses.replace(model_cfg, forms=[form]), model_cfg.horizon_days)
-    outcomes = [current, *selected]
-    chosen = current.forms[form]
-    candidate = current.metrics[method_name(form)]
+@dataclass(frozen=True)
+class LoggedRun:
+    """A training run logged to MLflow: its id, the model version registered, the champion decision and the
+    comparison it was decided on (the reported customers' metrics of every method, and the champion's)."""
 
+    run_id: str
+    version: str
+    decision: Decision
+    comparison: dict[str, dict[str, float]]
+
+
+def log_training_run(
+    cfg: Config,
+    lake_root: str,
+    as_of: date,
+    snapshots: list[date],
+    data_version: int,
+    outcomes: list[Outcome],
+    form: str,
+) -> LoggedRun:
+    """Log the training run to MLflow (params, every evaluation's metrics, the comparison) with the model of `form`
+    fitted on the reported evaluation (`outcomes[0]`), registered; decide whether it takes over from the champion
+    (the alias is not moved here)."""
+    current, model_cfg = outcomes[0], cfg.model
+    report, chosen, candidate = current.evaluation, current.forms[form], current.metrics[method_name(form)]
     experiment_id = registry.configure(cfg.mlflow)
-    registry.end_abandoned_runs(experiment_id, lake.root)
+    registry.end_abandoned_runs(experiment_id, lake_root)
     # the rows as a model reads them when scoring: with the BTYD inputs of the fit it was trained with
-    scored_rows = with_btyd_features(current.evaluation.rows, report.btyd, model_cfg.horizon_days)
+    scored_rows = with_btyd_features(report.rows, report.btyd, model_cfg.horizon_days)
     champion = champion_metrics(cfg, scored_rows)
     rivals = {
         **({"champion": champion} if champion else {}),
@@ -195,19 +206,9 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     }
     decision = decide(candidate, rivals, model_cfg.champion_metrics, has_champion=champion is not None)
     comparison = {**current.metrics, **({"champion (current)": champion} if champion else {})}
-
-    versions = {
-        "training_sets": data_version,
-        "backtest_predictions": lake.replace_partition(
-            union_all([o.predictions for o in outcomes]), "backtest_predictions", snapshots[0]
-        ),
-        "backtest_metrics": lake.replace_partition(
-            metric_rows(spark, outcomes), "backtest_metrics", snapshots[0]
-        ),
-    }
     with (
         mlflow.start_run(
-            run_name=f"train-{as_of.isoformat()}", tags={registry.LAKE_TAG: lake.root}
+            run_name=f"train-{as_of.isoformat()}", tags={registry.LAKE_TAG: lake_root}
         ) as active,
         tempfile.TemporaryDirectory() as tmp,
     ):
@@ -254,22 +255,56 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
                 pip_requirements=MODEL_REQUIREMENTS,
                 dfs_tmpdir=tmp,
             )
-        run_id = active.info.run_id
-    version = str(info.registered_model_version)
-    if decision.moved:
-        registry.set_champion(cfg.mlflow, version)
+    return LoggedRun(active.info.run_id, str(info.registered_model_version), decision, comparison)
+
+
+def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
+    lake = Lake.open(spark, cfg.lake)
+    model_cfg = cfg.model
+    snapshots = training_snapshots(as_of, cfg)
+    data, fits, data_version = build_training_sets(
+        lake, cfg, labelled_snapshots(as_of, cfg), snapshots, as_of
+    )
+    report, *selection = evaluations(data, fits, snapshots, cfg)
+    # every form on the time evaluations; on the reported customers only the form they selected
+    selected = [run_evaluation(e, model_cfg, model_cfg.horizon_days) for e in selection]
+    form = best_form(selected, cfg)
+    current = run_evaluation(report, dataclasses.replace(model_cfg, forms=[form]), model_cfg.horizon_days)
+    outcomes = [current, *selected]
+    chosen = current.forms[form]
+    candidate = current.metrics[method_name(form)]
+
+    # the backtest's tables are written while MLflow logs and registers the model: neither reads what the other
+    # writes; the champion alias moves only once both are done
+    written, logged = each_at_once(
+        lambda step: step(),
+        [
+            lambda: write_outcomes(lake, outcomes, snapshots[0]),
+            lambda: log_training_run(cfg, lake.root, as_of, snapshots, data_version, outcomes, form),
+        ],
+        2,
+        "train",
+    )
+    if logged.decision.moved:
+        registry.set_champion(cfg.mlflow, logged.version)
     data.unpersist()
-    log.info("registered %s version %s (run %s); %s", cfg.mlflow.model_name, version, run_id, decision.reason)
+    log.info(
+        "registered %s version %s (run %s); %s",
+        cfg.mlflow.model_name,
+        logged.version,
+        logged.run_id,
+        logged.decision.reason,
+    )
     return {
         "training_snapshot": snapshots[0].isoformat(),
-        "run_id": run_id,
-        "model_version": version,
+        "run_id": logged.run_id,
+        "model_version": logged.version,
         "form": form,
         "blend_weight": chosen.blend.weight if chosen.blend else None,
         "selected_on": [o.evaluation.name for o in selected] if len(model_cfg.forms) > 1 else [],
         "metrics": candidate,
-        "comparison": comparison,
-        "champion_moved": decision.moved,
-        "champion_reason": decision.reason,
-        "table_versions": versions,
+        "comparison": logged.comparison,
+        "champion_moved": logged.decision.moved,
+        "champion_reason": logged.decision.reason,
+        "table_versions": {"training_sets": data_version, **written},
     }
