@@ -17,6 +17,7 @@ from clvlake.modeling import registry
 from clvlake.modeling.btyd import BtydModel, with_btyd_features
 from clvlake.modeling.conformal import Conformal
 from clvlake.modeling.regressor import predict_clv
+from clvlake.parallel import each_at_once
 from clvlake.scoring.horizons import discounted, horizon_rows
 from clvlake.scoring.lifecycle import lifecycle_stage, recommended_action
 from clvlake.scoring.tiers import tier_thresholds, value_tier
@@ -126,15 +127,21 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     log.info("scoring with %s version %s", cfg.mlflow.model_name, version)
     # the trees run in Python workers: once, not once for the thresholds and again for the rows
     predicted = computed_once(predictions(features, model, cfg, params))
+    tables = {  # written at once: neither reads the other
+        "clv_scores": lambda: scores(predicted, cfg, version, input_versions),
+        "clv_horizons": lambda: horizons(features, cfg, version, params),
+    }
     try:
-        table_version = lake.replace_partition(
-            scores(predicted, cfg, version, input_versions), "clv_scores", as_of
+        versions = each_at_once(
+            lambda table: lake.replace_partition(tables[table](), table, as_of),
+            list(tables),
+            len(tables),
+            "score",
         )
     finally:
         release(predicted)
-    horizons_version = lake.replace_partition(horizons(features, cfg, version, params), "clv_horizons", as_of)
     return {
         "model_version": version,
         "rows": lake.read_partition("clv_scores", as_of).count(),
-        "table_versions": {"clv_scores": table_version, "clv_horizons": horizons_version, **input_versions},
+        "table_versions": {**dict(zip(tables, versions, strict=True)), **input_versions},
     }
