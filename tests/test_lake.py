@@ -23,6 +23,7 @@ from clvlake import lake as lake_module
 from clvlake import lease, schemas
 from clvlake.catalog import TABLES, table_properties
 from clvlake.errors import ConflictError, InputError
+from clvlake.frames import local_frame
 from clvlake.lake import Lake, session_conf
 
 ORDER = (
@@ -379,3 +380,44 @@ def test_a_setting_two_calls_hold_at_once_stays_until_the_last_ends_and_is_then_
     assert spark.conf.get(key) == "on"
     second.__exit__(None, None, None)
     assert spark.conf.get(key, None) is None
+
+
+def test_partitions_of_several_tables_are_replaced_in_threads_with_one_commit_each(
+    spark, tmp_path, monkeypatch
+):
+    """`replace_partitions` replaces one run date of monitor_checks and of realised_vs_predicted, each write in a
+    thread of its own: each table then holds its new rows in that partition beside the earlier date's, after one
+    commit whose version it returns."""
+    lake = Lake(spark, str(tmp_path / "lake"))
+    earlier, day = date(2026, 1, 1), date(2026, 1, 2)
+
+    def tables(run_date: date, value: float) -> dict:
+        return {
+            "monitor_checks": local_frame(
+                spark, [(run_date, "score", "rows", value, 1.0, False, "ok")], schemas.MONITOR_CHECKS
+            ),
+            "realised_vs_predicted": local_frame(
+                spark, [(run_date, earlier, "gbt_hurdle", "rmse", value)], schemas.REALISED_VS_PREDICTED
+            ),
+        }
+
+    lake.replace_partitions(tables(earlier, 1.0), earlier)
+    lake.replace_partitions(tables(day, 2.0), day)
+    before = {table: lake.version(table) for table in tables(day, 0.0)}
+    threads = []
+    write = lake.replace_partition
+
+    def recorded(df, table, value):
+        threads.append(threading.current_thread().name)
+        return write(df, table, value)
+
+    monkeypatch.setattr(lake, "replace_partition", recorded)
+    versions = lake.replace_partitions(tables(day, 3.0), day)
+
+    assert versions == {table: before[table] + 1 for table in before}
+    assert len(threads) == 2 and all(name.startswith("clvlake-write") for name in threads)
+    for table, expected in tables(day, 3.0).items():
+        assert versions[table] == lake.version(table)
+        assert_df_equality(
+            lake.read(table), tables(earlier, 1.0)[table].unionByName(expected), ignore_row_order=True
+        )

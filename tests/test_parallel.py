@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from clvlake.parallel import each_at_once
+from clvlake.parallel import all_at_once, each_at_once
 
 
 def test_every_step_runs_in_the_named_threads_and_the_results_keep_the_items_order():
@@ -36,3 +36,17 @@ def test_an_error_drops_the_steps_not_started_and_is_raised_once_the_running_one
         each_at_once(step, range(20), 1, "test")
     assert started in ([0], [0, 1])
     assert finished == started[1:]  # a step that started ran to its end
+
+
+def test_all_steps_run_at_once_and_their_results_keep_the_steps_order():
+    """Two steps that each wait for the other to start can only finish when they run at the same time."""
+    started = threading.Barrier(2, timeout=10)
+
+    def step(result: str):
+        def run() -> str:
+            started.wait()
+            return result
+
+        return run
+
+    assert all_at_once([step("table"), step("run")], "test") == ["table", "run"]

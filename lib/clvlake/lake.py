@@ -42,6 +42,7 @@ from clvlake.catalog import TABLES, TableSpec, table_properties
 from clvlake.config import LakeSettings
 from clvlake.config.validation import local_form
 from clvlake.errors import ConflictError, InputError
+from clvlake.parallel import each_at_once
 from clvlake.session import java_class, over_connect
 
 log = logging.getLogger(__name__)
@@ -469,6 +470,17 @@ class Lake:
     def replace_partition(self, df: DataFrame, table: str, value: date) -> int:
         """Replace one partition with `df` (rows outside it make Delta fail the write); returns the new version."""
         return self.replace_where(df, table, f"{TABLES[table].partition_by} = '{value.isoformat()}'")
+
+    def replace_partitions(self, frames: dict[str, DataFrame], value: date) -> dict[str, int]:
+        """`replace_partition` of each table (name → its rows) at once, as the tables are independent (one
+        commit each); returns each table's new version."""
+        versions = each_at_once(
+            lambda table: self.replace_partition(frames[table], table, value),
+            list(frames),
+            len(frames),
+            "write",
+        )
+        return dict(zip(frames, versions, strict=True))
 
     def append_if_none(self, rows: DataFrame, table: str, predicate: str, created: bool = False) -> bool:
         """Append `rows` if no row `t` of the table matches the SQL predicate; returns whether it did.

@@ -278,22 +278,17 @@ def run_evaluation(
 def write_outcomes(lake: Lake, outcomes: list[Outcome], partition: date) -> dict[str, int]:
     """Replace `partition` of backtest_predictions and backtest_metrics with the outcomes' rows (the two tables
     at once), then free the outcomes' predictions; returns the tables' new versions."""
-
-    rows = {
-        "backtest_predictions": union_all([o.predictions for o in outcomes]),
-        "backtest_metrics": metric_rows(lake.spark, outcomes),
-    }
     try:
-        versions = each_at_once(
-            lambda table: lake.replace_partition(rows[table], table, partition),
-            list(rows),
-            len(rows),
-            "backtest",
+        return lake.replace_partitions(
+            {
+                "backtest_predictions": union_all([o.predictions for o in outcomes]),
+                "backtest_metrics": metric_rows(lake.spark, outcomes),
+            },
+            partition,
         )
     finally:
         for o in outcomes:
             release(o.predictions)
-    return dict(zip(rows, versions, strict=True))
 
 
 def metric_rows(spark: SparkSession, outcomes: list[Outcome]) -> DataFrame:

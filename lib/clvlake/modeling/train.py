@@ -51,7 +51,7 @@ from clvlake.modeling.evaluation import (
 )
 from clvlake.modeling.metrics import evaluate, score_metric
 from clvlake.modeling.regressor import model_inputs, predict_clv
-from clvlake.parallel import each_at_once
+from clvlake.parallel import all_at_once
 from clvlake.schemas import BTYD_VALUE
 
 log = logging.getLogger(__name__)
@@ -276,13 +276,11 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
 
     # the backtest's tables are written while MLflow logs and registers the model: neither reads what the other
     # writes; the champion alias moves only once both are done
-    written, logged = each_at_once(
-        lambda step: step(),
+    written, logged = all_at_once(
         [
             lambda: write_outcomes(lake, outcomes, snapshots[0]),
             lambda: log_training_run(cfg, lake.root, as_of, snapshots, data_version, outcomes, form),
         ],
-        2,
         "train",
     )
     if logged.decision.moved:

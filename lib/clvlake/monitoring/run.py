@@ -206,14 +206,14 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     realised_table, realised_results = live_accuracy(spark, lake, cfg, as_of, score_dates, feature_dates)
     checks += drift_results + realised_results
 
-    versions = {
-        "monitor_checks": lake.replace_partition(checks_frame(spark, checks, as_of), "monitor_checks", as_of),
-        "drift": lake.replace_partition(drift_table, "drift", as_of),
-    }
-    if realised_table is not None:
-        versions["realised_vs_predicted"] = lake.replace_partition(
-            realised_table, "realised_vs_predicted", as_of
-        )
+    versions = lake.replace_partitions(
+        {
+            "monitor_checks": checks_frame(spark, checks, as_of),
+            "drift": drift_table,
+            **({"realised_vs_predicted": realised_table} if realised_table is not None else {}),
+        },
+        as_of,
+    )
 
     alerts = [alert_record(c, as_of) for c in checks if c.breached]
     registry.configure(cfg.mlflow, f"{cfg.mlflow.experiment}-monitoring")

@@ -65,23 +65,21 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     features = lake.read_partition("customer_features", as_of)
     previous = previous_score_date(lake.read("clv_scores"), as_of)
     previous_scores = lake.read_partition("clv_scores", previous) if previous else None
-    versions = {}
-    summary = segment_summary(scores, features, previous_scores, cfg.segments.actions)
-    versions["segment_summary"] = lake.replace_partition(summary, "segment_summary", as_of)
-    summary = lake.read_partition("segment_summary", as_of)
     migration = (
         segment_migration(scores, previous_scores, as_of, previous)
         if previous
         else spark.createDataFrame([], SEGMENT_MIGRATION)
     )
-    versions["segment_migration"] = lake.replace_partition(migration, "segment_migration", as_of)
-
-    versions["cohorts"] = lake.replace_partition(
-        cohorts(lake_value_events(lake, cfg.model.margin_mode), as_of), "cohorts", as_of
+    versions = lake.replace_partitions(  # at once: none reads another
+        {
+            "segment_summary": segment_summary(scores, features, previous_scores, cfg.segments.actions),
+            "segment_migration": migration,
+            "cohorts": cohorts(lake_value_events(lake, cfg.model.margin_mode), as_of),
+            "what_if": what_if(scores, cfg.segments.what_if),
+        },
+        as_of,
     )
-    versions["what_if"] = lake.replace_partition(what_if(scores, cfg.segments.what_if), "what_if", as_of)
-
-    budget = budget_rows(summary, cfg)
+    budget = budget_rows(lake.read_partition("segment_summary", as_of), cfg)
     allocation = spark.createDataFrame([{**b, "score_date": as_of} for b in budget], BUDGET_ALLOCATION)
     versions["budget_allocation"] = lake.replace_partition(allocation, "budget_allocation", as_of)
 

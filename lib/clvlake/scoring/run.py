@@ -17,7 +17,6 @@ from clvlake.modeling import registry
 from clvlake.modeling.btyd import BtydModel, with_btyd_features
 from clvlake.modeling.conformal import Conformal
 from clvlake.modeling.regressor import predict_clv
-from clvlake.parallel import each_at_once
 from clvlake.scoring.horizons import discounted, horizon_rows
 from clvlake.scoring.lifecycle import lifecycle_stage, recommended_action
 from clvlake.scoring.tiers import tier_thresholds, value_tier
@@ -127,21 +126,18 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     log.info("scoring with %s version %s", cfg.mlflow.model_name, version)
     # the trees run in Python workers: once, not once for the thresholds and again for the rows
     predicted = computed_once(predictions(features, model, cfg, params))
-    tables = {  # written at once: neither reads the other
-        "clv_scores": lambda: scores(predicted, cfg, version, input_versions),
-        "clv_horizons": lambda: horizons(features, cfg, version, params),
-    }
     try:
-        versions = each_at_once(
-            lambda table: lake.replace_partition(tables[table](), table, as_of),
-            list(tables),
-            len(tables),
-            "score",
+        versions = lake.replace_partitions(  # at once: neither table reads the other
+            {
+                "clv_scores": scores(predicted, cfg, version, input_versions),
+                "clv_horizons": horizons(features, cfg, version, params),
+            },
+            as_of,
         )
     finally:
         release(predicted)
     return {
         "model_version": version,
         "rows": lake.read_partition("clv_scores", as_of).count(),
-        "table_versions": {**dict(zip(tables, versions, strict=True)), **input_versions},
+        "table_versions": {**versions, **input_versions},
     }
