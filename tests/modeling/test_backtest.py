@@ -1,5 +1,6 @@
 """A transactions-only lake (orders and nothing else): `clv backtest`, and every other job."""
 
+import threading
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 
@@ -11,8 +12,9 @@ from clvlake import schemas
 from clvlake.cli import main
 from clvlake.config import load_config
 from clvlake.lake import Lake
+from clvlake.modeling import evaluation
 from clvlake.modeling.baselines import BASELINES, FORMULAS
-from clvlake.modeling.evaluation import CALIBRATION, SELECTION, method_name
+from clvlake.modeling.evaluation import CALIBRATION, SELECTION, calibrated, method_name
 from tests.support.config import REPO, write_config
 
 pytestmark = pytest.mark.slow
@@ -100,8 +102,17 @@ def test_train_selects_on_the_time_evaluation_and_fits_only_that_form_for_the_re
     assert len(gini) == 3
 
 
-def test_backtest_writes_predictions_and_metrics_of_every_method(mapped_lake, capsys):
+def test_backtest_writes_predictions_and_metrics_of_every_method(mapped_lake, capsys, monkeypatch):
+    """Also: the two forms are fitted at once (XGBoost in one task each): each form's calibration waits until the
+    other form has been fitted too, which fitted one after the other never happens."""
     conf, lake, _ = mapped_lake
+    both_fitted = threading.Barrier(2, timeout=120)
+
+    def calibrated_once_both_are_fitted(*args, **kwargs):
+        both_fitted.wait()
+        return calibrated(*args, **kwargs)
+
+    monkeypatch.setattr(evaluation, "calibrated", calibrated_once_both_are_fitted)
     capsys.readouterr()
     args = ["backtest", "--conf", str(conf), "--calibration-end", "2024-09-01", "--holdout-end", "2024-12-31"]
     assert main(args) == 0
