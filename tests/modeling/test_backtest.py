@@ -6,15 +6,18 @@ from decimal import Decimal
 
 import numpy as np
 import pytest
+from mlflow.tracking import MlflowClient
 from pyspark.sql import functions as F
 
 from clvlake import schemas
 from clvlake.cli import main
 from clvlake.config import load_config
+from clvlake.errors import ConflictError
 from clvlake.lake import Lake
-from clvlake.modeling import evaluation
+from clvlake.modeling import evaluation, train
 from clvlake.modeling.baselines import BASELINES, FORMULAS
 from clvlake.modeling.evaluation import CALIBRATION, SELECTION, calibrated, method_name
+from clvlake.modeling.train import log_training_run
 from tests.support.config import REPO, write_config
 
 pytestmark = pytest.mark.slow
@@ -136,6 +139,39 @@ def test_backtest_writes_predictions_and_metrics_of_every_method(mapped_lake, ca
     assert chosen_on.count() == 2 and f"selected: {best}, the best normalised_gini" in out
     assert main(args) == 0  # a rerun replaces the partition
     assert lake.read_partition("backtest_predictions", date(2024, 9, 1)).count() == predictions.count()
+
+
+def test_a_training_whose_backtest_tables_fail_to_write_logs_its_run_but_registers_no_version(
+    mapped_lake, monkeypatch
+):
+    """MLflow logs the run and its model while the backtest's tables are written; the model becomes a registered
+    version (which scoring would take on a lake without a champion) only once both are done."""
+    conf, _, _ = mapped_lake
+    settings = load_config(conf).mlflow
+    client = MlflowClient(tracking_uri=settings.tracking_uri, registry_uri=settings.registry_uri)
+    experiment = client.get_experiment_by_name(settings.experiment).experiment_id
+
+    def state() -> tuple[int, list[str]]:
+        versions = client.search_model_versions(f"name = '{settings.model_name}'")
+        return len(client.search_runs([experiment])), sorted(v.version for v in versions)
+
+    logged = threading.Event()
+
+    def logged_and_flagged(*args, **kwargs):
+        try:
+            return log_training_run(*args, **kwargs)
+        finally:
+            logged.set()
+
+    def conflicting_once_logged(*args, **kwargs):  # as a write whose retries outlast the logging
+        assert logged.wait(timeout=300)
+        raise ConflictError("table 'backtest_metrics': another job's commits conflicted with this write")
+
+    runs, versions = state()
+    monkeypatch.setattr(train, "log_training_run", logged_and_flagged)
+    monkeypatch.setattr(train, "write_outcomes", conflicting_once_logged)
+    assert main(["train", "--conf", str(conf), "--as-of", RUN_DATE.isoformat()]) == 2
+    assert state() == (runs + 1, versions)  # the run was logged (its model too), no version was registered
 
 
 def test_backtest_rejects_a_holdout_end_before_the_calibration_end(tmp_path, capsys):

@@ -78,6 +78,12 @@ def scoring_version(settings: MlflowSettings) -> str:
     return str(max(int(v.version) for v in versions))
 
 
+def register(settings: MlflowSettings, model_uri: str) -> str:
+    """Register a logged model (`models:/…` or `runs:/…`) as a new version of the configured model; its version."""
+    with registration_notes_logged():
+        return str(mlflow.register_model(model_uri, settings.model_name).version)
+
+
 def set_champion(settings: MlflowSettings, version: str) -> None:
     MlflowClient().set_registered_model_alias(settings.model_name, CHAMPION, version)
 

@@ -15,7 +15,6 @@ import dataclasses
 import json
 import logging
 import tempfile
-from dataclasses import dataclass
 from datetime import date, timedelta
 
 import mlflow
@@ -170,13 +169,13 @@ def champion_metrics(cfg: Config, rows: DataFrame) -> dict[str, float] | None:
         return None
 
 
-@dataclass(frozen=True)
+@dataclasses.dataclass(frozen=True)
 class LoggedRun:
-    """A training run logged to MLflow: its id, the model version registered, the champion decision and the
-    comparison it was decided on (the reported customers' metrics of every method, and the champion's)."""
+    """A training run logged to MLflow: its id, its model (logged, not registered yet), the champion decision and
+    the comparison it was decided on (the reported customers' metrics of every method, and the champion's)."""
 
     run_id: str
-    version: str
+    model_uri: str
     decision: Decision
     comparison: dict[str, dict[str, float]]
 
@@ -191,8 +190,8 @@ def log_training_run(
     form: str,
 ) -> LoggedRun:
     """Log the training run to MLflow (params, every evaluation's metrics, the comparison) with the model of `form`
-    fitted on the reported evaluation (`outcomes[0]`), registered; decide whether it takes over from the champion
-    (the alias is not moved here)."""
+    fitted on the reported evaluation (`outcomes[0]`); decide whether it takes over from the champion. The model
+    is not registered and the alias not moved here: `run` does both once the backtest's tables are written."""
     current, model_cfg = outcomes[0], cfg.model
     report, chosen, candidate = current.evaluation, current.forms[form], current.metrics[method_name(form)]
     experiment_id = registry.configure(cfg.mlflow)
@@ -243,19 +242,16 @@ def log_training_run(
         )
         mlflow.log_text(json.dumps(comparison, indent=1), "comparison.json")
         mlflow.set_tags({"champion_moved": str(decision.moved), "champion_reason": decision.reason})
-        with registry.registration_notes_logged():
-            info = mlflow.spark.log_model(
-                chosen.model,
-                "model",
-                registered_model_name=cfg.mlflow.model_name,
-                signature=registry.model_signature(
-                    scored_rows.select(read_columns(chosen, model_cfg)).schema,
-                    "raw_prediction",
-                ),
-                pip_requirements=MODEL_REQUIREMENTS,
-                dfs_tmpdir=tmp,
-            )
-    return LoggedRun(active.info.run_id, str(info.registered_model_version), decision, comparison)
+        info = mlflow.spark.log_model(
+            chosen.model,
+            "model",
+            signature=registry.model_signature(
+                scored_rows.select(read_columns(chosen, model_cfg)).schema, "raw_prediction"
+            ),
+            pip_requirements=MODEL_REQUIREMENTS,
+            dfs_tmpdir=tmp,
+        )
+    return LoggedRun(active.info.run_id, info.model_uri, decision, comparison)
 
 
 def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
@@ -274,8 +270,9 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     chosen = current.forms[form]
     candidate = current.metrics[method_name(form)]
 
-    # the backtest's tables are written while MLflow logs and registers the model: neither reads what the other
-    # writes; the champion alias moves only once both are done
+    # the backtest's tables are written while MLflow logs the run and its model: neither reads what the other
+    # writes; the model becomes a registered version (and maybe the champion) only once both are done, so a
+    # training whose tables fail to write leaves no version for scoring to pick up
     written, logged = all_at_once(
         [
             lambda: write_outcomes(lake, outcomes, snapshots[0]),
@@ -283,20 +280,21 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
         ],
         "train",
     )
+    version = registry.register(cfg.mlflow, logged.model_uri)
     if logged.decision.moved:
-        registry.set_champion(cfg.mlflow, logged.version)
+        registry.set_champion(cfg.mlflow, version)
     data.unpersist()
     log.info(
         "registered %s version %s (run %s); %s",
         cfg.mlflow.model_name,
-        logged.version,
+        version,
         logged.run_id,
         logged.decision.reason,
     )
     return {
         "training_snapshot": snapshots[0].isoformat(),
         "run_id": logged.run_id,
-        "model_version": logged.version,
+        "model_version": version,
         "form": form,
         "blend_weight": chosen.blend.weight if chosen.blend else None,
         "selected_on": [o.evaluation.name for o in selected] if len(model_cfg.forms) > 1 else [],
