@@ -171,7 +171,7 @@ def test_a_training_whose_backtest_tables_fail_to_write_logs_its_run_but_registe
     monkeypatch.setattr(train, "log_training_run", logged_and_flagged)
     monkeypatch.setattr(train, "write_outcomes", conflicting_once_logged)
     assert main(["train", "--conf", str(conf), "--as-of", RUN_DATE.isoformat()]) == 2
-    assert state() == (runs + 1, versions)  # the run was logged (its model too), no version was registered
+    assert state() == (runs + 1, versions)  # the run was logged, no version was registered
 
 
 def test_backtest_rejects_a_holdout_end_before_the_calibration_end(tmp_path, capsys):
