@@ -17,6 +17,7 @@ from chispa import assert_df_equality
 from delta.exceptions.captured import ConcurrentAppendException
 from delta.tables import DeltaTable
 from deltalake import write_deltalake
+from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from clvlake import lake as lake_module
@@ -385,13 +386,13 @@ def test_a_setting_two_calls_hold_at_once_stays_until_the_last_ends_and_is_then_
 def test_partitions_of_several_tables_are_replaced_in_threads_with_one_commit_each(
     spark, tmp_path, monkeypatch
 ):
-    """`replace_partitions` replaces one run date of monitor_checks and of realised_vs_predicted, each write in a
-    thread of its own: each table then holds its new rows in that partition beside the earlier date's, after one
-    commit whose version it returns."""
+    """`replace_partitions` replaces one run date of monitor_checks and of realised_vs_predicted, each table's rows
+    built and written in a thread of its own: each table then holds its new rows in that partition beside the
+    earlier date's, after one commit whose version it returns."""
     lake = Lake(spark, str(tmp_path / "lake"))
     earlier, day = date(2026, 1, 1), date(2026, 1, 2)
 
-    def tables(run_date: date, value: float) -> dict:
+    def tables(run_date: date, value: float) -> dict[str, DataFrame]:
         return {
             "monitor_checks": local_frame(
                 spark, [(run_date, "score", "rows", value, 1.0, False, "ok")], schemas.MONITOR_CHECKS
@@ -401,8 +402,20 @@ def test_partitions_of_several_tables_are_replaced_in_threads_with_one_commit_ea
             ),
         }
 
-    lake.replace_partitions(tables(earlier, 1.0), earlier)
-    lake.replace_partitions(tables(day, 2.0), day)
+    built_in = []  # the threads the builders ran in
+
+    def builders(frames: dict[str, DataFrame]) -> dict:
+        def builder(rows: DataFrame):
+            def build() -> DataFrame:
+                built_in.append(threading.current_thread().name)
+                return rows
+
+            return build
+
+        return {table: builder(rows) for table, rows in frames.items()}
+
+    lake.replace_partitions(builders(tables(earlier, 1.0)), earlier)
+    lake.replace_partitions(builders(tables(day, 2.0)), day)
     before = {table: lake.version(table) for table in tables(day, 0.0)}
     threads = []
     write = lake.replace_partition
@@ -412,10 +425,12 @@ def test_partitions_of_several_tables_are_replaced_in_threads_with_one_commit_ea
         return write(df, table, value)
 
     monkeypatch.setattr(lake, "replace_partition", recorded)
-    versions = lake.replace_partitions(tables(day, 3.0), day)
+    built_in.clear()
+    versions = lake.replace_partitions(builders(tables(day, 3.0)), day)
 
     assert versions == {table: before[table] + 1 for table in before}
     assert len(threads) == 2 and all(name.startswith("clvlake-write") for name in threads)
+    assert sorted(built_in) == sorted(threads)  # each table's rows built in its write's thread
     for table, expected in tables(day, 3.0).items():
         assert versions[table] == lake.version(table)
         assert_df_equality(

@@ -471,16 +471,17 @@ class Lake:
         """Replace one partition with `df` (rows outside it make Delta fail the write); returns the new version."""
         return self.replace_where(df, table, f"{TABLES[table].partition_by} = '{value.isoformat()}'")
 
-    def replace_partitions(self, frames: dict[str, DataFrame], value: date) -> dict[str, int]:
-        """`replace_partition` of each table (name → its rows) at once, as the tables are independent (one
-        commit each); returns each table's new version."""
+    def replace_partitions(self, builders: dict[str, Callable[[], DataFrame]], value: date) -> dict[str, int]:
+        """`replace_partition` of each table at once, as the tables are independent (one commit each): each table's
+        rows come from its builder, called in the write's own thread, so a builder that runs Spark jobs of its own
+        (quantiles for tiers, say) runs beside the other tables' writes; returns each table's new version."""
         versions = each_at_once(
-            lambda table: self.replace_partition(frames[table], table, value),
-            list(frames),
-            len(frames),
+            lambda table: self.replace_partition(builders[table](), table, value),
+            list(builders),
+            len(builders),
             "write",
         )
-        return dict(zip(frames, versions, strict=True))
+        return dict(zip(builders, versions, strict=True))
 
     def append_if_none(self, rows: DataFrame, table: str, predicate: str, created: bool = False) -> bool:
         """Append `rows` if no row `t` of the table matches the SQL predicate; returns whether it did.

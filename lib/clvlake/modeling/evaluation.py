@@ -281,8 +281,8 @@ def write_outcomes(lake: Lake, outcomes: list[Outcome], partition: date) -> dict
     try:
         return lake.replace_partitions(
             {
-                "backtest_predictions": union_all([o.predictions for o in outcomes]),
-                "backtest_metrics": metric_rows(lake.spark, outcomes),
+                "backtest_predictions": lambda: union_all([o.predictions for o in outcomes]),
+                "backtest_metrics": lambda: metric_rows(lake.spark, outcomes),
             },
             partition,
         )

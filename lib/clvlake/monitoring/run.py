@@ -208,9 +208,9 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
 
     versions = lake.replace_partitions(
         {
-            "monitor_checks": checks_frame(spark, checks, as_of),
-            "drift": drift_table,
-            **({"realised_vs_predicted": realised_table} if realised_table is not None else {}),
+            "monitor_checks": lambda: checks_frame(spark, checks, as_of),
+            "drift": lambda: drift_table,
+            **({"realised_vs_predicted": lambda: realised_table} if realised_table is not None else {}),
         },
         as_of,
     )

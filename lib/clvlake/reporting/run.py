@@ -72,10 +72,12 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     )
     versions = lake.replace_partitions(  # at once: none reads another
         {
-            "segment_summary": segment_summary(scores, features, previous_scores, cfg.segments.actions),
-            "segment_migration": migration,
-            "cohorts": cohorts(lake_value_events(lake, cfg.model.margin_mode), as_of),
-            "what_if": what_if(scores, cfg.segments.what_if),
+            "segment_summary": lambda: segment_summary(
+                scores, features, previous_scores, cfg.segments.actions
+            ),
+            "segment_migration": lambda: migration,
+            "cohorts": lambda: cohorts(lake_value_events(lake, cfg.model.margin_mode), as_of),
+            "what_if": lambda: what_if(scores, cfg.segments.what_if),
         },
         as_of,
     )

@@ -127,10 +127,11 @@ def run(spark: SparkSession, cfg: Config, as_of: date) -> dict[str, object]:
     # the trees run in Python workers: once, not once for the thresholds and again for the rows
     predicted = computed_once(predictions(features, model, cfg, params))
     try:
-        versions = lake.replace_partitions(  # at once: neither table reads the other
+        # at once: neither table reads the other (the scores' builder computes the tiers' quantiles first)
+        versions = lake.replace_partitions(
             {
-                "clv_scores": scores(predicted, cfg, version, input_versions),
-                "clv_horizons": horizons(features, cfg, version, params),
+                "clv_scores": lambda: scores(predicted, cfg, version, input_versions),
+                "clv_horizons": lambda: horizons(features, cfg, version, params),
             },
             as_of,
         )
